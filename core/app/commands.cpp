@@ -1,0 +1,170 @@
+#include "commands.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "config/pipeline_config.hpp"
+#include "docs/spec_markdown.hpp"
+#include "engine_setup.hpp"
+#include "invalidator/engine.hpp"
+#include "util/log.hpp"
+
+namespace invalidator::app {
+
+namespace {
+
+void report_refusals(const plugin_host::Registry& registry) {
+  for (const auto& refusal : registry.refusals()) {
+    spdlog::warn("plugin refused: {}: {}", refusal.file, refusal.message);
+  }
+}
+
+// Blocks SIGINT and SIGTERM in every thread and waits for them in one: the first asks the
+// engine to drain and stop, a second one exits at once.
+class SignalWaiter {
+ public:
+  explicit SignalWaiter(Engine& engine) {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+    sigaddset(&signals_, SIGUSR1);  // internal: wakes the waiter when the engine ended by itself
+    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+    thread_ = std::thread([this, &engine] {
+      int signal_number = 0;
+      sigwait(&signals_, &signal_number);
+      if (signal_number == SIGUSR1) return;
+      spdlog::info("received {}, draining in-flight work (a second signal exits at once)", strsignal(signal_number));
+      engine.request_stop();
+      while (sigwait(&signals_, &signal_number) == 0) {
+        if (signal_number == SIGUSR1) return;
+        spdlog::error("second {}, exiting without draining", strsignal(signal_number));
+        std::fflush(nullptr);
+        std::_Exit(kExitFailure);
+      }
+    });
+  }
+  ~SignalWaiter() {
+    pthread_kill(thread_.native_handle(), SIGUSR1);
+    thread_.join();
+  }
+
+ private:
+  sigset_t signals_{};
+  std::thread thread_;
+};
+
+}  // namespace
+
+int validate_command(const std::string& config_file) {
+  LoadedConfiguration loaded = load_configuration_file(config_file, LoadOptions{});
+  report_refusals(*loaded.registry);
+  if (!loaded.diagnostics.empty()) {
+    std::cerr << loaded.diagnostics.to_string();
+    std::cerr << loaded.diagnostics.size() << (loaded.diagnostics.size() == 1 ? " error" : " errors") << " in "
+              << config_file << "\n";
+    return kExitUsage;
+  }
+  const auto& pipeline = loaded.pipeline;
+  std::cout << config_file << ": ok (" << pipeline.sources.size() << " source(s), " << pipeline.sinks.size()
+            << " sink(s), " << pipeline.routes.size() << " route(s))\n";
+  return kExitOk;
+}
+
+int run_command(const std::string& config_file) {
+  // Read [engine] first so that its log level applies to everything after.
+  {
+    config::Diagnostics diagnostics;
+    if (auto root = config::parse_toml_file(config_file, diagnostics)) {
+      auto settings = config::read_engine(*root, config_file, diagnostics);
+      util::set_log_level(settings.log_level);
+    }
+  }
+  auto built = EngineBuilder().config_file(config_file).build();
+  if (!built) {
+    std::cerr << built.error();
+    return kExitUsage;
+  }
+  Engine& engine = *built.value();
+  SignalWaiter signals(engine);
+  if (auto started = engine.start(); !started) {
+    spdlog::error("{}", started.message());
+    return kExitFailure;
+  }
+  spdlog::info("invalidator {} running {}", version(), config_file);
+  auto status = engine.wait();
+  auto stats = engine.stats();
+  spdlog::info("stopped: {} messages, {} events, {} skipped, {} malformed, {} invalidations, {} delivered, "
+               "{} coalesced, {} dead-lettered, {} acknowledged",
+               stats.messages, stats.events, stats.skipped, stats.malformed, stats.invalidations, stats.delivered,
+               stats.coalesced, stats.dead_lettered, stats.acknowledged);
+  if (!status) {
+    spdlog::error("{}", status.message());
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+int plugins_command(const std::string& config_file, bool docs, const std::string& options_of) {
+  std::vector<std::string> plugin_path;
+  if (!config_file.empty()) {
+    config::Diagnostics diagnostics;
+    auto root = config::parse_toml_file(config_file, diagnostics);
+    if (!root) {
+      std::cerr << diagnostics.to_string();
+      return kExitUsage;
+    }
+    plugin_path = config::read_engine(*root, config_file, diagnostics).plugin_path;
+    if (!diagnostics.empty()) {
+      std::cerr << diagnostics.to_string();
+      return kExitUsage;
+    }
+  }
+  plugin_host::Registry registry;
+  registry.load_search_path(plugin_path);
+  report_refusals(registry);
+
+  if (!options_of.empty()) {
+    for (const auto* entry : registry.entries()) {
+      if (options_of == entry->descriptor->name) {
+        std::cout << docs::options_table(entry->descriptor->spec());
+        return kExitOk;
+      }
+    }
+    std::cerr << "no plugin named '" << options_of << "' was found\n";
+    return kExitUsage;
+  }
+  if (docs) {
+    std::cout << "# Invalidator configuration reference\n\n"
+              << "Generated by `invalidator plugins --docs` from the specs the core and each plugin declare.\n\n";
+    std::cout << docs::spec_section("## [engine]", config::engine_spec()) << "\n";
+    std::cout << docs::spec_section("## [[routes]]", config::route_spec()) << "\n";
+    std::cout << docs::spec_section("## [sinks.<id>.batch]", config::batch_spec()) << "\n";
+    std::cout << docs::spec_section("## [sinks.<id>.retry]", config::retry_spec()) << "\n";
+    for (const auto* entry : registry.entries()) {
+      const auto* descriptor = entry->descriptor;
+      std::string heading = std::string("## ") + (descriptor->kind == sdk::PluginKind::source ? "source" : "sink") +
+                            " `" + descriptor->name + "` (" + descriptor->version + ")";
+      std::cout << docs::spec_section(heading, descriptor->spec()) << "\n";
+    }
+    return kExitOk;
+  }
+  if (registry.entries().empty()) {
+    std::cout << "no plugins found; searched engine.plugin_path, $INVALIDATOR_PLUGIN_PATH and:\n";
+    for (const auto& directory : plugin_host::Registry::default_directories()) {
+      std::cout << "  " << directory.string() << "\n";
+    }
+    return kExitOk;
+  }
+  std::printf("%-8s %-12s %-10s %s\n", "KIND", "NAME", "VERSION", "FILE");
+  for (const auto* entry : registry.entries()) {
+    std::printf("%-8s %-12s %-10s %s\n", sdk::to_string(entry->descriptor->kind), entry->descriptor->name,
+                entry->descriptor->version, entry->origin.c_str());
+  }
+  return kExitOk;
+}
+
+}  // namespace invalidator::app

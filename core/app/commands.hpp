@@ -1,0 +1,16 @@
+#pragma once
+
+#include <string>
+
+namespace invalidator::app {
+
+// Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitUsage = 2;
+
+int run_command(const std::string& config_file);
+int validate_command(const std::string& config_file);
+int plugins_command(const std::string& config_file, bool docs, const std::string& options_of);
+
+}  // namespace invalidator::app

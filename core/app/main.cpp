@@ -1,0 +1,45 @@
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+#include "commands.hpp"
+#include "invalidator/engine.hpp"
+#include "util/log.hpp"
+
+int main(int argc, char** argv) {
+  using namespace invalidator::app;
+  CLI::App app{"Invalidator: keeps caches in step with a database's change stream."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(invalidator::version()));
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format, "Log lines as text or json")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+
+  std::string config_file;
+  auto* run = app.add_subcommand("run", "Run a pipeline until SIGINT/SIGTERM, or until every source has ended");
+  run->add_option("-c,--config", config_file, "Pipeline configuration (TOML)")->required();
+
+  auto* validate = app.add_subcommand("validate", "Check a configuration, its plugins and routes without connecting");
+  validate->add_option("-c,--config", config_file, "Pipeline configuration (TOML)")->required();
+
+  bool docs = false;
+  std::string options_of;
+  auto* plugins = app.add_subcommand("plugins", "List the plugins found, or document their options");
+  plugins->add_flag("--docs", docs, "Print every option of the core and of each plugin as Markdown");
+  plugins->add_option("--options", options_of, "Print the options table of one plugin (as in its README)");
+  plugins->add_option("-c,--config", config_file, "Also search this configuration's engine.plugin_path");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    int code = app.exit(error);
+    return code == 0 ? kExitOk : kExitUsage;
+  }
+  invalidator::util::configure_logging(log_format, "info");
+
+  if (*run) return run_command(config_file);
+  if (*validate) return validate_command(config_file);
+  if (*plugins) return plugins_command(config_file, docs, options_of);
+  return kExitUsage;
+}

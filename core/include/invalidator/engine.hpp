@@ -1,0 +1,117 @@
+#pragma once
+
+// Embedding API: run Invalidator inside a C++ service.
+//
+//   auto engine = invalidator::EngineBuilder()
+//                     .config_file("invalidator.toml")
+//                     .build();
+//   if (!engine) { /* engine.error() lists every configuration problem */ }
+//   (*engine)->start();
+//   invalidator::sdk::Cache* cache = (*engine)->cache("local");
+//   ...
+//   (*engine)->stop();
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "invalidator/sdk/cache.hpp"
+#include "invalidator/sdk/plugin.hpp"
+#include "invalidator/sdk/result.hpp"
+#include "invalidator/sdk/sink.hpp"
+#include "invalidator/sdk/source.hpp"
+
+namespace invalidator {
+
+// The version of this build of Invalidator.
+std::string_view version();
+
+// A [[routes]] entry built in code; same fields, same validation as in TOML.
+struct RouteDefinition {
+  std::vector<std::string> from;
+  std::string table;
+  std::vector<std::string> ops;  // empty: insert, update, delete, truncate
+  std::vector<std::string> changed;
+  std::vector<std::string> keys;
+  std::vector<std::string> to;
+  std::string action = "delete";
+  std::string value;
+  std::string ttl;  // "5s"; empty: none
+  std::vector<std::string> on_truncate;
+};
+
+struct EngineStats {
+  std::uint64_t messages = 0;
+  std::uint64_t events = 0;
+  std::uint64_t skipped = 0;
+  std::uint64_t malformed = 0;
+  std::uint64_t invalidations = 0;
+  std::uint64_t coalesced = 0;
+  std::uint64_t delivered = 0;
+  std::uint64_t retries = 0;
+  std::uint64_t dead_lettered = 0;
+  std::uint64_t acknowledged = 0;  // source positions acknowledged
+};
+
+class Engine;
+
+// Collects configuration (TOML file or text, tables added in code, objects registered
+// in-process) and builds an engine. Every configuration error is reported at once.
+class EngineBuilder {
+ public:
+  EngineBuilder();
+  ~EngineBuilder();
+  EngineBuilder(EngineBuilder&&) noexcept;
+  EngineBuilder& operator=(EngineBuilder&&) noexcept;
+
+  EngineBuilder& config_file(const std::filesystem::path& path);
+  EngineBuilder& config_string(std::string toml, std::string name = "<config>");
+  // A plugin linked into this binary (see INVALIDATOR_DECLARE_STATIC_PLUGIN).
+  EngineBuilder& register_plugin(const sdk::PluginDescriptor& descriptor);
+  // Do not search plugin directories for libraries (only registered plugins are used).
+  EngineBuilder& without_plugin_files();
+  // A source or sink object of the host's own: routes refer to it by `id`.
+  EngineBuilder& add_source(std::string id, std::unique_ptr<sdk::Source> source);
+  EngineBuilder& add_sink(std::string id, std::unique_ptr<sdk::Sink> sink);
+  EngineBuilder& add_route(RouteDefinition route);
+
+  sdk::Result<std::unique_ptr<Engine>> build();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+class Engine {
+ public:
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  sdk::Status start();
+  // Asks sources to stop; what is in flight is still delivered and acknowledged until the
+  // engine's shutdown_timeout.
+  void request_stop();
+  // Until every source has ended and its work is drained. An error if a source failed.
+  sdk::Status wait();
+  // request_stop() and wait().
+  sdk::Status stop();
+
+  // The in-process cache behind a sink (the memory sink), or null.
+  sdk::Cache* cache(std::string_view sink_id);
+  EngineStats stats() const;
+  std::size_t outstanding() const;
+
+ private:
+  friend class EngineBuilder;
+  struct Impl;
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace invalidator

@@ -1,0 +1,47 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <simdjson.h>
+
+#include "invalidator/sdk/event.hpp"
+
+namespace invalidator::codec {
+
+enum class DecodeStatus {
+  event,    // `out` holds a change event
+  skipped,  // a record that is not a row change: tombstone, heartbeat, transaction marker...
+  failed,   // malformed or unrecognised: dead-letter it
+};
+
+struct DecodeResult {
+  DecodeStatus status = DecodeStatus::failed;
+  std::string_view reason;  // static text: why skipped or failed
+  std::string detail;       // parser message, for failures
+};
+
+// Decodes Debezium JSON in all its shapes: the change envelope with or without the
+// `schemas.enable` wrapper, record keys with or without schema, MySQL and PostgreSQL
+// sources, and the flattened output of the ExtractNewRecordState transform.
+// One decoder per thread; it reuses its buffers across messages.
+class DebeziumDecoder {
+ public:
+  DecodeResult decode(const sdk::RawMessage& message, sdk::ChangeEvent& out);
+
+  // Reads a Debezium key (with or without schema) into `row`. False if it is not an object.
+  bool decode_key(std::string_view json, sdk::Row& row);
+
+ private:
+  simdjson::ondemand::parser parser_;
+  simdjson::ondemand::parser key_parser_;
+  std::string padded_;
+  std::string key_padded_;
+};
+
+// "dbserver1.public.customers" -> schema "public", table "customers" (the Debezium topic
+// naming scheme <prefix>.<schema or db>.<table>).
+sdk::TableId table_from_topic(std::string_view topic);
+
+}  // namespace invalidator::codec

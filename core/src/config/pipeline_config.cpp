@@ -1,0 +1,431 @@
+#include "config/pipeline_config.hpp"
+
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "config/spec_validation.hpp"
+#include "route/key_template.hpp"
+
+namespace invalidator::config {
+
+using sdk::OptionType;
+
+const sdk::ConfigSpec& engine_spec() {
+  static const sdk::ConfigSpec spec = [] {
+    sdk::ConfigSpec s;
+    s.summary("Process-wide settings: where plugins are, queue sizes, shutdown, dead letters.")
+        .option("plugin_path", OptionType::string_list)
+        .description("Directories searched for plugin libraries, before $INVALIDATOR_PLUGIN_PATH, the install directory and the build directory.")
+        .default_value("[]")
+        .example("[\"/usr/lib/invalidator/plugins\"]")
+        .option("shutdown_timeout", OptionType::duration)
+        .description("On SIGINT/SIGTERM, how long to wait for in-flight invalidations to be delivered and acknowledged before exiting.")
+        .default_value("\"30s\"")
+        .min(0)
+        .option("queue_capacity", OptionType::integer)
+        .description("Messages buffered between the sources and the sinks; when full, sources wait (backpressure).")
+        .default_value("8192")
+        .min(1)
+        .max(10'000'000)
+        .option("log_level", OptionType::string)
+        .description("Minimum level of log lines.")
+        .default_value("\"info\"")
+        .one_of({"trace", "debug", "info", "warn", "error"})
+        .option("dead_letter", OptionType::string)
+        .description("JSON Lines file receiving what could not be decoded or delivered; empty: undeliverable invalidations are retried forever and the source is not acknowledged past them.")
+        .default_value("\"\"")
+        .example("\"/var/lib/invalidator/dead-letter.jsonl\"");
+    return s;
+  }();
+  return spec;
+}
+
+const sdk::ConfigSpec& batch_spec() {
+  static const sdk::ConfigSpec spec = [] {
+    sdk::ConfigSpec s;
+    s.summary("How a sink's invalidations are grouped (`[sinks.<id>.batch]`).")
+        .option("max_events", OptionType::integer)
+        .description("Largest batch handed to the sink at once.")
+        .default_value("512")
+        .min(1)
+        .max(1'000'000)
+        .option("max_delay", OptionType::duration)
+        .description("Longest an invalidation waits for its batch to fill.")
+        .default_value("\"2ms\"")
+        .min(0);
+    return s;
+  }();
+  return spec;
+}
+
+const sdk::ConfigSpec& retry_spec() {
+  static const sdk::ConfigSpec spec = [] {
+    sdk::ConfigSpec s;
+    s.summary("What happens when a sink asks for a retry (`[sinks.<id>.retry]`).")
+        .option("max_attempts", OptionType::integer)
+        .description("Attempts before an invalidation is dead-lettered (needs engine.dead_letter); 0: retry until delivered.")
+        .default_value("0")
+        .min(0)
+        .option("initial_backoff", OptionType::duration)
+        .description("Wait before the first retry; doubles each time, with jitter.")
+        .default_value("\"50ms\"")
+        .min(1)
+        .option("max_backoff", OptionType::duration)
+        .description("Longest wait between two attempts.")
+        .default_value("\"30s\"")
+        .min(1);
+    return s;
+  }();
+  return spec;
+}
+
+const sdk::ConfigSpec& route_spec() {
+  static const sdk::ConfigSpec spec = [] {
+    sdk::ConfigSpec s;
+    s.summary("Which changes invalidate which keys (`[[routes]]`).")
+        .option("from", OptionType::string_list)
+        .description("Source ids this route listens to.")
+        .required()
+        .example("[\"customers\"]")
+        .option("table", OptionType::string)
+        .description("Table as \"schema.table\" (or \"db.table\"); '*' matches any run of characters, e.g. \"*.customers\".")
+        .required()
+        .example("\"public.customers\"")
+        .option("ops", OptionType::string_list)
+        .description("Operations that trigger the route: insert, update, delete, truncate, read (snapshot). Default: all but read.")
+        .example("[\"update\", \"delete\"]")
+        .option("changed", OptionType::string_list)
+        .description("An update passes only if one of these columns changed; empty: every update passes.")
+        .example("[\"address\", \"email\"]")
+        .option("keys", OptionType::string_list)
+        .description("Key templates, rendered against the row before and after the change.")
+        .example("[\"customer:{id}\"]")
+        .option("to", OptionType::string_list)
+        .description("Sink ids receiving the invalidations.")
+        .required()
+        .example("[\"cache\"]")
+        .option("action", OptionType::string)
+        .description("What sinks do with the keys.")
+        .default_value("\"delete\"")
+        .one_of({"delete", "set", "expire"})
+        .option("value", OptionType::string)
+        .description("Value template written by action = \"set\", rendered against the row after the change.")
+        .example("\"{name}\"")
+        .option("ttl", OptionType::duration)
+        .description("Time to live for set and expire; 0: none.")
+        .default_value("\"0ms\"")
+        .min(0)
+        .option("redelete_after", OptionType::duration)
+        .description("Delete the keys again after this delay, against readers writing back a value read before the change; 0: off.")
+        .default_value("\"0ms\"")
+        .min(0)
+        .option("on_truncate", OptionType::string_list)
+        .description("Key patterns ('*' wildcard) deleted when the table is truncated.")
+        .example("[\"customer:*\"]");
+    return s;
+  }();
+  return spec;
+}
+
+std::optional<sdk::Op> parse_op(std::string_view text) {
+  if (text == "insert" || text == "create") return sdk::Op::insert;
+  if (text == "update") return sdk::Op::update;
+  if (text == "delete") return sdk::Op::remove;
+  if (text == "truncate") return sdk::Op::truncate;
+  if (text == "read" || text == "snapshot") return sdk::Op::snapshot_read;
+  return std::nullopt;
+}
+
+std::optional<toml::table> parse_toml(std::string_view text, const std::string& file, Diagnostics& out) {
+  try {
+    return toml::parse(text, file);
+  } catch (const toml::parse_error& error) {
+    out.add(Location{file, error.source().begin.line, error.source().begin.column}, "",
+            "TOML syntax error: " + std::string(error.description()));
+    return std::nullopt;
+  }
+}
+
+std::optional<toml::table> parse_toml_file(const std::string& path, Diagnostics& out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    out.add(Location{path, 0, 0}, "", "cannot read the configuration file (does it exist?)");
+    return std::nullopt;
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parse_toml(buffer.str(), path, out);
+}
+
+namespace {
+
+const std::vector<std::string> kTopLevelKeys{"engine", "sources", "sinks", "routes"};
+
+EngineSettings settings_from(const sdk::Config& config) {
+  EngineSettings settings;
+  settings.plugin_path = config.string_list("plugin_path");
+  settings.shutdown_timeout = config.duration("shutdown_timeout", settings.shutdown_timeout);
+  settings.queue_capacity = static_cast<std::size_t>(config.integer("queue_capacity", 8192));
+  settings.log_level = config.string("log_level", "info");
+  settings.dead_letter = config.string("dead_letter");
+  return settings;
+}
+
+const toml::table* table_at(const toml::table& root, std::string_view key, const std::string& file,
+                            Diagnostics& out) {
+  const toml::node* node = root.get(key);
+  if (node == nullptr) return nullptr;
+  if (!node->is_table()) {
+    out.add(location_of(*node, file), std::string(key),
+            "expected a table ([" + std::string(key) + ".<id>])");
+    return nullptr;
+  }
+  return node->as_table();
+}
+
+void read_instances(const toml::table& root, sdk::PluginKind kind, const std::string& file,
+                    const PluginCatalog& catalog, Diagnostics& out, std::vector<PluginInstance>& into) {
+  const std::string section = kind == sdk::PluginKind::source ? "sources" : "sinks";
+  const toml::table* instances = table_at(root, section, file, out);
+  if (instances == nullptr) return;
+  for (const auto& [key, node] : *instances) {
+    std::string id(key.str());
+    std::string path = section + "." + id;
+    const toml::table* table = node.as_table();
+    if (table == nullptr) {
+      out.add(location_of(node, file), path, "expected a table ([" + path + "])");
+      continue;
+    }
+    PluginInstance instance;
+    instance.id = id;
+    instance.kind = kind;
+    instance.where = location_of(*table, file);
+    const toml::node* type_node = table->get("type");
+    if (type_node == nullptr) {
+      auto names = catalog.names(kind);
+      std::string available;
+      for (const auto& name : names) available += (available.empty() ? "" : ", ") + name;
+      out.add(instance.where, path + ".type",
+              "missing required key 'type' (the " + std::string(sdk::to_string(kind)) +
+                  " plugin to use; available: " + (available.empty() ? "none found" : available) + ")");
+      continue;
+    }
+    auto type = expanded_string(*type_node, path + ".type", file, out);
+    if (!type) {
+      if (!type_node->is_string()) out.add(location_of(*type_node, file), path + ".type", "expected a string");
+      continue;
+    }
+    instance.type = *type;
+    const sdk::PluginDescriptor* descriptor = catalog.find(kind, instance.type);
+    if (descriptor == nullptr) {
+      std::string refusal = catalog.refusal(kind, instance.type);
+      if (!refusal.empty()) {
+        out.add(location_of(*type_node, file), path + ".type",
+                "the " + std::string(sdk::to_string(kind)) + " plugin '" + instance.type +
+                    "' was refused: " + refusal);
+      } else {
+        auto names = catalog.names(kind);
+        std::string available;
+        for (const auto& name : names) available += (available.empty() ? "" : ", ") + name;
+        out.add(location_of(*type_node, file), path + ".type",
+                "unknown " + std::string(sdk::to_string(kind)) + " type '" + instance.type + "'" +
+                    did_you_mean(instance.type, names) + "; available: " +
+                    (available.empty() ? "none (check engine.plugin_path)" : available));
+      }
+      continue;
+    }
+    std::vector<std::string> reserved{"type"};
+    if (kind == sdk::PluginKind::sink) {
+      reserved.push_back("batch");
+      reserved.push_back("retry");
+      for (const char* sub : {"batch", "retry"}) {
+        const toml::node* sub_node = table->get(sub);
+        if (sub_node == nullptr) continue;
+        const toml::table* sub_table = sub_node->as_table();
+        if (sub_table == nullptr) {
+          out.add(location_of(*sub_node, file), path + "." + sub,
+                  std::string("expected a table ([") + path + "." + sub + "])");
+          continue;
+        }
+        bool is_batch = std::string_view(sub) == "batch";
+        sdk::Config values = validate_table(*sub_table, is_batch ? batch_spec() : retry_spec(),
+                                            path + "." + sub, file, out);
+        if (is_batch) {
+          instance.batch.max_events = static_cast<std::size_t>(values.integer("max_events", 512));
+          instance.batch.max_delay = values.duration("max_delay", instance.batch.max_delay);
+        } else {
+          instance.retry.max_attempts = values.integer("max_attempts", 0);
+          instance.retry.initial_backoff = values.duration("initial_backoff", instance.retry.initial_backoff);
+          instance.retry.max_backoff = values.duration("max_backoff", instance.retry.max_backoff);
+        }
+      }
+    }
+    instance.options = validate_table(*table, descriptor->spec(), path, file, out, reserved);
+    into.push_back(std::move(instance));
+  }
+}
+
+std::vector<std::string> ids_of(const std::vector<PluginInstance>& instances) {
+  std::vector<std::string> ids;
+  for (const auto& instance : instances) ids.push_back(instance.id);
+  return ids;
+}
+
+const toml::node* node_or(const toml::table& table, std::string_view key) { return table.get(key); }
+
+void read_routes(const toml::table& root, const std::string& file, PipelineConfig& config,
+                 Diagnostics& out, const std::vector<std::string>& extra_sources,
+                 const std::vector<std::string>& extra_sinks) {
+  const toml::node* routes_node = root.get("routes");
+  if (routes_node == nullptr) return;
+  const toml::array* routes = routes_node->as_array();
+  if (routes == nullptr) {
+    out.add(location_of(*routes_node, file), "routes", "expected an array of tables ([[routes]])");
+    return;
+  }
+  auto source_ids = ids_of(config.sources);
+  source_ids.insert(source_ids.end(), extra_sources.begin(), extra_sources.end());
+  auto sink_ids = ids_of(config.sinks);
+  sink_ids.insert(sink_ids.end(), extra_sinks.begin(), extra_sinks.end());
+  for (std::size_t i = 0; i < routes->size(); ++i) {
+    const toml::node& node = *routes->get(i);
+    std::string path = "routes[" + std::to_string(i) + "]";
+    const toml::table* table = node.as_table();
+    if (table == nullptr) {
+      out.add(location_of(node, file), path, "expected a table ([[routes]])");
+      continue;
+    }
+    std::size_t errors_before = out.size();
+    sdk::Config values = validate_table(*table, route_spec(), path, file, out);
+    RouteSpec route;
+    route.index = i;
+    route.where = location_of(*table, file);
+    route.from = values.string_list("from");
+    route.table = values.string("table");
+    route.changed = values.string_list("changed");
+    route.keys = values.string_list("keys");
+    route.to = values.string_list("to");
+    route.value = values.string("value");
+    route.ttl = values.duration("ttl");
+    route.redelete_after = values.duration("redelete_after");
+    route.on_truncate = values.string_list("on_truncate");
+    std::string action = values.string("action", "delete");
+    route.action = action == "set" ? sdk::Action::set_value
+                   : action == "expire" ? sdk::Action::expire
+                                        : sdk::Action::delete_key;
+
+    auto where_of = [&](std::string_view key) {
+      const toml::node* found = node_or(*table, key);
+      return found ? location_of(*found, file) : route.where;
+    };
+    auto element_where = [&](std::string_view key, std::size_t index) {
+      const toml::node* found = node_or(*table, key);
+      if (found && found->is_array() && index < found->as_array()->size()) {
+        return location_of(*found->as_array()->get(index), file);
+      }
+      return where_of(key);
+    };
+
+    for (std::size_t k = 0; k < route.from.size(); ++k) {
+      const auto& id = route.from[k];
+      if (std::find(source_ids.begin(), source_ids.end(), id) == source_ids.end()) {
+        out.add(element_where("from", k), path + ".from",
+                "unknown source '" + id + "'" + did_you_mean(id, source_ids) +
+                    (source_ids.empty() ? "; no [sources.<id>] is defined" : ""));
+      }
+    }
+    for (std::size_t k = 0; k < route.to.size(); ++k) {
+      const auto& id = route.to[k];
+      if (std::find(sink_ids.begin(), sink_ids.end(), id) == sink_ids.end()) {
+        out.add(element_where("to", k), path + ".to",
+                "unknown sink '" + id + "'" + did_you_mean(id, sink_ids) +
+                    (sink_ids.empty() ? "; no [sinks.<id>] is defined" : ""));
+      }
+    }
+    if (const toml::node* ops_node = node_or(*table, "ops"); ops_node && ops_node->is_array()) {
+      const std::vector<std::string> op_names{"insert", "update", "delete", "truncate", "read"};
+      for (std::size_t k = 0; k < ops_node->as_array()->size(); ++k) {
+        const toml::node& op_node = *ops_node->as_array()->get(k);
+        if (!op_node.is_string()) continue;
+        std::string op_text = op_node.as_string()->get();
+        if (auto op = parse_op(op_text)) {
+          route.ops.push_back(*op);
+        } else {
+          out.add(location_of(op_node, file), path + ".ops",
+                  "unknown op '" + op_text + "'" + did_you_mean(op_text, op_names) +
+                      "; expected insert, update, delete, truncate or read");
+        }
+      }
+    } else if (!table->contains("ops")) {
+      route.ops = {sdk::Op::insert, sdk::Op::update, sdk::Op::remove, sdk::Op::truncate};
+    }
+    for (std::size_t k = 0; k < route.keys.size(); ++k) {
+      if (auto compiled = route::KeyTemplate::compile(route.keys[k]); !compiled) {
+        out.add(element_where("keys", k), path + ".keys", compiled.error());
+      }
+    }
+    if (!route.value.empty()) {
+      if (auto compiled = route::KeyTemplate::compile(route.value); !compiled) {
+        out.add(where_of("value"), path + ".value", compiled.error());
+      }
+    }
+    if (out.size() == errors_before) {
+      if (route.keys.empty() && route.on_truncate.empty()) {
+        out.add(route.where, path + ".keys",
+                "the route produces nothing: give keys (e.g. keys = [\"customer:{id}\"]) or on_truncate");
+      }
+      if (route.action == sdk::Action::set_value && route.value.empty()) {
+        out.add(where_of("action"), path + ".value",
+                "action = \"set\" needs a value template (e.g. value = \"{name}\")");
+      }
+      if (route.action == sdk::Action::expire && route.ttl.count() == 0) {
+        out.add(where_of("action"), path + ".ttl", "action = \"expire\" needs a ttl (e.g. ttl = \"5s\")");
+      }
+    }
+    config.routes.push_back(std::move(route));
+  }
+}
+
+}  // namespace
+
+EngineSettings read_engine(const toml::table& root, const std::string& file, Diagnostics& out) {
+  const toml::table* engine = table_at(root, "engine", file, out);
+  if (engine == nullptr) return settings_from(validate_table(toml::table{}, engine_spec(), "engine", file, out));
+  return settings_from(validate_table(*engine, engine_spec(), "engine", file, out));
+}
+
+PipelineConfig read_pipeline(const toml::table& root, const std::string& file,
+                             const PluginCatalog& catalog, Diagnostics& out,
+                             const std::vector<std::string>& extra_sources,
+                             const std::vector<std::string>& extra_sinks) {
+  PipelineConfig config;
+  config.file = file;
+  for (const auto& [key, node] : root) {
+    std::string name(key.str());
+    if (std::find(kTopLevelKeys.begin(), kTopLevelKeys.end(), name) == kTopLevelKeys.end()) {
+      const auto& source = key.source();
+      out.add(Location{file, source.begin.line, source.begin.column}, name,
+              "unknown top-level key '" + name + "'" + did_you_mean(name, kTopLevelKeys) +
+                  "; expected [engine], [sources.<id>], [sinks.<id>] or [[routes]]");
+    }
+  }
+  Diagnostics engine_errors;  // already reported by read_engine
+  config.engine = read_engine(root, file, engine_errors);
+  read_instances(root, sdk::PluginKind::source, file, catalog, out, config.sources);
+  read_instances(root, sdk::PluginKind::sink, file, catalog, out, config.sinks);
+  read_routes(root, file, config, out, extra_sources, extra_sinks);
+  if (config.sources.empty() && extra_sources.empty() && !root.contains("sources")) {
+    out.add(Location{file, 1, 1}, "sources", "no source defined (add a [sources.<id>] table with a type)");
+  }
+  if (config.sinks.empty() && extra_sinks.empty() && !root.contains("sinks")) {
+    out.add(Location{file, 1, 1}, "sinks", "no sink defined (add a [sinks.<id>] table with a type)");
+  }
+  if (!root.contains("routes")) {
+    out.add(Location{file, 1, 1}, "routes", "no route defined (add a [[routes]] table: from, table, keys, to)");
+  }
+  return config;
+}
+
+}  // namespace invalidator::config

@@ -1,0 +1,107 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "config/diagnostics.hpp"
+#include "invalidator/sdk/config_spec.hpp"
+#include "invalidator/sdk/event.hpp"
+#include "invalidator/sdk/invalidation.hpp"
+#include "invalidator/sdk/plugin.hpp"
+
+namespace invalidator::config {
+
+using namespace std::chrono_literals;
+
+struct EngineSettings {
+  std::vector<std::string> plugin_path;
+  std::chrono::milliseconds shutdown_timeout = 30s;
+  std::size_t queue_capacity = 8192;
+  std::string log_level = "info";
+  std::string dead_letter;  // JSON Lines file; empty: none
+};
+
+struct BatchSettings {
+  std::size_t max_events = 512;
+  std::chrono::milliseconds max_delay = 2ms;
+};
+
+struct RetrySettings {
+  std::int64_t max_attempts = 0;  // 0: unlimited
+  std::chrono::milliseconds initial_backoff = 50ms;
+  std::chrono::milliseconds max_backoff = 30s;
+};
+
+struct PluginInstance {
+  std::string id;  // [sinks.<id>]
+  std::string type;
+  sdk::PluginKind kind = sdk::PluginKind::sink;
+  sdk::Config options;
+  Location where;
+  BatchSettings batch;  // sinks only
+  RetrySettings retry;  // sinks only
+};
+
+struct RouteSpec {
+  std::size_t index = 0;  // position among [[routes]]
+  std::vector<std::string> from;
+  std::string table;  // exact "schema.table" or a glob such as "*.customers"
+  std::vector<sdk::Op> ops;
+  std::vector<std::string> changed;
+  std::vector<std::string> keys;
+  std::vector<std::string> to;
+  sdk::Action action = sdk::Action::delete_key;
+  std::string value;  // template, for set
+  std::chrono::milliseconds ttl{0};
+  std::chrono::milliseconds redelete_after{0};
+  std::vector<std::string> on_truncate;
+  Location where;
+};
+
+struct PipelineConfig {
+  std::string file;
+  EngineSettings engine;
+  std::vector<PluginInstance> sources;
+  std::vector<PluginInstance> sinks;
+  std::vector<RouteSpec> routes;
+};
+
+// What the configuration needs to know about the plugins that exist.
+class PluginCatalog {
+ public:
+  virtual ~PluginCatalog() = default;
+  virtual const sdk::PluginDescriptor* find(sdk::PluginKind kind, std::string_view name) const = 0;
+  virtual std::vector<std::string> names(sdk::PluginKind kind) const = 0;
+  // Why a plugin of that name is not available although a file offered it (refused), or "".
+  virtual std::string refusal(sdk::PluginKind kind, std::string_view name) const = 0;
+};
+
+// The option specs of the core's own tables, also rendered by `invalidator plugins --docs`.
+const sdk::ConfigSpec& engine_spec();
+const sdk::ConfigSpec& batch_spec();
+const sdk::ConfigSpec& retry_spec();
+const sdk::ConfigSpec& route_spec();
+
+std::optional<sdk::Op> parse_op(std::string_view text);
+
+// Parses TOML text; syntax errors are added to `out`.
+std::optional<toml::table> parse_toml(std::string_view text, const std::string& file, Diagnostics& out);
+std::optional<toml::table> parse_toml_file(const std::string& path, Diagnostics& out);
+
+// [engine] alone: read first, because it says where the plugins are.
+EngineSettings read_engine(const toml::table& root, const std::string& file, Diagnostics& out);
+
+// Everything else, checked against the plugins' specs. Collects every error.
+// `extra_sources` and `extra_sinks` are ids of objects registered in code, which routes may use.
+PipelineConfig read_pipeline(const toml::table& root, const std::string& file,
+                             const PluginCatalog& catalog, Diagnostics& out,
+                             const std::vector<std::string>& extra_sources = {},
+                             const std::vector<std::string>& extra_sinks = {});
+
+}  // namespace invalidator::config

@@ -1,0 +1,28 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <toml++/toml.h>
+
+#include "config/diagnostics.hpp"
+#include "invalidator/sdk/config_spec.hpp"
+
+namespace invalidator::config {
+
+Location location_of(const toml::node& node, const std::string& file);
+
+// Checks `table` against `spec`: unknown keys (with "did you mean"), missing required options,
+// wrong types, bad durations and sizes, values out of range. Every problem is added to `out`;
+// what is valid lands in the returned Config with defaults filled in. Keys listed in
+// `reserved` belong to the caller and are skipped.
+sdk::Config validate_table(const toml::table& table, const sdk::ConfigSpec& spec,
+                           const std::string& path, const std::string& file, Diagnostics& out,
+                           const std::vector<std::string>& reserved = {});
+
+// A string value with ${VAR} expanded, or nullopt with a diagnostic.
+std::optional<std::string> expanded_string(const toml::node& node, const std::string& path,
+                                           const std::string& file, Diagnostics& out);
+
+}  // namespace invalidator::config

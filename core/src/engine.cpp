@@ -1,0 +1,232 @@
+#include "invalidator/engine.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "config/spec_validation.hpp"
+#include "engine_setup.hpp"
+#include "pipeline/pipeline.hpp"
+#include "util/log.hpp"
+
+#ifndef INVALIDATOR_VERSION
+#define INVALIDATOR_VERSION "0.0.0"
+#endif
+
+namespace invalidator {
+
+std::string_view version() { return INVALIDATOR_VERSION; }
+
+LoadedConfiguration load_configuration(const toml::table& root, const std::string& file, const LoadOptions& options) {
+  LoadedConfiguration loaded;
+  loaded.registry = std::make_unique<plugin_host::Registry>();
+  config::EngineSettings settings = config::read_engine(root, file, loaded.diagnostics);
+  for (const auto* descriptor : options.builtin_plugins) {
+    if (auto added = loaded.registry->add(*descriptor); !added) {
+      loaded.diagnostics.add(config::Location{file, 0, 0}, "", added.message());
+    }
+  }
+  if (options.load_plugin_files) loaded.registry->load_search_path(settings.plugin_path);
+  loaded.pipeline = config::read_pipeline(root, file, *loaded.registry, loaded.diagnostics, options.extra_sources,
+                                          options.extra_sinks);
+  return loaded;
+}
+
+LoadedConfiguration load_configuration_file(const std::string& file, const LoadOptions& options) {
+  config::Diagnostics diagnostics;
+  auto root = config::parse_toml_file(file, diagnostics);
+  if (!root) {
+    LoadedConfiguration failed;
+    failed.registry = std::make_unique<plugin_host::Registry>();
+    failed.diagnostics = std::move(diagnostics);
+    return failed;
+  }
+  return load_configuration(*root, file, options);
+}
+
+// ---------------------------------------------------------------------------------------
+struct EngineBuilder::State {
+  std::optional<std::filesystem::path> file;
+  std::optional<std::pair<std::string, std::string>> text;  // toml, name
+  LoadOptions options;
+  std::vector<std::pair<std::string, std::unique_ptr<sdk::Source>>> sources;
+  std::vector<std::pair<std::string, std::unique_ptr<sdk::Sink>>> sinks;
+  std::vector<RouteDefinition> routes;
+};
+
+EngineBuilder::EngineBuilder() : state_(std::make_unique<State>()) {}
+EngineBuilder::~EngineBuilder() = default;
+EngineBuilder::EngineBuilder(EngineBuilder&&) noexcept = default;
+EngineBuilder& EngineBuilder::operator=(EngineBuilder&&) noexcept = default;
+
+EngineBuilder& EngineBuilder::config_file(const std::filesystem::path& path) {
+  state_->file = path;
+  return *this;
+}
+EngineBuilder& EngineBuilder::config_string(std::string toml, std::string name) {
+  state_->text = std::make_pair(std::move(toml), std::move(name));
+  return *this;
+}
+EngineBuilder& EngineBuilder::register_plugin(const sdk::PluginDescriptor& descriptor) {
+  state_->options.builtin_plugins.push_back(&descriptor);
+  return *this;
+}
+EngineBuilder& EngineBuilder::without_plugin_files() {
+  state_->options.load_plugin_files = false;
+  return *this;
+}
+EngineBuilder& EngineBuilder::add_source(std::string id, std::unique_ptr<sdk::Source> source) {
+  state_->options.extra_sources.push_back(id);
+  state_->sources.emplace_back(std::move(id), std::move(source));
+  return *this;
+}
+EngineBuilder& EngineBuilder::add_sink(std::string id, std::unique_ptr<sdk::Sink> sink) {
+  state_->options.extra_sinks.push_back(id);
+  state_->sinks.emplace_back(std::move(id), std::move(sink));
+  return *this;
+}
+EngineBuilder& EngineBuilder::add_route(RouteDefinition route) {
+  state_->routes.push_back(std::move(route));
+  return *this;
+}
+
+namespace {
+toml::array to_array(const std::vector<std::string>& items) {
+  toml::array array;
+  for (const auto& item : items) array.push_back(item);
+  return array;
+}
+// Routes built in code go through the same validation as TOML ones.
+toml::table to_table(const RouteDefinition& route) {
+  toml::table table;
+  table.insert("from", to_array(route.from));
+  table.insert("table", route.table);
+  if (!route.ops.empty()) table.insert("ops", to_array(route.ops));
+  if (!route.changed.empty()) table.insert("changed", to_array(route.changed));
+  if (!route.keys.empty()) table.insert("keys", to_array(route.keys));
+  table.insert("to", to_array(route.to));
+  table.insert("action", route.action);
+  if (!route.value.empty()) table.insert("value", route.value);
+  if (!route.ttl.empty()) table.insert("ttl", route.ttl);
+  if (!route.on_truncate.empty()) table.insert("on_truncate", to_array(route.on_truncate));
+  return table;
+}
+}  // namespace
+
+struct Engine::Impl {
+  // Declared first, destroyed last: instances and descriptors live in its libraries.
+  std::unique_ptr<plugin_host::Registry> registry;
+  std::vector<std::unique_ptr<util::PluginLogger>> loggers;
+  std::unique_ptr<pipeline::Pipeline> pipeline;
+};
+
+sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
+  config::Diagnostics diagnostics;
+  std::string file = "<code>";
+  toml::table root;
+  if (state_->file) {
+    file = state_->file->string();
+    auto parsed = config::parse_toml_file(file, diagnostics);
+    if (!parsed) return sdk::Status::error(diagnostics.to_string());
+    root = std::move(*parsed);
+  } else if (state_->text) {
+    file = state_->text->second;
+    auto parsed = config::parse_toml(state_->text->first, file, diagnostics);
+    if (!parsed) return sdk::Status::error(diagnostics.to_string());
+    root = std::move(*parsed);
+  }
+  if (!state_->routes.empty()) {
+    if (!root.contains("routes")) root.insert("routes", toml::array{});
+    if (toml::array* routes = root.get("routes")->as_array()) {
+      for (const auto& route : state_->routes) routes->push_back(to_table(route));
+    }
+  }
+
+  LoadedConfiguration loaded = load_configuration(root, file, state_->options);
+  if (!loaded.diagnostics.empty()) return sdk::Status::error(loaded.diagnostics.to_string());
+  for (const auto& refusal : loaded.registry->refusals()) {
+    spdlog::warn("plugin refused: {}: {}", refusal.file, refusal.message);
+  }
+
+  auto impl = std::make_unique<Engine::Impl>();
+  impl->registry = std::move(loaded.registry);
+  const auto& pipeline_config = loaded.pipeline;
+
+  std::vector<pipeline::SourceSlot> sources;
+  std::vector<pipeline::SinkSlot> sinks;
+  for (const auto& instance : pipeline_config.sources) {
+    impl->loggers.push_back(std::make_unique<util::PluginLogger>("source " + instance.id));
+    sdk::PluginContext context{instance.id, impl->loggers.back().get()};
+    auto created = impl->registry->create_source(instance.type, instance.options, context);
+    if (!created) {
+      return sdk::Status::error(config::Diagnostic{instance.where, "sources." + instance.id,
+                                                   "cannot create the " + instance.type + " source: " + created.error()}
+                                    .to_string());
+    }
+    sources.push_back(pipeline::SourceSlot{instance.id, std::move(created).value()});
+  }
+  for (auto& [id, source] : state_->sources) sources.push_back(pipeline::SourceSlot{id, std::move(source)});
+  for (const auto& instance : pipeline_config.sinks) {
+    impl->loggers.push_back(std::make_unique<util::PluginLogger>("sink " + instance.id));
+    sdk::PluginContext context{instance.id, impl->loggers.back().get()};
+    auto created = impl->registry->create_sink(instance.type, instance.options, context);
+    if (!created) {
+      return sdk::Status::error(config::Diagnostic{instance.where, "sinks." + instance.id,
+                                                   "cannot create the " + instance.type + " sink: " + created.error()}
+                                    .to_string());
+    }
+    sinks.push_back(pipeline::SinkSlot{instance.id, std::move(created).value(), instance.batch, instance.retry});
+  }
+  for (auto& [id, sink] : state_->sinks) {
+    sinks.push_back(pipeline::SinkSlot{id, std::move(sink), config::BatchSettings{}, config::RetrySettings{}});
+  }
+
+  std::vector<std::string> source_ids, sink_ids;
+  for (const auto& slot : sources) source_ids.push_back(slot.id);
+  for (const auto& slot : sinks) sink_ids.push_back(slot.id);
+  auto router = route::Router::build(pipeline_config.routes, source_ids, sink_ids);
+  if (!router) return sdk::Status::error(router.error());
+  auto dead_letter = pipeline::DeadLetterFile::open(pipeline_config.engine.dead_letter);
+  if (!dead_letter) return sdk::Status::error(dead_letter.error());
+
+  impl->pipeline = std::make_unique<pipeline::Pipeline>(pipeline_config.engine, std::move(sources), std::move(sinks),
+                                                        std::move(router).value(), std::move(dead_letter).value());
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+// ---------------------------------------------------------------------------------------
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() {
+  if (impl_ && impl_->pipeline) impl_->pipeline.reset();  // joins threads before the registry goes
+}
+
+sdk::Status Engine::start() { return impl_->pipeline->start(); }
+void Engine::request_stop() { impl_->pipeline->request_stop(); }
+sdk::Status Engine::wait() { return impl_->pipeline->wait(); }
+sdk::Status Engine::stop() {
+  request_stop();
+  return wait();
+}
+
+sdk::Cache* Engine::cache(std::string_view sink_id) {
+  sdk::Sink* sink = impl_->pipeline->sink(sink_id);
+  return sink ? sink->cache() : nullptr;
+}
+
+EngineStats Engine::stats() const {
+  const auto& counters = impl_->pipeline->counters();
+  EngineStats stats;
+  stats.messages = counters.messages.load();
+  stats.events = counters.events.load();
+  stats.skipped = counters.skipped.load();
+  stats.malformed = counters.malformed.load();
+  stats.invalidations = counters.invalidations.load();
+  stats.coalesced = counters.coalesced.load();
+  stats.delivered = counters.delivered.load();
+  stats.retries = counters.retries.load();
+  stats.dead_lettered = counters.dead_lettered.load();
+  stats.acknowledged = impl_->pipeline->acknowledged();
+  return stats;
+}
+
+std::size_t Engine::outstanding() const { return impl_->pipeline->outstanding(); }
+
+}  // namespace invalidator

@@ -1,0 +1,54 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+
+#include "invalidator/sdk/event.hpp"
+
+namespace invalidator::pipeline {
+
+// Acknowledges a source's positions in order: a position is acknowledged only when every
+// invalidation derived from it, and from every earlier position on the same stream, was
+// delivered or dead-lettered. Completions may arrive in any order and from any thread.
+class AckTracker {
+ public:
+  class Entry {
+   public:
+    explicit Entry(sdk::Position position) : position_(position) {}
+    const sdk::Position& position() const { return position_; }
+
+   private:
+    friend class AckTracker;
+    sdk::Position position_;
+    std::atomic<std::int64_t> pending_{1};  // the opener's hold
+  };
+
+  using Acknowledge = std::function<void(const sdk::Position&)>;
+  explicit AckTracker(Acknowledge acknowledge) : acknowledge_(std::move(acknowledge)) {}
+
+  // Starts tracking a position; the caller holds it open until release().
+  // Positions must be opened in stream order.
+  Entry& open(const sdk::Position& position);
+  // One more piece of work now depends on `entry`.
+  void retain(Entry& entry, std::int64_t count = 1) { entry.pending_.fetch_add(count, std::memory_order_relaxed); }
+  // One piece of work for `entry` finished (delivered, dead-lettered, or the opener's hold).
+  void release(Entry& entry);
+
+  std::uint64_t acknowledged() const { return acknowledged_.load(std::memory_order_relaxed); }
+  // Positions opened but not yet acknowledged.
+  std::size_t outstanding() const;
+
+ private:
+  void sweep(std::uint64_t stream);
+
+  Acknowledge acknowledge_;
+  mutable std::mutex mutex_;
+  std::map<std::uint64_t, std::deque<Entry>> streams_;  // deque: references stay valid
+  std::atomic<std::uint64_t> acknowledged_{0};
+};
+
+}  // namespace invalidator::pipeline

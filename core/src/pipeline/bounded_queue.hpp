@@ -1,0 +1,77 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <stop_token>
+#include <vector>
+
+namespace invalidator::pipeline {
+
+// A blocking multi-producer queue with a fixed capacity: producers wait while it is full, so
+// a slow consumer slows its producers instead of growing memory.
+template <typename T>
+class BoundedQueue {
+ public:
+  explicit BoundedQueue(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
+
+  // Waits for room. False if the queue was closed or `stop` was requested first.
+  bool push(T item, std::stop_token stop = {}) {
+    std::unique_lock lock(mutex_);
+    std::stop_callback wake(stop, [this] {
+      std::lock_guard guard(mutex_);
+      not_full_.notify_all();
+    });
+    not_full_.wait(lock, [&] { return closed_ || stop.stop_requested() || items_.size() < capacity_; });
+    if (closed_ || stop.stop_requested()) return false;
+    items_.push_back(std::move(item));
+    not_empty_.notify_one();
+    return true;
+  }
+
+  // Takes up to `max_items`: waits until one item is there (or the queue is closed), then
+  // up to `linger` more for the batch to fill. Empty: closed and drained.
+  std::size_t pop_batch(std::vector<T>& out, std::size_t max_items, std::chrono::milliseconds linger) {
+    std::unique_lock lock(mutex_);
+    not_empty_.wait(lock, [&] { return closed_ || !items_.empty(); });
+    if (items_.empty()) return 0;
+    if (linger.count() > 0 && items_.size() < max_items && !closed_) {
+      auto deadline = std::chrono::steady_clock::now() + linger;
+      not_empty_.wait_until(lock, deadline, [&] { return closed_ || items_.size() >= max_items; });
+    }
+    std::size_t taken = 0;
+    while (!items_.empty() && taken < max_items) {
+      out.push_back(std::move(items_.front()));
+      items_.pop_front();
+      ++taken;
+    }
+    not_full_.notify_all();
+    return taken;
+  }
+
+  // Producers are refused from now on; consumers drain what is left.
+  void close() {
+    std::lock_guard guard(mutex_);
+    closed_ = true;
+    not_empty_.notify_all();
+    not_full_.notify_all();
+  }
+
+  std::size_t size() const {
+    std::lock_guard guard(mutex_);
+    return items_.size();
+  }
+  std::size_t capacity() const { return capacity_; }
+
+ private:
+  const std::size_t capacity_;
+  mutable std::mutex mutex_;
+  std::condition_variable not_empty_;
+  std::condition_variable not_full_;
+  std::deque<T> items_;
+  bool closed_ = false;
+};
+
+}  // namespace invalidator::pipeline

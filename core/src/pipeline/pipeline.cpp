@@ -1,0 +1,223 @@
+#include "pipeline/pipeline.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace invalidator::pipeline {
+
+class Pipeline::SourceEmitter final : public sdk::Emitter {
+ public:
+  SourceEmitter(Pipeline& pipeline, std::uint32_t source) : pipeline_(pipeline), source_(source) {}
+  bool emit(sdk::RawMessage message) override { return push(std::move(message)); }
+  bool emit(sdk::ChangeEvent event) override { return push(std::move(event)); }
+
+ private:
+  template <typename Message>
+  bool push(Message&& message) {
+    return pipeline_.input_.push(WorkItem{source_, std::forward<Message>(message)}, pipeline_.stop_.get_token());
+  }
+  Pipeline& pipeline_;
+  std::uint32_t source_;
+};
+
+Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sources, std::vector<SinkSlot> sinks,
+                   route::Router router, std::unique_ptr<DeadLetterFile> dead_letter)
+    : settings_(std::move(settings)),
+      sources_(std::move(sources)),
+      sinks_(std::move(sinks)),
+      router_(std::move(router)),
+      dead_letter_(std::move(dead_letter)),
+      input_(settings_.queue_capacity) {
+  for (const auto& slot : sources_) source_ids_.push_back(slot.id);
+  for (const auto& slot : sinks_) sink_ids_.push_back(slot.id);
+  for (std::size_t i = 0; i < sources_.size(); ++i) {
+    sdk::Source* source = sources_[i].source.get();
+    trackers_.push_back(std::make_unique<AckTracker>([source](const sdk::Position& position) {
+      source->acknowledge(position);
+    }));
+    emitters_.push_back(std::make_unique<SourceEmitter>(*this, static_cast<std::uint32_t>(i)));
+  }
+  for (auto& slot : sinks_) {
+    lanes_.push_back(std::make_unique<SinkLane>(slot.id, *slot.sink, slot.batch, slot.retry,
+                                                std::max<std::size_t>(settings_.queue_capacity, slot.batch.max_events),
+                                                *dead_letter_, source_ids_, counters_));
+  }
+}
+
+Pipeline::~Pipeline() {
+  request_stop();
+  if (started_) wait();
+}
+
+sdk::Status Pipeline::start() {
+  for (std::size_t i = 0; i < sinks_.size(); ++i) {
+    auto started = sinks_[i].sink->start();
+    if (!started) {
+      for (std::size_t k = 0; k < i; ++k) sinks_[k].sink->stop();
+      return sdk::Status::error("sink '" + sinks_[i].id + "' failed to start: " + started.message());
+    }
+  }
+  for (auto& lane : lanes_) lane->start();
+  router_thread_ = std::thread([this] { run_router(); });
+  for (std::size_t i = 0; i < sources_.size(); ++i) {
+    source_threads_.emplace_back([this, i] { run_source(i, stop_.get_token()); });
+  }
+  started_ = true;
+  return sdk::Status::success();
+}
+
+void Pipeline::run_source(std::size_t index, std::stop_token stop) {
+  sdk::Status status = sdk::Status::error("the source threw an exception");
+  try {
+    status = sources_[index].source->run(*emitters_[index], stop);
+  } catch (const std::exception& error) {
+    status = sdk::Status::error(error.what());
+  }
+  if (!status) {
+    spdlog::error("[source {}] failed: {}", sources_[index].id, status.message());
+    {
+      std::lock_guard guard(status_mutex_);
+      if (failure_.empty()) failure_ = "source '" + sources_[index].id + "' failed: " + status.message();
+    }
+    request_stop();
+  } else if (!stop.stop_requested()) {
+    spdlog::info("[source {}] finished", sources_[index].id);
+  }
+}
+
+void Pipeline::run_router() {
+  std::vector<WorkItem> batch;
+  std::vector<route::RoutedInvalidation> routed;
+  while (input_.pop_batch(batch, 256, std::chrono::milliseconds(0)) > 0) {
+    for (auto& item : batch) process(item, routed);
+    batch.clear();
+  }
+  for (auto& lane : lanes_) lane->close();
+}
+
+void Pipeline::process(WorkItem& item, std::vector<route::RoutedInvalidation>& routed) {
+  counters_.messages.fetch_add(1, std::memory_order_relaxed);
+  AckTracker& tracker = *trackers_[item.source];
+  const std::string& source_id = source_ids_[item.source];
+  sdk::ChangeEvent decoded;
+  const sdk::ChangeEvent* event = nullptr;
+  AckTracker::Entry* entry = nullptr;
+
+  if (auto* raw = std::get_if<sdk::RawMessage>(&item.message)) {
+    entry = &tracker.open(raw->position);
+    auto result = decoder_.decode(*raw, decoded);
+    if (result.status == codec::DecodeStatus::skipped) {
+      counters_.skipped.fetch_add(1, std::memory_order_relaxed);
+      spdlog::debug("[source {}] skipped {} at {}/{}", source_id, result.reason, raw->position.stream,
+                    raw->position.offset);
+      tracker.release(*entry);
+      return;
+    }
+    if (result.status == codec::DecodeStatus::failed) {
+      counters_.malformed.fetch_add(1, std::memory_order_relaxed);
+      std::string error = std::string(result.reason) + (result.detail.empty() ? "" : ": " + result.detail);
+      dead_letter_->message(source_id, *raw, error);
+      if (dead_letter_->enabled()) {
+        spdlog::warn("[source {}] message at {}/{} dead-lettered: {}", source_id, raw->position.stream,
+                     raw->position.offset, error);
+      } else {
+        spdlog::error("[source {}] message at {}/{} cannot be decoded ({}) and no engine.dead_letter is set: {}",
+                      source_id, raw->position.stream, raw->position.offset, error, raw->value.value_or("null"));
+      }
+      tracker.release(*entry);
+      return;
+    }
+    event = &decoded;
+  } else {
+    event = &std::get<sdk::ChangeEvent>(item.message);
+    entry = &tracker.open(event->position);
+  }
+  counters_.events.fetch_add(1, std::memory_order_relaxed);
+
+  routed.clear();
+  router_.route(item.source, *event, routed);
+  for (const auto& problem : router_.take_new_problems()) {
+    const char* why = problem.outcome == route::KeyTemplate::Outcome::null_column          ? "is null"
+                      : problem.outcome == route::KeyTemplate::Outcome::unavailable_column ? "is unavailable (TOAST)"
+                                                                                           : "is absent";
+    spdlog::warn("route {}: key template \"{}\" rendered no key because column '{}' {} (table {}); "
+                 "reported once, counted each time",
+                 problem.route, problem.template_text, problem.column, why, event->table.qualified_name());
+  }
+  counters_.invalidations.fetch_add(routed.size(), std::memory_order_relaxed);
+  for (auto& routed_item : routed) {
+    tracker.retain(*entry);
+    LaneItem lane_item{std::move(routed_item.invalidation), &tracker, entry, item.source,
+                       static_cast<std::uint32_t>(routed_item.route)};
+    if (!lanes_[routed_item.sink]->push(std::move(lane_item))) {
+      // The lane was aborted at the shutdown deadline: this stays unacknowledged.
+      continue;
+    }
+  }
+  tracker.release(*entry);
+}
+
+void Pipeline::request_stop() {
+  if (stop_.stop_requested()) return;
+  stop_.request_stop();
+  if (!started_) return;
+  std::lock_guard guard(watchdog_mutex_);
+  watchdog_ = std::jthread([this](std::stop_token cancelled) { abort_after_deadline(cancelled); });
+}
+
+void Pipeline::abort_after_deadline(std::stop_token cancelled) {
+  std::mutex mutex;
+  std::condition_variable_any wake;
+  std::unique_lock lock(mutex);
+  if (wake.wait_for(lock, cancelled, settings_.shutdown_timeout, [] { return false; })) return;
+  if (cancelled.stop_requested()) return;
+  spdlog::warn("shutdown_timeout ({} ms) passed: {} positions stay unacknowledged and will be re-delivered",
+               settings_.shutdown_timeout.count(), outstanding());
+  for (auto& lane : lanes_) lane->abort();
+  for (auto& slot : sinks_) slot.sink->stop();
+  input_.close();
+}
+
+sdk::Status Pipeline::wait() {
+  if (!started_) return sdk::Status::error("the pipeline was not started");
+  if (!waited_.exchange(true)) {
+    for (auto& thread : source_threads_) thread.join();
+    input_.close();
+    router_thread_.join();
+    for (auto& lane : lanes_) lane->join();
+    for (auto& slot : sinks_) slot.sink->stop();
+    std::jthread watchdog;
+    {
+      std::lock_guard guard(watchdog_mutex_);
+      watchdog = std::move(watchdog_);
+    }
+    if (watchdog.joinable()) {
+      watchdog.request_stop();
+      watchdog.join();
+    }
+    finished_ = true;
+  }
+  std::lock_guard guard(status_mutex_);
+  if (!failure_.empty()) return sdk::Status::error(failure_);
+  return sdk::Status::success();
+}
+
+std::uint64_t Pipeline::acknowledged() const {
+  std::uint64_t total = 0;
+  for (const auto& tracker : trackers_) total += tracker->acknowledged();
+  return total;
+}
+
+std::size_t Pipeline::outstanding() const {
+  std::size_t total = 0;
+  for (const auto& tracker : trackers_) total += tracker->outstanding();
+  return total;
+}
+
+sdk::Sink* Pipeline::sink(std::string_view id) {
+  for (auto& slot : sinks_) {
+    if (slot.id == id) return slot.sink.get();
+  }
+  return nullptr;
+}
+
+}  // namespace invalidator::pipeline

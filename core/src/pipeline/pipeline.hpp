@@ -1,0 +1,103 @@
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "codec/debezium_decoder.hpp"
+#include "config/pipeline_config.hpp"
+#include "invalidator/sdk/sink.hpp"
+#include "invalidator/sdk/source.hpp"
+#include "pipeline/ack_tracker.hpp"
+#include "pipeline/bounded_queue.hpp"
+#include "pipeline/dead_letter.hpp"
+#include "pipeline/sink_lane.hpp"
+#include "pipeline/stats.hpp"
+#include "route/router.hpp"
+
+namespace invalidator::pipeline {
+
+struct SourceSlot {
+  std::string id;
+  std::unique_ptr<sdk::Source> source;
+};
+
+struct SinkSlot {
+  std::string id;
+  std::unique_ptr<sdk::Sink> sink;
+  config::BatchSettings batch;
+  config::RetrySettings retry;
+};
+
+// Sources -> bounded queue -> decode and route -> one lane per sink -> ack trackers.
+class Pipeline {
+ public:
+  Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sources, std::vector<SinkSlot> sinks,
+           route::Router router, std::unique_ptr<DeadLetterFile> dead_letter);
+  ~Pipeline();
+  Pipeline(const Pipeline&) = delete;
+  Pipeline& operator=(const Pipeline&) = delete;
+
+  // Starts the sinks, then the lanes, the router and the sources.
+  sdk::Status start();
+  // Asks the sources to stop; in-flight work is still delivered and acknowledged, until
+  // engine.shutdown_timeout passes.
+  void request_stop();
+  // Until every source has ended and its work is drained (or the shutdown deadline passed).
+  // An error if a source failed.
+  sdk::Status wait();
+  bool finished() const { return finished_.load(); }
+
+  const Counters& counters() const { return counters_; }
+  std::uint64_t acknowledged() const;
+  std::size_t outstanding() const;
+  sdk::Sink* sink(std::string_view id);
+  const std::vector<std::string>& source_ids() const { return source_ids_; }
+  const std::vector<std::string>& sink_ids() const { return sink_ids_; }
+
+ private:
+  struct WorkItem {
+    std::uint32_t source = 0;
+    std::variant<sdk::RawMessage, sdk::ChangeEvent> message;
+  };
+  class SourceEmitter;
+
+  void run_source(std::size_t index, std::stop_token stop);
+  void run_router();
+  void process(WorkItem& item, std::vector<route::RoutedInvalidation>& routed);
+  void abort_after_deadline(std::stop_token cancelled);
+
+  config::EngineSettings settings_;
+  std::vector<SourceSlot> sources_;
+  std::vector<SinkSlot> sinks_;
+  std::vector<std::string> source_ids_;
+  std::vector<std::string> sink_ids_;
+  route::Router router_;
+  std::unique_ptr<DeadLetterFile> dead_letter_;
+  codec::DebeziumDecoder decoder_;
+  Counters counters_;
+
+  BoundedQueue<WorkItem> input_;
+  std::vector<std::unique_ptr<AckTracker>> trackers_;
+  std::vector<std::unique_ptr<SourceEmitter>> emitters_;
+  std::vector<std::unique_ptr<SinkLane>> lanes_;
+  std::stop_source stop_;
+  std::vector<std::thread> source_threads_;
+  std::thread router_thread_;
+  std::mutex watchdog_mutex_;
+  std::jthread watchdog_;
+  std::mutex status_mutex_;
+  std::string failure_;
+  std::atomic<bool> started_{false};
+  std::atomic<bool> finished_{false};
+  std::atomic<bool> waited_{false};
+};
+
+}  // namespace invalidator::pipeline

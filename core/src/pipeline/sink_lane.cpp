@@ -1,0 +1,194 @@
+#include "pipeline/sink_lane.hpp"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+namespace invalidator::pipeline {
+
+SinkLane::SinkLane(std::string sink_id, sdk::Sink& sink, const config::BatchSettings& batch,
+                   const config::RetrySettings& retry, std::size_t capacity, DeadLetterFile& dead_letter,
+                   const std::vector<std::string>& source_ids, Counters& counters)
+    : sink_id_(std::move(sink_id)),
+      sink_(sink),
+      batch_(batch),
+      retry_(retry),
+      queue_(capacity),
+      dead_letter_(dead_letter),
+      source_ids_(source_ids),
+      counters_(counters) {}
+
+SinkLane::~SinkLane() {
+  abort();
+  join();
+}
+
+void SinkLane::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+bool SinkLane::push(LaneItem item) { return queue_.push(std::move(item), abort_.get_token()); }
+
+void SinkLane::abort() {
+  abort_.request_stop();
+  queue_.close();
+}
+
+void SinkLane::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void SinkLane::run() {
+  std::vector<LaneItem> items;
+  items.reserve(batch_.max_events);
+  while (queue_.pop_batch(items, batch_.max_events, batch_.max_delay) > 0) {
+    if (!abort_.stop_requested()) deliver(items);
+    items.clear();
+  }
+}
+
+std::chrono::milliseconds SinkLane::backoff(int attempt, std::chrono::milliseconds hint) {
+  double base = static_cast<double>(retry_.initial_backoff.count());
+  for (int i = 1; i < attempt && base < static_cast<double>(retry_.max_backoff.count()); ++i) base *= 2;
+  base = std::min(base, static_cast<double>(retry_.max_backoff.count()));
+  // Full jitter between half and all of the delay keeps many lanes from retrying in step.
+  jitter_state_ ^= jitter_state_ << 13;
+  jitter_state_ ^= jitter_state_ >> 7;
+  jitter_state_ ^= jitter_state_ << 17;
+  double fraction = 0.5 + 0.5 * static_cast<double>(jitter_state_ % 1000) / 1000.0;
+  auto delay = std::chrono::milliseconds(static_cast<std::int64_t>(base * fraction));
+  return std::max(delay, hint);
+}
+
+namespace {
+bool same_effect(const sdk::Invalidation& a, const sdk::Invalidation& b) {
+  return a.action == b.action && a.key == b.key && a.value == b.value && a.ttl == b.ttl;
+}
+}  // namespace
+
+void SinkLane::deliver(std::vector<LaneItem>& items) {
+  // Coalesce: an item whose next action on the same key has the same effect adds nothing.
+  // Walking backwards, each key maps to its nearest later item, so distinct actions on one
+  // key keep their order.
+  const std::size_t n = items.size();
+  std::vector<std::size_t> owner(n);  // item -> index into `unique`
+  std::vector<sdk::Invalidation> unique;
+  unique.reserve(n);
+  {
+    std::unordered_map<std::string_view, std::size_t> nearest_later;  // key -> item index
+    nearest_later.reserve(n);
+    std::vector<std::size_t> reversed_owner(n);
+    for (std::size_t i = n; i-- > 0;) {
+      const auto& invalidation = items[i].invalidation;
+      auto found = nearest_later.find(invalidation.key);
+      if (found != nearest_later.end() && same_effect(items[found->second].invalidation, invalidation)) {
+        reversed_owner[i] = reversed_owner[found->second];
+        counters_.coalesced.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        reversed_owner[i] = unique.size();
+        unique.push_back(invalidation);
+      }
+      nearest_later[invalidation.key] = i;
+    }
+    std::reverse(unique.begin(), unique.end());
+    for (std::size_t i = 0; i < n; ++i) owner[i] = unique.size() - 1 - reversed_owner[i];
+    // The version a coalesced item carries is the highest of those it stands for.
+    for (std::size_t i = 0; i < n; ++i) {
+      unique[owner[i]].version = std::max(unique[owner[i]].version, items[i].invalidation.version);
+    }
+  }
+
+  std::vector<bool> done(unique.size(), false);
+  std::vector<std::size_t> remaining(unique.size());
+  for (std::size_t u = 0; u < unique.size(); ++u) remaining[u] = u;
+  std::vector<sdk::Invalidation> attempt_batch;
+  std::vector<std::string> permanent_reason(unique.size());
+  auto first_item_of = [&](std::size_t u) -> const LaneItem& {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (owner[i] == u) return items[i];
+    }
+    return items.front();
+  };
+
+  for (int attempt = 1; !remaining.empty(); ++attempt) {
+    attempt_batch.clear();
+    for (std::size_t u : remaining) attempt_batch.push_back(unique[u]);
+    sdk::DeliveryResult result = sink_.deliver(attempt_batch);
+    std::vector<std::size_t> still;
+    std::string reason;
+    switch (result.kind()) {
+      case sdk::DeliveryResult::Kind::ok:
+        for (std::size_t u : remaining) done[u] = true;
+        counters_.delivered.fetch_add(remaining.size(), std::memory_order_relaxed);
+        break;
+      case sdk::DeliveryResult::Kind::retry:
+        still = remaining;
+        reason = result.reason();
+        break;
+      case sdk::DeliveryResult::Kind::partial: {
+        std::vector<bool> failed(remaining.size(), false);
+        for (const auto& failure : result.failures()) {
+          if (failure.index >= remaining.size()) continue;
+          failed[failure.index] = true;
+          std::size_t u = remaining[failure.index];
+          if (!failure.retryable && dead_letter_.enabled()) {
+            const LaneItem& item = first_item_of(u);
+            dead_letter_.invalidation(source_ids_[item.source], "", unique[u], item.route, sink_id_, failure.reason);
+            counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+            spdlog::warn("[sink {}] dead-lettered '{}': {}", sink_id_, unique[u].key, failure.reason);
+            done[u] = true;
+          } else {
+            still.push_back(u);
+            if (reason.empty()) reason = failure.reason;
+          }
+        }
+        std::uint64_t applied = 0;
+        for (std::size_t k = 0; k < remaining.size(); ++k) {
+          if (!failed[k]) {
+            done[remaining[k]] = true;
+            ++applied;
+          }
+        }
+        counters_.delivered.fetch_add(applied, std::memory_order_relaxed);
+        break;
+      }
+    }
+    remaining = std::move(still);
+    if (remaining.empty()) break;
+    counters_.retries.fetch_add(1, std::memory_order_relaxed);
+
+    if (retry_.max_attempts > 0 && attempt >= retry_.max_attempts && dead_letter_.enabled()) {
+      for (std::size_t u : remaining) {
+        const LaneItem& item = first_item_of(u);
+        dead_letter_.invalidation(source_ids_[item.source], "", unique[u], item.route, sink_id_,
+                                  "gave up after " + std::to_string(attempt) + " attempts: " + reason);
+        done[u] = true;
+      }
+      counters_.dead_lettered.fetch_add(remaining.size(), std::memory_order_relaxed);
+      spdlog::error("[sink {}] dead-lettered {} invalidations after {} attempts: {}", sink_id_, remaining.size(),
+                    attempt, reason);
+      break;
+    }
+    auto delay = backoff(attempt, result.retry_after());
+    if (attempt == 1 || attempt % 10 == 0) {
+      spdlog::warn("[sink {}] {} invalidations not delivered (attempt {}): {}; retrying in {} ms", sink_id_,
+                   remaining.size(), attempt, reason, delay.count());
+    }
+    // Wait for the backoff, or less if the lane is aborted.
+    std::mutex mutex;
+    std::condition_variable_any wake;
+    std::unique_lock lock(mutex);
+    auto token = abort_.get_token();
+    wake.wait_for(lock, token, delay, [] { return false; });
+    if (token.stop_requested()) break;
+  }
+
+  for (std::size_t i = 0; i < n; ++i) {
+    if (done[owner[i]]) items[i].tracker->release(*items[i].entry);
+  }
+}
+
+}  // namespace invalidator::pipeline

@@ -1,0 +1,63 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <stop_token>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/pipeline_config.hpp"
+#include "invalidator/sdk/sink.hpp"
+#include "pipeline/ack_tracker.hpp"
+#include "pipeline/bounded_queue.hpp"
+#include "pipeline/dead_letter.hpp"
+#include "pipeline/stats.hpp"
+
+namespace invalidator::pipeline {
+
+struct LaneItem {
+  sdk::Invalidation invalidation;
+  AckTracker* tracker = nullptr;
+  AckTracker::Entry* entry = nullptr;
+  std::uint32_t source = 0;
+  std::uint32_t route = 0;
+};
+
+// Feeds one sink: batches, coalesces duplicate keys, retries with backoff, dead-letters,
+// and releases the acknowledgement holds of what it finished.
+class SinkLane {
+ public:
+  SinkLane(std::string sink_id, sdk::Sink& sink, const config::BatchSettings& batch,
+           const config::RetrySettings& retry, std::size_t capacity, DeadLetterFile& dead_letter,
+           const std::vector<std::string>& source_ids, Counters& counters);
+  ~SinkLane();
+
+  void start();
+  // Blocks while the lane is full. False once the lane was aborted.
+  bool push(LaneItem item);
+  // No more input: deliver what is queued, then end.
+  void close() { queue_.close(); }
+  // Give up on what is not delivered yet (shutdown deadline): it stays unacknowledged.
+  void abort();
+  void join();
+
+ private:
+  void run();
+  void deliver(std::vector<LaneItem>& items);
+  std::chrono::milliseconds backoff(int attempt, std::chrono::milliseconds hint);
+
+  std::string sink_id_;
+  sdk::Sink& sink_;
+  config::BatchSettings batch_;
+  config::RetrySettings retry_;
+  BoundedQueue<LaneItem> queue_;
+  DeadLetterFile& dead_letter_;
+  const std::vector<std::string>& source_ids_;
+  Counters& counters_;
+  std::stop_source abort_;
+  std::thread thread_;
+  std::uint64_t jitter_state_ = 0x9e3779b97f4a7c15ULL;
+};
+
+}  // namespace invalidator::pipeline

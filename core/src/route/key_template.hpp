@@ -1,0 +1,41 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "invalidator/sdk/event.hpp"
+#include "invalidator/sdk/result.hpp"
+
+namespace invalidator::route {
+
+// A key template such as "order:{customer_id}:{id}", compiled once at start-up.
+// "{{" and "}}" stand for literal braces.
+class KeyTemplate {
+ public:
+  static sdk::Result<KeyTemplate> compile(std::string_view text);
+
+  enum class Outcome { rendered, missing_column, null_column, unavailable_column };
+  // Renders against one row image into `out` (cleared first).
+  Outcome render(const sdk::Row& row, std::string& out) const;
+
+  const std::string& text() const { return text_; }
+  const std::vector<std::string>& columns() const { return columns_; }
+  // The failed column of the last non-rendered outcome is reported by name for logs.
+  const std::string& column_name(std::size_t index) const { return columns_[index]; }
+
+ private:
+  struct Piece {
+    std::string literal;          // used when column < 0
+    int column = -1;              // index into columns_
+  };
+  std::string text_;
+  std::vector<Piece> pieces_;
+  std::vector<std::string> columns_;
+};
+
+// Appends the textual form of a value used in keys: integers in decimal, doubles in their
+// shortest round-trip form, booleans as true/false, strings verbatim.
+void append_value(const sdk::Value& value, std::string& out);
+
+}  // namespace invalidator::route

@@ -1,0 +1,190 @@
+#include "route/router.hpp"
+
+#include <algorithm>
+
+#include "invalidator/sdk/pattern.hpp"
+
+namespace invalidator::route {
+
+sdk::Result<Router> Router::build(const std::vector<config::RouteSpec>& routes,
+                                  const std::vector<std::string>& source_ids,
+                                  const std::vector<std::string>& sink_ids) {
+  Router router;
+  auto index_of = [](const std::vector<std::string>& ids, const std::string& id) -> std::optional<std::size_t> {
+    auto found = std::find(ids.begin(), ids.end(), id);
+    if (found == ids.end()) return std::nullopt;
+    return static_cast<std::size_t>(found - ids.begin());
+  };
+  for (const auto& spec : routes) {
+    CompiledRoute route;
+    route.index = spec.index;
+    route.from.assign(source_ids.size(), false);
+    for (const auto& id : spec.from) {
+      auto index = index_of(source_ids, id);
+      if (!index) return sdk::Status::error("route " + std::to_string(spec.index) + ": unknown source '" + id + "'");
+      route.from[*index] = true;
+    }
+    for (const auto& id : spec.to) {
+      auto index = index_of(sink_ids, id);
+      if (!index) return sdk::Status::error("route " + std::to_string(spec.index) + ": unknown sink '" + id + "'");
+      route.to.push_back(*index);
+    }
+    route.table_pattern = spec.table;
+    route.table_is_glob = spec.table.find('*') != std::string::npos;
+    route.ops = spec.ops;
+    route.changed = spec.changed;
+    for (const auto& text : spec.keys) {
+      auto compiled = KeyTemplate::compile(text);
+      if (!compiled) return sdk::Status::error(compiled.error());
+      route.keys.push_back(std::move(compiled).value());
+    }
+    if (!spec.value.empty()) {
+      auto compiled = KeyTemplate::compile(spec.value);
+      if (!compiled) return sdk::Status::error(compiled.error());
+      route.value = std::move(compiled).value();
+    }
+    route.action = spec.action;
+    route.ttl = spec.ttl;
+    route.on_truncate = spec.on_truncate;
+    router.routes_.push_back(std::move(route));
+    router.counters_.push_back(std::make_unique<RouteCounters>());
+  }
+  return router;
+}
+
+bool Router::table_matches(const CompiledRoute& route, const sdk::TableId& table) const {
+  // A route names "schema.table" for PostgreSQL and "db.table" for MySQL; accept either.
+  auto matches = [&](const std::string& prefix) {
+    std::string name = prefix.empty() ? table.table : prefix + "." + table.table;
+    return route.table_is_glob ? sdk::glob_match(route.table_pattern, name) : route.table_pattern == name;
+  };
+  if (matches(table.schema)) return true;
+  if (!table.database.empty() && table.database != table.schema && matches(table.database)) return true;
+  // A bare table name in the route matches that table in any schema.
+  return route.table_pattern == table.table;
+}
+
+bool Router::changed_passes(const CompiledRoute& route, const sdk::ChangeEvent& event) const {
+  if (route.changed.empty() || event.op != sdk::Op::update) return true;
+  if (!event.before || !event.after) return true;  // cannot tell: invalidate (safe side)
+  for (const auto& column : route.changed) {
+    const sdk::Value* old_value = event.before->find(column);
+    const sdk::Value* new_value = event.after->find(column);
+    if (new_value != nullptr && sdk::is_unavailable(*new_value)) continue;  // TOAST: unchanged
+    if (old_value == nullptr || new_value == nullptr) return true;
+    if (sdk::is_unavailable(*old_value)) return true;
+    if (*old_value != *new_value) return true;
+  }
+  return false;
+}
+
+void Router::note_problem(const CompiledRoute& route, const KeyTemplate& key, KeyTemplate::Outcome outcome,
+                          const sdk::Row& row) {
+  std::string column;
+  for (const auto& name : key.columns()) {
+    const sdk::Value* value = row.find(name);
+    if (value == nullptr || sdk::is_null(*value) || sdk::is_unavailable(*value)) {
+      column = name;
+      break;
+    }
+  }
+  std::string marker = std::to_string(route.index) + "/" + key.text() + "/" + column;
+  if (std::find(reported_.begin(), reported_.end(), marker) != reported_.end()) return;
+  reported_.push_back(marker);
+  new_problems_.push_back(RenderProblem{route.index, key.text(), column, outcome});
+}
+
+std::vector<Router::RenderProblem> Router::take_new_problems() {
+  std::vector<RenderProblem> problems;
+  problems.swap(new_problems_);
+  return problems;
+}
+
+std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std::vector<RoutedInvalidation>& out) {
+  std::size_t produced = 0;
+  for (std::size_t r = 0; r < routes_.size(); ++r) {
+    auto& route = routes_[r];
+    if (source >= route.from.size() || !route.from[source]) continue;
+    if (std::find(route.ops.begin(), route.ops.end(), event.op) == route.ops.end()) continue;
+    if (!table_matches(route, event.table)) continue;
+    auto& counters = *counters_[r];
+    if (!changed_passes(route, event)) {
+      counters.unchanged.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    counters.matched.fetch_add(1, std::memory_order_relaxed);
+
+    rendered_.clear();
+    if (event.op == sdk::Op::truncate) {
+      for (const auto& pattern : route.on_truncate) rendered_.push_back(pattern);
+      for (std::size_t sink : route.to) {
+        for (const auto& pattern : rendered_) {
+          out.push_back(RoutedInvalidation{sink, route.index,
+                                           sdk::Invalidation{.action = sdk::Action::delete_pattern,
+                                                             .key = pattern,
+                                                             .value = std::nullopt,
+                                                             .version = event.version,
+                                                             .ttl = std::chrono::milliseconds{0}}});
+          ++produced;
+        }
+      }
+      continue;
+    }
+
+    // Render against the new and the old image: a changed key column stales both keys.
+    // Without a before image the record key stands in for it.
+    const sdk::Row* old_image = nullptr;
+    if (event.before) old_image = &*event.before;
+    else if (!event.key.empty() && event.op != sdk::Op::insert) old_image = &event.key;
+    const sdk::Row* new_image = event.after ? &*event.after : nullptr;
+    std::size_t new_key_count = 0;  // rendered_[0, new_key_count) come from the new image
+    auto render_image = [&](const sdk::Row* image) {
+      if (image == nullptr) return;
+      for (const auto& key : route.keys) {
+        auto outcome = key.render(*image, scratch_);
+        if (outcome != KeyTemplate::Outcome::rendered) {
+          // The record key only knows key columns; other columns missing there is expected.
+          if (image == &event.key && outcome == KeyTemplate::Outcome::missing_column) continue;
+          counters.unrendered.fetch_add(1, std::memory_order_relaxed);
+          note_problem(route, key, outcome, *image);
+          continue;
+        }
+        if (std::find(rendered_.begin(), rendered_.end(), scratch_) == rendered_.end()) {
+          rendered_.push_back(scratch_);
+        }
+      }
+    };
+    render_image(new_image);
+    new_key_count = rendered_.size();
+    render_image(old_image);
+
+    std::optional<std::string> value;
+    sdk::Action action = route.action;
+    if (action == sdk::Action::set_value) {
+      // A deleted row has no value to write, and a partial value is never written.
+      if (event.op == sdk::Op::remove || new_image == nullptr ||
+          route.value->render(*new_image, scratch_) != KeyTemplate::Outcome::rendered) {
+        action = sdk::Action::delete_key;
+      } else {
+        value = scratch_;
+      }
+    }
+    for (std::size_t sink : route.to) {
+      for (std::size_t k = 0; k < rendered_.size(); ++k) {
+        // A key only the old row had is gone, whatever the route writes to the new one.
+        bool old_only = k >= new_key_count && action == sdk::Action::set_value;
+        out.push_back(RoutedInvalidation{
+            sink, route.index,
+            sdk::Invalidation{.action = old_only ? sdk::Action::delete_key : action,
+                              .key = rendered_[k],
+                              .value = old_only ? std::nullopt : value,
+                              .version = event.version,
+                              .ttl = route.ttl}});
+        ++produced;
+      }
+    }
+  }
+  return produced;
+}
+
+}  // namespace invalidator::route

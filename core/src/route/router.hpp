@@ -1,0 +1,81 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config/pipeline_config.hpp"
+#include "invalidator/sdk/event.hpp"
+#include "invalidator/sdk/invalidation.hpp"
+#include "route/key_template.hpp"
+
+namespace invalidator::route {
+
+// One invalidation bound for one sink.
+struct RoutedInvalidation {
+  std::size_t sink = 0;   // index into the pipeline's sinks
+  std::size_t route = 0;  // index into [[routes]]
+  sdk::Invalidation invalidation;
+};
+
+struct RouteCounters {
+  std::atomic<std::uint64_t> matched{0};
+  std::atomic<std::uint64_t> unchanged{0};  // updates filtered out by `changed`
+  std::atomic<std::uint64_t> unrendered{0};  // keys not rendered: column absent, null or unavailable
+};
+
+// Matches events against [[routes]] and renders their keys. Routes are compiled once.
+class Router {
+ public:
+  // `source_ids` and `sink_ids` give the indices routes refer to.
+  static sdk::Result<Router> build(const std::vector<config::RouteSpec>& routes,
+                                   const std::vector<std::string>& source_ids,
+                                   const std::vector<std::string>& sink_ids);
+
+  // Appends the invalidations `event` from source `source` causes; returns how many.
+  std::size_t route(std::size_t source, const sdk::ChangeEvent& event, std::vector<RoutedInvalidation>& out);
+
+  std::size_t route_count() const { return routes_.size(); }
+  const RouteCounters& counters(std::size_t route) const { return *counters_[route]; }
+
+  // Event templates a route could not render, reported once per route and column.
+  struct RenderProblem {
+    std::size_t route;
+    std::string template_text;
+    std::string column;
+    KeyTemplate::Outcome outcome;
+  };
+  // Problems seen since the last call, each reported once for the life of the router.
+  std::vector<RenderProblem> take_new_problems();
+
+ private:
+  struct CompiledRoute {
+    std::size_t index = 0;
+    std::vector<bool> from;  // by source index
+    std::string table_pattern;
+    bool table_is_glob = false;
+    std::vector<sdk::Op> ops;
+    std::vector<std::string> changed;
+    std::vector<KeyTemplate> keys;
+    std::vector<std::size_t> to;
+    sdk::Action action = sdk::Action::delete_key;
+    std::optional<KeyTemplate> value;
+    std::chrono::milliseconds ttl{0};
+    std::vector<std::string> on_truncate;
+  };
+
+  bool table_matches(const CompiledRoute& route, const sdk::TableId& table) const;
+  bool changed_passes(const CompiledRoute& route, const sdk::ChangeEvent& event) const;
+  void note_problem(const CompiledRoute& route, const KeyTemplate& key, KeyTemplate::Outcome outcome,
+                    const sdk::Row& row);
+
+  std::vector<CompiledRoute> routes_;
+  std::vector<std::unique_ptr<RouteCounters>> counters_;
+  std::vector<std::string> reported_;  // "route/template" already reported
+  std::vector<RenderProblem> new_problems_;
+  std::string scratch_;
+  std::vector<std::string> rendered_;
+};
+
+}  // namespace invalidator::route

@@ -1,0 +1,142 @@
+#include "memory_cache.hpp"
+
+#include "invalidator/sdk/pattern.hpp"
+
+namespace invalidator::plugins {
+
+namespace {
+// Bookkeeping per entry: list node, index node and bucket, roughly.
+constexpr std::size_t kEntryOverhead = 96;
+}  // namespace
+
+MemoryCache::MemoryCache(MemoryCacheLimits limits) : limits_(limits) {
+  std::size_t shard_count = limits_.shards == 0 ? 1 : limits_.shards;
+  if (limits_.max_entries) max_entries_per_shard_ = std::max<std::size_t>(1, (limits_.max_entries + shard_count - 1) / shard_count);
+  if (limits_.max_bytes) max_bytes_per_shard_ = std::max<std::size_t>(1, limits_.max_bytes / shard_count);
+  for (std::size_t i = 0; i < shard_count; ++i) shards_.push_back(std::make_unique<Shard>());
+}
+
+MemoryCache::Shard& MemoryCache::shard_for(std::string_view key) {
+  return *shards_[std::hash<std::string_view>{}(key) % shards_.size()];
+}
+
+void MemoryCache::remove(Shard& shard, std::list<Entry>::iterator entry) {
+  shard.bytes -= entry->bytes;
+  shard.index.erase(entry->key);
+  shard.lru.erase(entry);
+}
+
+void MemoryCache::evict(Shard& shard) {
+  while (!shard.lru.empty() && ((max_entries_per_shard_ && shard.lru.size() > max_entries_per_shard_) ||
+                                (max_bytes_per_shard_ && shard.bytes > max_bytes_per_shard_))) {
+    remove(shard, std::prev(shard.lru.end()));
+    evictions_.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+std::optional<std::string> MemoryCache::get(std::string_view key) {
+  Shard& shard = shard_for(key);
+  std::lock_guard guard(shard.mutex);
+  auto found = shard.index.find(key);
+  if (found == shard.index.end()) {
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    return std::nullopt;
+  }
+  auto entry = found->second;
+  if (entry->expires_at != Clock::time_point{} && entry->expires_at <= Clock::now()) {
+    remove(shard, entry);
+    expirations_.fetch_add(1, std::memory_order_relaxed);
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    return std::nullopt;
+  }
+  shard.lru.splice(shard.lru.begin(), shard.lru, entry);
+  hits_.fetch_add(1, std::memory_order_relaxed);
+  return entry->value;
+}
+
+bool MemoryCache::put(std::string_view key, std::string value, std::chrono::milliseconds ttl, std::uint64_t version) {
+  if (ttl.count() == 0) ttl = limits_.default_ttl;
+  Clock::time_point expires_at = ttl.count() > 0 ? Clock::now() + ttl : Clock::time_point{};
+  std::size_t bytes = key.size() + value.size() + kEntryOverhead;
+  Shard& shard = shard_for(key);
+  std::lock_guard guard(shard.mutex);
+  auto found = shard.index.find(key);
+  if (found != shard.index.end()) {
+    auto entry = found->second;
+    // A write older than what is stored loses: it was read before the stored value.
+    if (version != 0 && entry->version > version) return false;
+    shard.bytes -= entry->bytes;
+    entry->value = std::move(value);
+    entry->version = version;
+    entry->expires_at = expires_at;
+    entry->bytes = bytes;
+    shard.bytes += bytes;
+    shard.lru.splice(shard.lru.begin(), shard.lru, entry);
+  } else {
+    shard.lru.push_front(Entry{std::string(key), std::move(value), version, expires_at, bytes});
+    shard.index.emplace(shard.lru.front().key, shard.lru.begin());
+    shard.bytes += bytes;
+  }
+  evict(shard);
+  return true;
+}
+
+bool MemoryCache::erase(std::string_view key) {
+  Shard& shard = shard_for(key);
+  std::lock_guard guard(shard.mutex);
+  auto found = shard.index.find(key);
+  if (found == shard.index.end()) return false;
+  remove(shard, found->second);
+  return true;
+}
+
+void MemoryCache::invalidate(std::string_view key) {
+  invalidations_.fetch_add(1, std::memory_order_relaxed);
+  erase(key);
+}
+
+bool MemoryCache::expire(std::string_view key, std::chrono::milliseconds ttl) {
+  Shard& shard = shard_for(key);
+  std::lock_guard guard(shard.mutex);
+  auto found = shard.index.find(key);
+  if (found == shard.index.end()) return false;
+  invalidations_.fetch_add(1, std::memory_order_relaxed);
+  auto deadline = Clock::now() + ttl;
+  auto& expires_at = found->second->expires_at;
+  if (expires_at == Clock::time_point{} || deadline < expires_at) expires_at = deadline;
+  return true;
+}
+
+std::size_t MemoryCache::erase_matching(std::string_view pattern) {
+  std::size_t erased = 0;
+  for (auto& shard : shards_) {
+    std::lock_guard guard(shard->mutex);
+    for (auto entry = shard->lru.begin(); entry != shard->lru.end();) {
+      auto next = std::next(entry);
+      if (sdk::glob_match(pattern, entry->key)) {
+        remove(*shard, entry);
+        ++erased;
+      }
+      entry = next;
+    }
+  }
+  invalidations_.fetch_add(erased, std::memory_order_relaxed);
+  return erased;
+}
+
+sdk::CacheStats MemoryCache::stats() const {
+  sdk::CacheStats stats;
+  stats.hits = hits_.load(std::memory_order_relaxed);
+  stats.misses = misses_.load(std::memory_order_relaxed);
+  stats.evictions = evictions_.load(std::memory_order_relaxed);
+  stats.expirations = expirations_.load(std::memory_order_relaxed);
+  stats.invalidations = invalidations_.load(std::memory_order_relaxed);
+  for (const auto& shard : shards_) {
+    std::lock_guard guard(shard->mutex);
+    stats.entries += shard->lru.size();
+    stats.bytes += shard->bytes;
+  }
+  return stats;
+}
+
+}  // namespace invalidator::plugins

@@ -1,0 +1,77 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "invalidator/sdk/cache.hpp"
+
+namespace invalidator::plugins {
+
+struct MemoryCacheLimits {
+  std::size_t max_entries = 100'000;  // 0: no limit
+  std::size_t max_bytes = 0;          // 0: no limit
+  std::size_t shards = 16;
+  std::chrono::milliseconds default_ttl{0};  // 0: none
+};
+
+// A sharded LRU cache with per-entry TTL. Each shard has its own lock, so readers and the
+// invalidation lane contend only when they touch the same shard.
+class MemoryCache final : public sdk::Cache {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  explicit MemoryCache(MemoryCacheLimits limits);
+
+  std::optional<std::string> get(std::string_view key) override;
+  bool put(std::string_view key, std::string value, std::chrono::milliseconds ttl = std::chrono::milliseconds{0},
+           std::uint64_t version = 0) override;
+  bool erase(std::string_view key) override;
+  sdk::CacheStats stats() const override;
+
+  // Invalidation actions.
+  void invalidate(std::string_view key);
+  // Shortens the life of a present entry to `ttl` from now; true if the key was present.
+  bool expire(std::string_view key, std::chrono::milliseconds ttl);
+  // Removes every key matching a glob ('*'); returns how many.
+  std::size_t erase_matching(std::string_view pattern);
+
+ private:
+  struct Entry {
+    std::string key;
+    std::string value;
+    std::uint64_t version = 0;
+    Clock::time_point expires_at{};  // epoch: never
+    std::size_t bytes = 0;
+  };
+  struct TransparentHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+  };
+  struct Shard {
+    mutable std::mutex mutex;
+    std::list<Entry> lru;  // front: most recently used
+    std::unordered_map<std::string, std::list<Entry>::iterator, TransparentHash, std::equal_to<>> index;
+    std::size_t bytes = 0;
+  };
+
+  Shard& shard_for(std::string_view key);
+  void remove(Shard& shard, std::list<Entry>::iterator entry);
+  void evict(Shard& shard);
+
+  MemoryCacheLimits limits_;
+  std::size_t max_entries_per_shard_ = 0;
+  std::size_t max_bytes_per_shard_ = 0;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::atomic<std::uint64_t> hits_{0}, misses_{0}, evictions_{0}, expirations_{0}, invalidations_{0};
+};
+
+}  // namespace invalidator::plugins

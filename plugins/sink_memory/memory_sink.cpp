@@ -1,0 +1,73 @@
+#include "memory_sink.hpp"
+
+#include "invalidator/sdk/plugin.hpp"
+
+namespace invalidator::plugins {
+
+sdk::ConfigSpec MemorySink::spec() {
+  sdk::ConfigSpec spec;
+  spec.summary("An in-process LRU cache with per-entry TTL. Invalidations delete, set or expire its entries; a host "
+               "service embedding the engine reads and fills it through Engine::cache().")
+      .option("max_entries", sdk::OptionType::integer)
+      .description("Entries kept before the least recently used are evicted; 0: no limit.")
+      .default_value("100000")
+      .min(0)
+      .option("max_bytes", sdk::OptionType::size)
+      .description("Approximate memory (keys, values and bookkeeping) kept before evicting; 0: no limit.")
+      .default_value("0")
+      .example("\"256MiB\"")
+      .min(0)
+      .option("shards", sdk::OptionType::integer)
+      .description("Independently locked parts; more shards, less contention between threads.")
+      .default_value("16")
+      .min(1)
+      .max(4096)
+      .option("default_ttl", sdk::OptionType::duration)
+      .description("Time to live of entries written without one; 0: they live until evicted or invalidated.")
+      .default_value("\"0ms\"")
+      .min(0);
+  return spec;
+}
+
+sdk::Result<std::unique_ptr<sdk::Sink>> MemorySink::create(const sdk::Config& config, const sdk::PluginContext&) {
+  MemoryCacheLimits limits;
+  limits.max_entries = static_cast<std::size_t>(config.integer("max_entries", 100'000));
+  limits.max_bytes = static_cast<std::size_t>(config.size("max_bytes", 0));
+  limits.shards = static_cast<std::size_t>(config.integer("shards", 16));
+  limits.default_ttl = config.duration("default_ttl");
+  return std::unique_ptr<sdk::Sink>(std::make_unique<MemorySink>(limits));
+}
+
+sdk::Status MemorySink::start() {
+  stopped_.store(false, std::memory_order_release);
+  return sdk::Status::success();
+}
+
+sdk::DeliveryResult MemorySink::deliver(std::span<const sdk::Invalidation> batch) {
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    // Checked now and then so that stop() interrupts a long batch promptly.
+    if ((i & 1023) == 0 && stopped_.load(std::memory_order_acquire)) {
+      return sdk::DeliveryResult::retry("the memory sink is stopped");
+    }
+    const auto& invalidation = batch[i];
+    switch (invalidation.action) {
+      case sdk::Action::delete_key:
+        cache_.invalidate(invalidation.key);
+        break;
+      case sdk::Action::set_value:
+        cache_.put(invalidation.key, invalidation.value.value_or(std::string{}), invalidation.ttl, invalidation.version);
+        break;
+      case sdk::Action::expire:
+        cache_.expire(invalidation.key, invalidation.ttl);
+        break;
+      case sdk::Action::delete_pattern:
+        cache_.erase_matching(invalidation.key);
+        break;
+    }
+  }
+  return sdk::DeliveryResult::ok();
+}
+
+}  // namespace invalidator::plugins
+
+INVALIDATOR_SINK_PLUGIN(memory, "0.1.0", invalidator::plugins::MemorySink::spec, invalidator::plugins::MemorySink::create)

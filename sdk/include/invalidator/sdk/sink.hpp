@@ -1,0 +1,30 @@
+#pragma once
+
+#include <span>
+
+#include "invalidator/sdk/cache.hpp"
+#include "invalidator/sdk/invalidation.hpp"
+#include "invalidator/sdk/result.hpp"
+
+namespace invalidator::sdk {
+
+// Applies invalidations to a cache. The core batches, retries with backoff and dead-letters;
+// a sink only applies a batch and reports what happened.
+//
+// Contract (checked by sdk/testing's conformance suite):
+// - deliver() is called from one thread at a time per instance, items in order;
+// - applying the same invalidation twice is harmless;
+// - stop() may be called from another thread while deliver() runs: deliver() then returns
+//   promptly, reporting what it did not apply as retry.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  // Connect, load scripts... An error here fails the pipeline start.
+  virtual Status start() { return Status::success(); }
+  virtual DeliveryResult deliver(std::span<const Invalidation> batch) = 0;
+  virtual void stop() {}
+  // The in-process cache behind this sink, for sinks that are one (the memory sink).
+  virtual Cache* cache() { return nullptr; }
+};
+
+}  // namespace invalidator::sdk
