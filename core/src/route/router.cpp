@@ -71,6 +71,7 @@ bool Router::changed_passes(const CompiledRoute& route, const sdk::ChangeEvent& 
     const sdk::Value* old_value = event.before->find(column);
     const sdk::Value* new_value = event.after->find(column);
     if (new_value != nullptr && sdk::is_unavailable(*new_value)) continue;  // TOAST: unchanged
+    if (old_value == nullptr && new_value == nullptr) continue;  // not in this table's rows
     if (old_value == nullptr || new_value == nullptr) return true;
     if (sdk::is_unavailable(*old_value)) return true;
     if (*old_value != *new_value) return true;

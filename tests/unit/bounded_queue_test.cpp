@@ -1,0 +1,54 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "pipeline/bounded_queue.hpp"
+
+namespace invalidator::pipeline {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(BoundedQueue, ProducerWaitsWhileFull) {
+  BoundedQueue<int> queue(2);
+  ASSERT_TRUE(queue.push(1));
+  ASSERT_TRUE(queue.push(2));
+  std::atomic<bool> pushed{false};
+  std::thread producer([&] {
+    queue.push(3);
+    pushed = true;
+  });
+  std::this_thread::sleep_for(50ms);
+  EXPECT_FALSE(pushed) << "a full queue blocks its producer";
+  std::vector<int> out;
+  EXPECT_EQ(queue.pop_batch(out, 1, 0ms), 1u);
+  producer.join();
+  EXPECT_TRUE(pushed);
+  EXPECT_EQ(queue.size(), 2u);
+}
+
+TEST(BoundedQueue, StopReleasesABlockedProducer) {
+  BoundedQueue<int> queue(1);
+  queue.push(1);
+  std::stop_source stop;
+  std::thread producer([&] { EXPECT_FALSE(queue.push(2, stop.get_token())); });
+  std::this_thread::sleep_for(20ms);
+  stop.request_stop();
+  producer.join();
+}
+
+TEST(BoundedQueue, CloseDrainsThenEnds) {
+  BoundedQueue<int> queue(8);
+  queue.push(1);
+  queue.push(2);
+  queue.close();
+  EXPECT_FALSE(queue.push(3));
+  std::vector<int> out;
+  EXPECT_EQ(queue.pop_batch(out, 10, 5ms), 2u);
+  EXPECT_EQ(queue.pop_batch(out, 10, 5ms), 0u);
+  EXPECT_EQ(out, (std::vector<int>{1, 2}));
+}
+
+}  // namespace
+}  // namespace invalidator::pipeline

@@ -1,0 +1,212 @@
+#include <gtest/gtest.h>
+
+#include "codec/debezium_decoder.hpp"
+#include "support/test_support.hpp"
+
+namespace invalidator::codec {
+namespace {
+
+using invalidator::testing::fixture;
+
+sdk::RawMessage message(std::optional<std::string> value, std::string topic = "fullfillment.inventory.products",
+                        std::optional<std::string> key = std::nullopt) {
+  sdk::RawMessage raw;
+  raw.topic = std::move(topic);
+  raw.value = std::move(value);
+  raw.key = std::move(key);
+  raw.position = sdk::Position{3, 42};
+  return raw;
+}
+
+std::int64_t integer(const sdk::Row& row, std::string_view column) {
+  const sdk::Value* value = row.find(column);
+  EXPECT_NE(value, nullptr) << column;
+  return value ? std::get<std::int64_t>(*value) : -1;
+}
+std::string text(const sdk::Row& row, std::string_view column) {
+  const sdk::Value* value = row.find(column);
+  EXPECT_NE(value, nullptr) << column;
+  return value ? std::get<std::string>(*value) : "";
+}
+
+class DecoderTest : public ::testing::Test {
+ protected:
+  DecodeResult decode(const sdk::RawMessage& raw) { return decoder_.decode(raw, event_); }
+  DebeziumDecoder decoder_;
+  sdk::ChangeEvent event_;
+};
+
+TEST_F(DecoderTest, PostgresCreateWithoutSchema) {
+  auto result = decode(message(fixture("debezium/pg_create_no_schema.json")));
+  ASSERT_EQ(result.status, DecodeStatus::event) << result.reason;
+  EXPECT_EQ(event_.op, sdk::Op::insert);
+  EXPECT_EQ(event_.table, (sdk::TableId{"postgres", "inventory", "products"}));
+  EXPECT_FALSE(event_.before);
+  ASSERT_TRUE(event_.after);
+  EXPECT_EQ(integer(*event_.after, "id"), 110);
+  EXPECT_EQ(text(*event_.after, "name"), "jacket");
+  EXPECT_DOUBLE_EQ(std::get<double>(*event_.after->find("weight")), 0.2);
+  EXPECT_EQ(event_.version, 34132560u);
+  EXPECT_EQ(event_.transaction_id, "604");
+  EXPECT_EQ(event_.commit_time, std::chrono::system_clock::time_point(std::chrono::milliseconds(1596010946488)));
+  EXPECT_EQ(event_.position, (sdk::Position{3, 42}));
+}
+
+TEST_F(DecoderTest, PostgresUpdateWithFullReplicaIdentity) {
+  auto result = decode(message(fixture("debezium/pg_update_replica_full_no_schema.json")));
+  ASSERT_EQ(result.status, DecodeStatus::event);
+  EXPECT_EQ(event_.op, sdk::Op::update);
+  ASSERT_TRUE(event_.before && event_.after);
+  EXPECT_EQ(text(*event_.before, "description"), "16oz carpenter's hammer");
+  EXPECT_EQ(text(*event_.after, "description"), "18oz carpenter hammer");
+}
+
+TEST_F(DecoderTest, PostgresUpdateWithoutBeforeImage) {
+  auto result = decode(message(fixture("debezium/pg_update_before_null_no_schema.json")));
+  ASSERT_EQ(result.status, DecodeStatus::event);
+  EXPECT_EQ(event_.op, sdk::Op::update);
+  EXPECT_FALSE(event_.before);
+  EXPECT_EQ(integer(*event_.after, "id"), 106);
+}
+
+TEST_F(DecoderTest, PostgresDelete) {
+  auto result = decode(message(fixture("debezium/pg_delete_replica_full_no_schema.json")));
+  ASSERT_EQ(result.status, DecodeStatus::event);
+  EXPECT_EQ(event_.op, sdk::Op::remove);
+  ASSERT_TRUE(event_.before);
+  EXPECT_FALSE(event_.after);
+  EXPECT_EQ(integer(*event_.before, "id"), 111);
+  EXPECT_EQ(text(*event_.before, "description"), "Big 2-wheel scooter ");
+}
+
+TEST_F(DecoderTest, SnapshotReadWithSchemaEnvelope) {
+  auto result = decode(message(fixture("debezium/pg_snapshot_read_with_schema.json")));
+  ASSERT_EQ(result.status, DecodeStatus::event) << result.reason << " " << result.detail;
+  EXPECT_EQ(event_.op, sdk::Op::snapshot_read);
+  EXPECT_EQ(event_.table.qualified_name(), "inventory.products");
+  EXPECT_EQ(integer(*event_.after, "id"), 101);
+  EXPECT_EQ(event_.version, 34078720u);
+}
+
+TEST_F(DecoderTest, MySqlCreateNamesDatabaseAndTable) {
+  auto result = decode(message(fixture("debezium/mysql_create_no_schema_0.10.json"), "mysql-server-1.inventory.customers"));
+  ASSERT_EQ(result.status, DecodeStatus::event);
+  EXPECT_EQ(event_.op, sdk::Op::insert);
+  EXPECT_EQ(event_.table.database, "inventory");
+  EXPECT_EQ(event_.table.table, "customers");
+  EXPECT_EQ(event_.table.qualified_name(), "inventory.customers");
+  EXPECT_EQ(text(*event_.after, "email"), "annek@noanswer.org");
+  EXPECT_EQ(event_.version, 42u) << "without an LSN the version is the message offset";
+}
+
+TEST_F(DecoderTest, TruncateHasNoRows) {
+  auto result = decode(message(fixture("debezium/pg_truncate_docs_payload.json"), "PostgreSQL_server.public.customers"));
+  ASSERT_EQ(result.status, DecodeStatus::event);
+  EXPECT_EQ(event_.op, sdk::Op::truncate);
+  EXPECT_EQ(event_.table.qualified_name(), "public.customers");
+  EXPECT_FALSE(event_.before);
+  EXPECT_FALSE(event_.after);
+}
+
+TEST_F(DecoderTest, TombstonesAreSkipped) {
+  EXPECT_EQ(decode(message(std::nullopt, "t", fixture("debezium/pg_tombstone.key.no_schema.json"))).status,
+            DecodeStatus::skipped);
+  auto json_null = decode(message(fixture("debezium/pg_tombstone.value.json")));
+  EXPECT_EQ(json_null.status, DecodeStatus::skipped);
+  EXPECT_EQ(json_null.reason, "tombstone");
+  EXPECT_EQ(decode(message(std::string(R"({"schema":null,"payload":null})"))).status, DecodeStatus::skipped);
+}
+
+TEST_F(DecoderTest, TransactionMarkersAndHeartbeatsAreSkipped) {
+  auto begin = decode(message(fixture("debezium/pg_txn_begin_docs.json"), "fulfillment.transaction"));
+  EXPECT_EQ(begin.status, DecodeStatus::skipped);
+  EXPECT_EQ(begin.reason, "transaction marker");
+  EXPECT_EQ(decode(message(fixture("debezium/pg_txn_end_docs.json"))).reason, "transaction marker");
+  auto heartbeat = decode(message(fixture("debezium/heartbeat.value.no_schema.json"), "__debezium-heartbeat.fulfillment"));
+  EXPECT_EQ(heartbeat.status, DecodeStatus::skipped);
+  EXPECT_EQ(heartbeat.reason, "heartbeat");
+  EXPECT_EQ(decode(message(fixture("debezium/heartbeat.value.no_schema.json"), "other")).reason, "heartbeat");
+}
+
+TEST_F(DecoderTest, FlattenedRecordIsAnUpsert) {
+  auto result = decode(message(fixture("debezium/unwrap_create_plain.json"), "fullfillment.inventory.products"));
+  ASSERT_EQ(result.status, DecodeStatus::event);
+  EXPECT_EQ(event_.op, sdk::Op::update);
+  EXPECT_EQ(event_.table.qualified_name(), "inventory.products");
+  EXPECT_EQ(integer(*event_.after, "id"), 110);
+}
+
+TEST_F(DecoderTest, FlattenedDeleteRewrite) {
+  auto result = decode(message(fixture("debezium/unwrap_delete_rewrite_docs.json"), "server.public.t"));
+  ASSERT_EQ(result.status, DecodeStatus::event);
+  EXPECT_EQ(event_.op, sdk::Op::remove);
+  ASSERT_TRUE(event_.before);
+  EXPECT_EQ(integer(*event_.before, "pk"), 2);
+  EXPECT_TRUE(sdk::is_null(*event_.before->find("cola")));
+  EXPECT_EQ(event_.before->find("__deleted"), nullptr) << "metadata fields are not columns";
+}
+
+TEST_F(DecoderTest, FlattenedRecordWithOpAndTableMetadata) {
+  auto result = decode(message(std::string(R"({"id":7,"__op":"u","__table":"customers","__schema":"public","__lsn":99})"), ""));
+  ASSERT_EQ(result.status, DecodeStatus::event);
+  EXPECT_EQ(event_.op, sdk::Op::update);
+  EXPECT_EQ(event_.table.qualified_name(), "public.customers");
+  EXPECT_EQ(event_.version, 99u);
+}
+
+TEST_F(DecoderTest, RecordKeysWithAndWithoutSchema) {
+  sdk::Row key;
+  ASSERT_TRUE(decoder_.decode_key(fixture("debezium/key_with_schema_tutorial.json"), key));
+  EXPECT_EQ(integer(key, "id"), 1001);
+  ASSERT_TRUE(decoder_.decode_key(fixture("debezium/pg_tombstone.key.with_schema.json"), key));
+  EXPECT_EQ(integer(key, "id"), 111);
+  ASSERT_TRUE(decoder_.decode_key(fixture("debezium/pg_tombstone.key.no_schema.json"), key));
+  EXPECT_EQ(integer(key, "id"), 111);
+  ASSERT_TRUE(decoder_.decode_key(fixture("debezium/heartbeat.key.with_schema.json"), key));
+  EXPECT_EQ(text(key, "serverName"), "fulfillment");
+}
+
+TEST_F(DecoderTest, DeleteWithoutBeforeUsesTheRecordKey) {
+  auto result = decode(message(std::string(R"({"before":null,"after":null,"source":{"schema":"public","table":"customers"},"op":"d"})"),
+                               "db.public.customers", fixture("debezium/pg_tombstone.key.no_schema.json")));
+  ASSERT_EQ(result.status, DecodeStatus::event);
+  EXPECT_EQ(integer(event_.key, "id"), 111);
+}
+
+TEST_F(DecoderTest, DeleteWithNeitherRowNorKeyFails) {
+  auto result = decode(message(std::string(R"({"before":null,"after":null,"source":{"schema":"public","table":"c"},"op":"d"})")));
+  EXPECT_EQ(result.status, DecodeStatus::failed);
+}
+
+TEST_F(DecoderTest, UnavailableValuesAreMarked) {
+  auto result = decode(message(std::string(
+      R"({"before":null,"after":{"id":1,"bio":"__debezium_unavailable_value"},"source":{"schema":"public","table":"c"},"op":"u"})")));
+  ASSERT_EQ(result.status, DecodeStatus::event);
+  EXPECT_TRUE(sdk::is_unavailable(*event_.after->find("bio")));
+}
+
+TEST_F(DecoderTest, MalformedInputFailsWithAReason) {
+  EXPECT_EQ(decode(message(std::string("{\"op\": \"u\", "))).status, DecodeStatus::failed);
+  EXPECT_EQ(decode(message(std::string("[1,2,3]"))).status, DecodeStatus::failed);
+  EXPECT_EQ(decode(message(std::string("\"text\""))).status, DecodeStatus::failed);
+  EXPECT_EQ(decode(message(std::string(""))).status, DecodeStatus::failed);
+  auto bad_op = decode(message(std::string(R"({"before":null,"after":{"id":1},"source":{},"op":"x"})")));
+  EXPECT_EQ(bad_op.status, DecodeStatus::failed);
+  EXPECT_EQ(bad_op.reason, "unknown op");
+  EXPECT_EQ(decode(message(std::string(R"({"before":null,"after":{"id":1},"source":{},"op":"m"})"))).status,
+            DecodeStatus::skipped);
+}
+
+TEST_F(DecoderTest, SchemaChangeRecordsAreSkipped) {
+  auto result = decode(message(std::string(R"({"source":{"server":"s"},"ddl":"ALTER TABLE t ADD c int","tableChanges":[]})")));
+  EXPECT_EQ(result.status, DecodeStatus::skipped);
+  EXPECT_EQ(result.reason, "schema change");
+}
+
+TEST(TableFromTopic, SplitsPrefixSchemaAndTable) {
+  EXPECT_EQ(table_from_topic("dbserver1.public.customers").qualified_name(), "public.customers");
+  EXPECT_EQ(table_from_topic("customers").qualified_name(), "customers");
+}
+
+}  // namespace
+}  // namespace invalidator::codec

@@ -1,0 +1,345 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include "invalidator/engine.hpp"
+#include "invalidator/sdk/plugin.hpp"
+#include "support/test_support.hpp"
+
+INVALIDATOR_DECLARE_STATIC_PLUGIN(memory);
+INVALIDATOR_DECLARE_STATIC_PLUGIN(file);
+
+namespace invalidator {
+namespace {
+
+using namespace std::chrono_literals;
+using invalidator::testing::read_file;
+using invalidator::testing::TempDir;
+
+std::string customer_update(int id, const std::string& old_email, const std::string& new_email, std::uint64_t lsn) {
+  return R"({"before":{"id":)" + std::to_string(id) + R"(,"email":")" + old_email + R"("},"after":{"id":)" +
+         std::to_string(id) + R"(,"email":")" + new_email +
+         R"("},"source":{"db":"shop","schema":"public","table":"customers","lsn":)" + std::to_string(lsn) +
+         R"(},"op":"u"})";
+}
+
+// Emits prepared messages, then ends (or waits for stop). Records acknowledgements.
+class ScriptedSource final : public sdk::Source {
+ public:
+  explicit ScriptedSource(std::vector<std::string> values, bool wait_for_stop = false)
+      : values_(std::move(values)), wait_for_stop_(wait_for_stop) {}
+  sdk::Status run(sdk::Emitter& emitter, std::stop_token stop) override {
+    for (std::size_t i = 0; i < values_.size(); ++i) {
+      sdk::RawMessage message;
+      message.topic = "shop.public.customers";
+      message.value = values_[i];
+      message.position = sdk::Position{0, i + 1};
+      if (!emitter.emit(std::move(message))) return sdk::Status::success();
+      emitted.fetch_add(1);
+    }
+    while (wait_for_stop_ && !stop.stop_requested()) std::this_thread::sleep_for(5ms);
+    return sdk::Status::success();
+  }
+  void acknowledge(const sdk::Position& position) override {
+    std::lock_guard guard(mutex_);
+    EXPECT_GE(position.offset, last_acknowledged_) << "acknowledgements never go back";
+    last_acknowledged_ = position.offset;
+  }
+  std::uint64_t last_acknowledged() {
+    std::lock_guard guard(mutex_);
+    return last_acknowledged_;
+  }
+  std::atomic<std::size_t> emitted{0};
+
+ private:
+  std::vector<std::string> values_;
+  bool wait_for_stop_;
+  std::mutex mutex_;
+  std::uint64_t last_acknowledged_ = 0;
+};
+
+// A sink whose behaviour the test controls: records what it applied, can refuse (retry),
+// fail items permanently, or hold every delivery until released.
+class ControlledSink final : public sdk::Sink {
+ public:
+  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch) override {
+    std::unique_lock lock(mutex_);
+    ++calls;
+    released_.wait(lock, [&] { return !hold_ || stopped_; });
+    if (stopped_) return sdk::DeliveryResult::retry("stopped");
+    if (retries_left_ > 0) {
+      --retries_left_;
+      return sdk::DeliveryResult::retry("simulated outage", 1ms);
+    }
+    std::vector<sdk::ItemFailure> failures;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!poison_key_.empty() && batch[i].key == poison_key_) {
+        failures.push_back(sdk::ItemFailure{i, "WRONGTYPE simulated", false});
+        continue;
+      }
+      applied.push_back(std::string(sdk::to_string(batch[i].action)) + " " + batch[i].key);
+    }
+    if (!failures.empty()) return sdk::DeliveryResult::partial(std::move(failures));
+    return sdk::DeliveryResult::ok();
+  }
+  void stop() override {
+    std::lock_guard guard(mutex_);
+    stopped_ = true;
+    released_.notify_all();
+  }
+  void hold(bool on) {
+    std::lock_guard guard(mutex_);
+    hold_ = on;
+    released_.notify_all();
+  }
+  void fail_next(int times) {
+    std::lock_guard guard(mutex_);
+    retries_left_ = times;
+  }
+  void poison(std::string key) {
+    std::lock_guard guard(mutex_);
+    poison_key_ = std::move(key);
+  }
+  std::vector<std::string> applied_copy() {
+    std::lock_guard guard(mutex_);
+    return applied;
+  }
+  std::atomic<int> calls{0};
+  std::vector<std::string> applied;
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable released_;
+  bool hold_ = false;
+  bool stopped_ = false;
+  int retries_left_ = 0;
+  std::string poison_key_;
+};
+
+RouteDefinition customers_route(std::string to = "sink") {
+  RouteDefinition route;
+  route.from = {"source"};
+  route.table = "public.customers";
+  route.keys = {"customer:{id}", "customer:email:{email}"};
+  route.to = {std::move(to)};
+  return route;
+}
+
+std::unique_ptr<Engine> build(EngineBuilder& builder) {
+  auto built = builder.without_plugin_files().build();
+  EXPECT_TRUE(built) << built.error();
+  return built ? std::move(built).value() : nullptr;
+}
+
+TEST(Pipeline, DeliversEveryKeyAndAcknowledgesEverything) {
+  auto source = std::make_unique<ScriptedSource>(std::vector<std::string>{
+      customer_update(1, "a@x", "b@x", 10), customer_update(2, "c@x", "c@x", 11), "null"});
+  auto* source_ptr = source.get();
+  auto sink = std::make_unique<ControlledSink>();
+  auto* sink_ptr = sink.get();
+  auto engine = build(EngineBuilder().add_source("source", std::move(source)).add_sink("sink", std::move(sink)).add_route(customers_route()));
+  ASSERT_TRUE(engine);
+  ASSERT_TRUE(engine->start());
+  ASSERT_TRUE(engine->wait());
+  auto applied = sink_ptr->applied_copy();
+  std::sort(applied.begin(), applied.end());
+  EXPECT_EQ(applied, (std::vector<std::string>{"delete customer:1", "delete customer:2", "delete customer:email:a@x",
+                                               "delete customer:email:b@x", "delete customer:email:c@x"}));
+  EXPECT_EQ(source_ptr->last_acknowledged(), 3u);
+  auto stats = engine->stats();
+  EXPECT_EQ(stats.events, 2u);
+  EXPECT_EQ(stats.skipped, 1u);
+  EXPECT_EQ(stats.acknowledged, 3u);
+}
+
+TEST(Pipeline, RetriesUntilTheSinkRecoversAndAcknowledgesOnlyThen) {
+  auto source = std::make_unique<ScriptedSource>(std::vector<std::string>{customer_update(1, "a", "a", 1)}, true);
+  auto* source_ptr = source.get();
+  auto sink = std::make_unique<ControlledSink>();
+  auto* sink_ptr = sink.get();
+  sink_ptr->fail_next(1'000'000);
+  auto engine = build(EngineBuilder().add_source("source", std::move(source)).add_sink("sink", std::move(sink)).add_route(customers_route()));
+  ASSERT_TRUE(engine->start());
+  while (sink_ptr->calls < 5) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(source_ptr->last_acknowledged(), 0u) << "nothing delivered, nothing acknowledged";
+  sink_ptr->fail_next(0);
+  while (source_ptr->last_acknowledged() < 1) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(sink_ptr->applied_copy().size(), 2u);
+  EXPECT_GE(engine->stats().retries, 4u);
+  ASSERT_TRUE(engine->stop());
+}
+
+TEST(Pipeline, FullSinkStopsTheSourceInsteadOfGrowingMemory) {
+  std::vector<std::string> values;
+  for (int i = 0; i < 50'000; ++i) values.push_back(customer_update(i, "a", "a", static_cast<std::uint64_t>(i)));
+  auto source = std::make_unique<ScriptedSource>(values);
+  auto* source_ptr = source.get();
+  auto sink = std::make_unique<ControlledSink>();
+  auto* sink_ptr = sink.get();
+  sink_ptr->hold(true);
+  auto engine = build(EngineBuilder()
+                          .config_string("[engine]\nqueue_capacity = 100\n")
+                          .add_source("source", std::move(source))
+                          .add_sink("sink", std::move(sink))
+                          .add_route(customers_route()));
+  ASSERT_TRUE(engine->start());
+  // Let the source run into the limit, then check it stays there.
+  std::this_thread::sleep_for(200ms);
+  std::size_t emitted = source_ptr->emitted.load();
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(source_ptr->emitted.load(), emitted) << "the source is blocked";
+  // Input queue + router's batch + lane queue (at least one batch) + the batch in the sink.
+  EXPECT_LE(emitted, 100u + 256u + 2 * 512u + 512u);
+  sink_ptr->hold(false);
+  ASSERT_TRUE(engine->wait());
+  EXPECT_EQ(source_ptr->emitted.load(), values.size());
+  EXPECT_EQ(source_ptr->last_acknowledged(), values.size());
+}
+
+TEST(Pipeline, MalformedMessagesAreDeadLetteredCountedAndAcknowledged) {
+  TempDir dir;
+  auto dead_letter = dir / "dead.jsonl";
+  auto source = std::make_unique<ScriptedSource>(
+      std::vector<std::string>{"{not json", customer_update(1, "a", "a", 1), R"({"op":"u","before":null,"after":null,"source":{}})"});
+  auto* source_ptr = source.get();
+  auto sink = std::make_unique<ControlledSink>();
+  auto engine = build(EngineBuilder()
+                          .config_string("[engine]\ndead_letter = \"" + dead_letter.string() + "\"\n")
+                          .add_source("source", std::move(source))
+                          .add_sink("sink", std::move(sink))
+                          .add_route(customers_route()));
+  ASSERT_TRUE(engine->start());
+  ASSERT_TRUE(engine->wait());
+  EXPECT_EQ(engine->stats().malformed, 2u);
+  EXPECT_EQ(source_ptr->last_acknowledged(), 3u);
+  std::string text = read_file(dead_letter);
+  EXPECT_NE(text.find(R"("value":"{not json")"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("error":"malformed JSON)"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("error":"no row and no key)"), std::string::npos) << text;
+}
+
+TEST(Pipeline, PermanentFailuresAreDeadLetteredAndTheRestDelivered) {
+  TempDir dir;
+  auto dead_letter = dir / "dead.jsonl";
+  auto source = std::make_unique<ScriptedSource>(std::vector<std::string>{customer_update(1, "a", "a", 1), customer_update(2, "b", "b", 2)});
+  auto* source_ptr = source.get();
+  auto sink = std::make_unique<ControlledSink>();
+  auto* sink_ptr = sink.get();
+  sink_ptr->poison("customer:email:a");
+  auto engine = build(EngineBuilder()
+                          .config_string("[engine]\ndead_letter = \"" + dead_letter.string() + "\"\n")
+                          .add_source("source", std::move(source))
+                          .add_sink("sink", std::move(sink))
+                          .add_route(customers_route()));
+  ASSERT_TRUE(engine->start());
+  ASSERT_TRUE(engine->wait());
+  EXPECT_EQ(engine->stats().dead_lettered, 1u);
+  EXPECT_EQ(sink_ptr->applied_copy().size(), 3u);
+  EXPECT_EQ(source_ptr->last_acknowledged(), 2u);
+  std::string text = read_file(dead_letter);
+  EXPECT_NE(text.find(R"("kind":"invalidation")"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("key":"customer:email:a")"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("sink":"sink")"), std::string::npos) << text;
+  EXPECT_NE(text.find("WRONGTYPE simulated"), std::string::npos) << text;
+}
+
+TEST(Pipeline, ShutdownDeadlineLeavesUndeliveredWorkUnacknowledged) {
+  auto source = std::make_unique<ScriptedSource>(std::vector<std::string>{customer_update(1, "a", "a", 1)}, true);
+  auto* source_ptr = source.get();
+  auto sink = std::make_unique<ControlledSink>();
+  auto* sink_ptr = sink.get();
+  sink_ptr->fail_next(1'000'000);
+  auto engine = build(EngineBuilder()
+                          .config_string("[engine]\nshutdown_timeout = \"100ms\"\n")
+                          .add_source("source", std::move(source))
+                          .add_sink("sink", std::move(sink))
+                          .add_route(customers_route()));
+  ASSERT_TRUE(engine->start());
+  while (sink_ptr->calls < 2) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(engine->stop());
+  EXPECT_EQ(source_ptr->last_acknowledged(), 0u);
+  EXPECT_EQ(engine->outstanding(), 1u);
+}
+
+TEST(Pipeline, KeepsPerKeyOrderAcrossBatches) {
+  // Alternating set and delete of one key: the memory cache must end in the last state.
+  std::vector<std::string> values;
+  for (int i = 1; i <= 999; ++i) {
+    std::string op = i % 2 ? "u" : "d";
+    std::string after = i % 2 ? R"({"id":1,"email":"v)" + std::to_string(i) + R"("})" : "null";
+    values.push_back(R"({"before":{"id":1,"email":"old"},"after":)" + after +
+                     R"(,"source":{"schema":"public","table":"customers","lsn":)" + std::to_string(i) + R"(},"op":")" + op + R"("})");
+  }
+  auto engine = build(EngineBuilder()
+                          .register_plugin(invalidator_static_plugin_memory())
+                          .config_string("[sinks.cache]\ntype = \"memory\"\n[sinks.cache.batch]\nmax_events = 7\n"
+                                         "[[routes]]\nfrom = [\"source\"]\ntable = \"public.customers\"\n"
+                                         "keys = [\"customer:{id}\"]\naction = \"set\"\nvalue = \"{email}\"\nto = [\"cache\"]\n")
+                          .add_source("source", std::make_unique<ScriptedSource>(values)));
+  ASSERT_TRUE(engine);
+  ASSERT_TRUE(engine->start());
+  ASSERT_TRUE(engine->wait());
+  sdk::Cache* cache = engine->cache("cache");
+  ASSERT_NE(cache, nullptr);
+  EXPECT_EQ(cache->get("customer:1"), "v999") << "the last change wins";
+}
+
+TEST(Pipeline, CoalescesDuplicateKeysInsideABatch) {
+  std::vector<std::string> values(200, customer_update(1, "same", "same", 5));
+  auto sink = std::make_unique<ControlledSink>();
+  auto* sink_ptr = sink.get();
+  sink_ptr->hold(true);
+  auto engine = build(EngineBuilder().add_source("source", std::make_unique<ScriptedSource>(values)).add_sink("sink", std::move(sink)).add_route(customers_route()));
+  ASSERT_TRUE(engine->start());
+  std::this_thread::sleep_for(50ms);
+  sink_ptr->hold(false);
+  ASSERT_TRUE(engine->wait());
+  EXPECT_LT(sink_ptr->applied_copy().size(), 400u);
+  EXPECT_GT(engine->stats().coalesced, 0u);
+  EXPECT_EQ(engine->stats().acknowledged, 200u);
+}
+
+TEST(Pipeline, FileSourceIntoMemorySinkThroughStaticPlugins) {
+  TempDir dir;
+  auto events = dir / "events.jsonl";
+  invalidator::testing::write_file(events, customer_update(42, "old@x", "new@x", 1) + "\n\n" +
+                                               customer_update(43, "p@x", "p@x", 2) + "\n");
+  auto engine = build(EngineBuilder()
+                          .register_plugin(invalidator_static_plugin_memory())
+                          .register_plugin(invalidator_static_plugin_file())
+                          .config_string("[sources.events]\ntype = \"file\"\npath = \"" + events.string() +
+                                         "\"\n[sinks.cache]\ntype = \"memory\"\n[[routes]]\nfrom = [\"events\"]\n"
+                                         "table = \"public.customers\"\nkeys = [\"customer:{id}\"]\nto = [\"cache\"]\n"));
+  ASSERT_TRUE(engine);
+  sdk::Cache* cache = engine->cache("cache");
+  ASSERT_NE(cache, nullptr);
+  cache->put("customer:42", "stale");
+  cache->put("customer:43", "stale");
+  cache->put("customer:44", "fresh");
+  ASSERT_TRUE(engine->start());
+  ASSERT_TRUE(engine->wait());
+  EXPECT_EQ(cache->get("customer:42"), std::nullopt);
+  EXPECT_EQ(cache->get("customer:43"), std::nullopt);
+  EXPECT_EQ(cache->get("customer:44"), "fresh");
+}
+
+TEST(Engine, BuildReportsEveryConfigurationError) {
+  auto built = EngineBuilder()
+                   .without_plugin_files()
+                   .register_plugin(invalidator_static_plugin_memory())
+                   .config_string("[sinks.cache]\ntype = \"memory\"\nmax_entrie = 5\n[[routes]]\nfrom = [\"nope\"]\n"
+                                  "table = \"t\"\nkeys = [\"k\"]\nto = [\"cache\"]\n",
+                                  "inline.toml")
+                   .build();
+  ASSERT_FALSE(built);
+  EXPECT_NE(built.error().find("inline.toml:3:1: sinks.cache.max_entrie: unknown key 'max_entrie' (did you mean 'max_entries'?)"),
+            std::string::npos)
+      << built.error();
+  EXPECT_NE(built.error().find("routes[0].from: unknown source 'nope'"), std::string::npos) << built.error();
+}
+
+}  // namespace
+}  // namespace invalidator

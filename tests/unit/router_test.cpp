@@ -1,0 +1,175 @@
+#include <gtest/gtest.h>
+
+#include "codec/debezium_decoder.hpp"
+#include "invalidator/sdk/pattern.hpp"
+#include "route/router.hpp"
+#include "support/test_support.hpp"
+
+namespace invalidator::route {
+namespace {
+
+using namespace std::chrono_literals;
+
+config::RouteSpec customers_route() {
+  config::RouteSpec route;
+  route.from = {"pg"};
+  route.table = "public.customers";
+  route.ops = {sdk::Op::insert, sdk::Op::update, sdk::Op::remove, sdk::Op::truncate};
+  route.keys = {"customer:{id}", "customer:email:{email}"};
+  route.to = {"cache"};
+  route.on_truncate = {"customer:*"};
+  return route;
+}
+
+sdk::ChangeEvent update(sdk::Row before, sdk::Row after) {
+  sdk::ChangeEvent event;
+  event.op = sdk::Op::update;
+  event.table = sdk::TableId{"db", "public", "customers"};
+  event.before = std::move(before);
+  event.after = std::move(after);
+  event.version = 77;
+  return event;
+}
+
+std::vector<std::string> keys_of(const std::vector<RoutedInvalidation>& routed) {
+  std::vector<std::string> keys;
+  for (const auto& item : routed) keys.push_back(std::string(sdk::to_string(item.invalidation.action)) + " " + item.invalidation.key);
+  return keys;
+}
+
+class RouterTest : public ::testing::Test {
+ protected:
+  std::vector<std::string> route(const sdk::ChangeEvent& event, std::vector<config::RouteSpec> routes = {customers_route()}) {
+    auto router = Router::build(routes, {"pg", "other"}, {"cache"});
+    EXPECT_TRUE(router) << router.error();
+    std::vector<RoutedInvalidation> out;
+    router->route(0, event, out);
+    problems_ = router->take_new_problems();
+    return keys_of(out);
+  }
+  std::vector<Router::RenderProblem> problems_;
+};
+
+TEST_F(RouterTest, KeyColumnChangeInvalidatesOldAndNewKeys) {
+  auto keys = route(update({{"id", std::int64_t{42}}, {"email", std::string("old@x")}},
+                           {{"id", std::int64_t{42}}, {"email", std::string("new@x")}}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"delete customer:42", "delete customer:email:new@x",
+                                            "delete customer:email:old@x"}));
+}
+
+TEST_F(RouterTest, ChangedFilterSkipsUpdatesThatTouchedNoListedColumn) {
+  auto route_spec = customers_route();
+  route_spec.changed = {"email", "address"};
+  auto unchanged = route(update({{"id", std::int64_t{1}}, {"email", std::string("a")}, {"name", std::string("x")}},
+                                {{"id", std::int64_t{1}}, {"email", std::string("a")}, {"name", std::string("y")}}),
+                         {route_spec});
+  EXPECT_TRUE(unchanged.empty());
+  auto changed = route(update({{"id", std::int64_t{1}}, {"address", std::string("a")}},
+                              {{"id", std::int64_t{1}}, {"address", std::string("b")}}),
+                       {route_spec});
+  EXPECT_FALSE(changed.empty());
+}
+
+TEST_F(RouterTest, ChangedFilterPassesWithoutBeforeImageAndIgnoresUnavailable) {
+  auto route_spec = customers_route();
+  route_spec.changed = {"email"};
+  sdk::ChangeEvent no_before = update({}, {{"id", std::int64_t{1}}, {"email", std::string("e")}});
+  no_before.before.reset();
+  EXPECT_FALSE(route(no_before, {route_spec}).empty()) << "cannot tell: invalidate";
+  auto toasted = route(update({{"id", std::int64_t{1}}, {"email", std::string("e")}},
+                              {{"id", std::int64_t{1}}, {"email", sdk::Unavailable{}}}),
+                       {route_spec});
+  EXPECT_TRUE(toasted.empty()) << "an unavailable value is an unchanged value";
+}
+
+TEST_F(RouterTest, MissingColumnsRenderNoKeyAndAreReported) {
+  auto keys = route(update({{"id", std::int64_t{5}}}, {{"id", std::int64_t{5}}, {"email", std::monostate{}}}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"delete customer:5"}));
+  ASSERT_FALSE(problems_.empty());
+  EXPECT_EQ(problems_[0].column, "email");
+}
+
+TEST_F(RouterTest, TruncateDeletesPatterns) {
+  sdk::ChangeEvent truncate;
+  truncate.op = sdk::Op::truncate;
+  truncate.table = sdk::TableId{"db", "public", "customers"};
+  EXPECT_EQ(route(truncate), (std::vector<std::string>{"delete_pattern customer:*"}));
+}
+
+TEST_F(RouterTest, TableGlobsOpsAndSourcesFilter) {
+  auto route_spec = customers_route();
+  route_spec.table = "*.customers";
+  route_spec.ops = {sdk::Op::remove};
+  sdk::ChangeEvent event = update({{"id", std::int64_t{1}}}, {{"id", std::int64_t{1}}});
+  EXPECT_TRUE(route(event, {route_spec}).empty()) << "update not in ops";
+  event.op = sdk::Op::remove;
+  event.after.reset();
+  EXPECT_EQ(route(event, {route_spec}), (std::vector<std::string>{"delete customer:1"}));
+  event.table.table = "orders";
+  EXPECT_TRUE(route(event, {route_spec}).empty());
+  route_spec.from = {"other"};
+  event.table.table = "customers";
+  EXPECT_TRUE(route(event, {route_spec}).empty()) << "event came from source 0, route listens to 1";
+}
+
+TEST_F(RouterTest, SetWritesTheNewRowAndDeletesAKeyOnlyTheOldRowHad) {
+  auto route_spec = customers_route();
+  route_spec.action = sdk::Action::set_value;
+  route_spec.value = "{email}";
+  route_spec.keys = {"customer:email:{email}"};
+  auto router = Router::build({route_spec}, {"pg"}, {"cache"});
+  ASSERT_TRUE(router);
+  std::vector<RoutedInvalidation> out;
+  router->route(0, update({{"id", std::int64_t{1}}, {"email", std::string("old")}},
+                          {{"id", std::int64_t{1}}, {"email", std::string("new")}}),
+                out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].invalidation.action, sdk::Action::set_value);
+  EXPECT_EQ(out[0].invalidation.key, "customer:email:new");
+  EXPECT_EQ(out[0].invalidation.value, "new");
+  EXPECT_EQ(out[0].invalidation.version, 77u);
+  EXPECT_EQ(out[1].invalidation.action, sdk::Action::delete_key);
+  EXPECT_EQ(out[1].invalidation.key, "customer:email:old");
+}
+
+// The keys each Debezium fixture produces through a route on its table.
+TEST(FixtureRoutes, EveryRowChangeFixtureProducesItsKeys) {
+  config::RouteSpec route;
+  route.from = {"kafka"};
+  route.table = "*.products";
+  route.ops = {sdk::Op::insert, sdk::Op::update, sdk::Op::remove, sdk::Op::snapshot_read};
+  route.keys = {"product:{id}"};
+  route.to = {"cache"};
+  auto router = Router::build({route}, {"kafka"}, {"cache"});
+  ASSERT_TRUE(router);
+  codec::DebeziumDecoder decoder;
+  const std::vector<std::pair<std::string, std::vector<std::string>>> expectations{
+      {"pg_create_no_schema.json", {"delete product:110"}},
+      {"pg_update_replica_full_no_schema.json", {"delete product:106"}},
+      {"pg_update_before_null_no_schema.json", {"delete product:106"}},
+      {"pg_delete_replica_full_no_schema.json", {"delete product:111"}},
+      {"pg_snapshot_read_with_schema.json", {"delete product:101"}},
+      {"unwrap_create_plain.json", {"delete product:110"}},
+  };
+  for (const auto& [file, expected] : expectations) {
+    sdk::RawMessage raw;
+    raw.topic = "fullfillment.inventory.products";
+    raw.value = invalidator::testing::fixture("debezium/" + file);
+    sdk::ChangeEvent event;
+    ASSERT_EQ(decoder.decode(raw, event).status, codec::DecodeStatus::event) << file;
+    std::vector<RoutedInvalidation> out;
+    router->route(0, event, out);
+    EXPECT_EQ(keys_of(out), expected) << file;
+  }
+}
+
+TEST(Glob, MatchesStars) {
+  EXPECT_TRUE(sdk::glob_match("*.customers", "public.customers"));
+  EXPECT_TRUE(sdk::glob_match("customer:*", "customer:"));
+  EXPECT_TRUE(sdk::glob_match("a*b*c", "aXXbYYc"));
+  EXPECT_FALSE(sdk::glob_match("a*b*c", "aXXbYY"));
+  EXPECT_FALSE(sdk::glob_match("public.customers", "public.customer"));
+}
+
+}  // namespace
+}  // namespace invalidator::route
