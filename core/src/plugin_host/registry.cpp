@@ -51,6 +51,21 @@ std::string check_permissions(const fs::path& file) {
   return {};
 }
 
+// Before a library is loaded, its name says what it claims to be: libinvalidator_<kind>_<name>.so.
+Refusal refusal_for_file(const fs::path& file, std::string message) {
+  Refusal refusal{file.string(), {}, sdk::PluginKind::sink, std::move(message)};
+  std::string stem = file.stem().string();
+  for (auto [prefix, kind] : {std::pair{"libinvalidator_source_", sdk::PluginKind::source},
+                              std::pair{"libinvalidator_sink_", sdk::PluginKind::sink}}) {
+    std::string_view text(prefix);
+    if (stem.rfind(text, 0) == 0) {
+      refusal.kind = kind;
+      refusal.plugin_name = stem.substr(text.size());
+    }
+  }
+  return refusal;
+}
+
 // Keeps the library loaded until the instance it made is destroyed.
 class LibraryBoundSource final : public sdk::Source {
  public:
@@ -153,26 +168,26 @@ sdk::Status Registry::add(const sdk::PluginDescriptor& descriptor) {
 sdk::Status Registry::load_file(const fs::path& file) {
   std::error_code error;
   fs::path canonical = fs::canonical(file, error);
-  if (error) return refuse(Refusal{file.string(), {}, {}, "cannot be read: " + error.message()});
+  if (error) return refuse(refusal_for_file(file, "cannot be read: " + error.message()));
   if (std::find(loaded_files_.begin(), loaded_files_.end(), canonical) != loaded_files_.end()) {
     return sdk::Status::success();  // the same file reached through two search directories
   }
   loaded_files_.push_back(canonical);
 
   if (std::string problem = check_permissions(file); !problem.empty()) {
-    return refuse(Refusal{file.string(), {}, {}, problem});
+    return refuse(refusal_for_file(file, problem));
   }
   auto library = std::make_shared<boost::dll::shared_library>();
   try {
     library->load(canonical, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& load_error) {
-    return refuse(Refusal{file.string(), {}, {}, std::string("cannot be loaded: ") + load_error.what()});
+    return refuse(refusal_for_file(file, std::string("cannot be loaded: ") + load_error.what()));
   }
   if (!library->has(INVALIDATOR_PLUGIN_ALIAS_NAME)) {
-    return refuse(Refusal{file.string(), {}, {},
+    return refuse(refusal_for_file(file,
                           "not an invalidator plugin: it exports no '" INVALIDATOR_PLUGIN_ALIAS_NAME
                           "' descriptor; build it with INVALIDATOR_SINK_PLUGIN or INVALIDATOR_SOURCE_PLUGIN "
-                          "from <invalidator/sdk/plugin.hpp>, or remove it from the plugin path"});
+                          "from <invalidator/sdk/plugin.hpp>, or remove it from the plugin path"));
   }
   const auto& descriptor = library->get_alias<const sdk::PluginDescriptor>(INVALIDATOR_PLUGIN_ALIAS_NAME);
   if (std::string problem = check_compatibility(descriptor); !problem.empty()) {
@@ -189,11 +204,9 @@ std::size_t Registry::load_directory(const fs::path& directory) {
     if (item.path().extension() == ".so" && item.is_regular_file(error)) files.push_back(item.path());
   }
   std::sort(files.begin(), files.end());  // a stable order makes clashes reproducible
-  std::size_t accepted = 0;
-  for (const auto& file : files) {
-    if (load_file(file).ok()) ++accepted;
-  }
-  return accepted;
+  std::size_t before = plugins_.size();
+  for (const auto& file : files) load_file(file);
+  return plugins_.size() > before ? plugins_.size() - before : 0;
 }
 
 std::vector<fs::path> Registry::default_directories() {

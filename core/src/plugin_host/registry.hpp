@@ -43,7 +43,7 @@ class Registry final : public config::PluginCatalog {
   sdk::Status add(const sdk::PluginDescriptor& descriptor);
   // Loads one library; a refusal is recorded and returned as an error.
   sdk::Status load_file(const std::filesystem::path& file);
-  // Loads every *.so in a directory; returns how many plugins were accepted.
+  // Loads every *.so in a directory; returns how many new plugins were accepted.
   std::size_t load_directory(const std::filesystem::path& directory);
   // engine.plugin_path, then $INVALIDATOR_PLUGIN_PATH, then the install and build directories.
   void load_search_path(const std::vector<std::string>& plugin_path);

@@ -48,6 +48,9 @@ struct SinkConformanceParam {
   std::function<std::unique_ptr<SinkHarness>()> make_harness;
 };
 
+// Names the parameter in test output instead of dumping its bytes.
+inline void PrintTo(const SinkConformanceParam& param, std::ostream* out) { *out << param.name; }
+
 inline std::string conformance_name(const ::testing::TestParamInfo<SinkConformanceParam>& info) {
   return info.param.name;
 }
@@ -71,11 +74,19 @@ class SinkConformance : public ::testing::TestWithParam<SinkConformanceParam> {
   std::string key(const std::string& name) { return harness_->key_prefix() + name; }
 
   static Invalidation remove(std::string key_name, std::uint64_t version = 1) {
-    return Invalidation{.action = Action::delete_key, .key = std::move(key_name), .version = version};
+    Invalidation invalidation;
+    invalidation.action = Action::delete_key;
+    invalidation.key = std::move(key_name);
+    invalidation.version = version;
+    return invalidation;
   }
   static Invalidation write(std::string key_name, std::string value, std::uint64_t version = 1) {
-    return Invalidation{.action = Action::set_value, .key = std::move(key_name),
-                        .value = std::move(value), .version = version};
+    Invalidation invalidation;
+    invalidation.action = Action::set_value;
+    invalidation.key = std::move(key_name);
+    invalidation.value = std::move(value);
+    invalidation.version = version;
+    return invalidation;
   }
 
   // Delivers until the sink says ok, as the core would; a sink may legitimately ask for a

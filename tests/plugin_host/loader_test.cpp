@@ -1,0 +1,171 @@
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <filesystem>
+
+#include "plugin_host/registry.hpp"
+#include "support/test_support.hpp"
+
+INVALIDATOR_DECLARE_STATIC_PLUGIN(memory);
+
+namespace invalidator::plugin_host {
+namespace {
+
+namespace fs = std::filesystem;
+using invalidator::testing::TempDir;
+
+const fs::path kBadPlugins = BAD_PLUGIN_DIR;
+const fs::path kPlugins = INVALIDATOR_BUILD_PLUGIN_DIR;
+
+fs::path bad(const std::string& name) { return kBadPlugins / name / ("libinvalidator_bad_" + name + ".so"); }
+
+std::string refusal_text(const Registry& registry) {
+  std::string text;
+  for (const auto& refusal : registry.refusals()) text += refusal.file + ": " + refusal.message + "\n";
+  return text;
+}
+
+TEST(Loader, LoadsARealPluginAndCreatesInstancesThatKeepItLoaded) {
+  Registry registry;
+  auto loaded = registry.load_file(kPlugins / "libinvalidator_sink_memory.so");
+  ASSERT_TRUE(loaded) << loaded.message();
+  const auto* entry = registry.entry(sdk::PluginKind::sink, "memory");
+  ASSERT_NE(entry, nullptr);
+  EXPECT_NE(entry->origin.find("libinvalidator_sink_memory.so"), std::string::npos);
+  auto sink = registry.create_sink("memory", sdk::Config{}, sdk::PluginContext{"cache", nullptr});
+  ASSERT_TRUE(sink) << sink.error();
+  EXPECT_EQ(entry->library.use_count(), 2) << "the instance holds the library";
+  std::vector<sdk::Invalidation> batch{sdk::Invalidation{sdk::Action::delete_key, "k", std::nullopt, 1, {}}};
+  EXPECT_TRUE(sink.value()->deliver(batch).is_ok());
+}
+
+TEST(Loader, InstanceOutlivesTheRegistry) {
+  std::unique_ptr<sdk::Sink> sink;
+  {
+    Registry registry;
+    ASSERT_TRUE(registry.load_file(kPlugins / "libinvalidator_sink_memory.so"));
+    sink = std::move(registry.create_sink("memory", sdk::Config{}, sdk::PluginContext{}).value());
+  }
+  // The library is still mapped: calling into the instance (its vtable lives there) is safe.
+  ASSERT_NE(sink->cache(), nullptr);
+  sink->cache()->put("a", "b");
+  EXPECT_EQ(sink->cache()->get("a"), "b");
+  sink.reset();
+}
+
+TEST(Loader, RefusesALibraryWithoutDescriptor) {
+  Registry registry;
+  auto loaded = registry.load_file(bad("no_descriptor"));
+  ASSERT_FALSE(loaded);
+  EXPECT_NE(loaded.message().find("libinvalidator_bad_no_descriptor.so: not an invalidator plugin: it exports no "
+                                  "'invalidator_plugin' descriptor"),
+            std::string::npos)
+      << loaded.message();
+  EXPECT_NE(loaded.message().find("INVALIDATOR_SINK_PLUGIN"), std::string::npos) << "says how to fix it";
+}
+
+TEST(Loader, RefusesAnotherAbiMajorVersion) {
+  Registry registry;
+  auto loaded = registry.load_file(bad("abi_major"));
+  ASSERT_FALSE(loaded);
+  std::string expected = "plugin 'bad_abi_major' was built against SDK ABI " + std::to_string(sdk::kAbiMajor + 1) +
+                         ".0, but this invalidator provides ABI " + std::to_string(sdk::kAbiMajor) + "." +
+                         std::to_string(sdk::kAbiMinor) + ": rebuild the plugin";
+  EXPECT_NE(loaded.message().find(expected), std::string::npos) << loaded.message();
+  EXPECT_EQ(registry.find(sdk::PluginKind::sink, "bad_abi_major"), nullptr);
+}
+
+TEST(Loader, RefusesANewerAbiMinorVersion) {
+  Registry registry;
+  auto loaded = registry.load_file(bad("abi_minor_newer"));
+  ASSERT_FALSE(loaded);
+  EXPECT_NE(loaded.message().find("needs SDK ABI " + std::to_string(sdk::kAbiMajor) + "." +
+                                  std::to_string(sdk::kAbiMinor + 1) + ", newer than this invalidator's"),
+            std::string::npos)
+      << loaded.message();
+  EXPECT_NE(loaded.message().find("upgrade invalidator"), std::string::npos);
+}
+
+TEST(Loader, RefusesAnotherCompilerOrStandardLibrary) {
+  Registry registry;
+  auto loaded = registry.load_file(bad("toolchain"));
+  ASSERT_FALSE(loaded);
+  EXPECT_NE(loaded.message().find(std::string("was built with msvc-1930/msvc-stl, but this invalidator with ") +
+                                  sdk::kToolchain),
+            std::string::npos)
+      << loaded.message();
+  EXPECT_NE(loaded.message().find("rebuild the plugin with the same compiler"), std::string::npos);
+}
+
+TEST(Loader, RefusesTwoPluginsWithOneNameNamingBothFiles) {
+  TempDir first, second;
+  fs::copy_file(kPlugins / "libinvalidator_sink_memory.so", first / "libinvalidator_sink_memory.so");
+  fs::copy_file(kPlugins / "libinvalidator_sink_memory.so", second / "libinvalidator_sink_memory.so");
+  Registry registry;
+  registry.load_directory(first.path());
+  EXPECT_NE(registry.find(sdk::PluginKind::sink, "memory"), nullptr);
+  registry.load_directory(second.path());
+  EXPECT_EQ(registry.find(sdk::PluginKind::sink, "memory"), nullptr) << "neither copy is trusted";
+  std::string why = registry.refusal(sdk::PluginKind::sink, "memory");
+  EXPECT_NE(why.find((first / "libinvalidator_sink_memory.so").string()), std::string::npos) << why;
+  EXPECT_NE(why.find((second / "libinvalidator_sink_memory.so").string()), std::string::npos) << why;
+  EXPECT_NE(why.find("two plugins are named 'memory'"), std::string::npos) << why;
+}
+
+TEST(Loader, ABuiltInAndALoadedPluginWithOneNameClash) {
+  Registry registry;
+  ASSERT_TRUE(registry.add(invalidator_static_plugin_memory()));
+  EXPECT_FALSE(registry.load_file(kPlugins / "libinvalidator_sink_memory.so"));
+  EXPECT_NE(registry.refusal(sdk::PluginKind::sink, "memory").find("built-in"), std::string::npos);
+}
+
+TEST(Loader, RefusesAFileWritableByOthers) {
+  TempDir dir;
+  auto copy = dir / "libinvalidator_sink_memory.so";
+  fs::copy_file(kPlugins / "libinvalidator_sink_memory.so", copy);
+  ::chmod(copy.c_str(), 0666);
+  Registry registry;
+  auto loaded = registry.load_file(copy);
+  ASSERT_FALSE(loaded);
+  EXPECT_NE(loaded.message().find("the file is writable by other users (mode 0666)"), std::string::npos)
+      << loaded.message();
+  EXPECT_NE(loaded.message().find("chmod o-w " + copy.string()), std::string::npos) << loaded.message();
+  EXPECT_NE(registry.refusal(sdk::PluginKind::sink, "memory"), "") << "the refusal is found by the plugin's name";
+}
+
+TEST(Loader, RefusesADirectoryWritableByOthers) {
+  TempDir dir;
+  auto copy = dir / "libinvalidator_sink_memory.so";
+  fs::copy_file(kPlugins / "libinvalidator_sink_memory.so", copy);
+  ::chmod(copy.c_str(), 0755);
+  ::chmod(dir.path().c_str(), 0777);
+  Registry registry;
+  auto loaded = registry.load_file(copy);
+  ASSERT_FALSE(loaded);
+  EXPECT_NE(loaded.message().find("its directory " + dir.path().string() + " is writable by other users"),
+            std::string::npos)
+      << loaded.message();
+}
+
+TEST(Loader, ScanningADirectoryRecordsEveryRefusalAndKeepsTheGoodPlugins) {
+  TempDir dir;
+  fs::copy_file(bad("no_descriptor"), dir / "libinvalidator_bad_no_descriptor.so");
+  fs::copy_file(bad("abi_major"), dir / "libinvalidator_bad_abi_major.so");
+  fs::copy_file(kPlugins / "libinvalidator_source_file.so", dir / "libinvalidator_source_file.so");
+  Registry registry;
+  EXPECT_EQ(registry.load_directory(dir.path()), 1u);
+  EXPECT_NE(registry.find(sdk::PluginKind::source, "file"), nullptr);
+  EXPECT_EQ(registry.refusals().size(), 2u) << refusal_text(registry);
+}
+
+TEST(Loader, TheSameFileReachedTwiceIsLoadedOnce) {
+  Registry registry;
+  EXPECT_EQ(registry.load_directory(kPlugins), 2u);
+  EXPECT_EQ(registry.load_directory(kPlugins), 0u);
+  EXPECT_NE(registry.find(sdk::PluginKind::sink, "memory"), nullptr);
+  EXPECT_TRUE(registry.refusals().empty()) << refusal_text(registry);
+}
+
+}  // namespace
+}  // namespace invalidator::plugin_host

@@ -1,0 +1,94 @@
+#include <gtest/gtest.h>
+
+#include "invalidator/sdk/plugin.hpp"
+#include "invalidator/sdk/testing/sink_conformance.hpp"
+#include "memory_sink.hpp"
+#include "plugin_host/registry.hpp"
+
+INVALIDATOR_DECLARE_STATIC_PLUGIN(memory);
+
+namespace invalidator::plugins {
+namespace {
+
+using sdk::testing::SinkConformance;
+using sdk::testing::SinkConformanceParam;
+using sdk::testing::SinkHarness;
+
+// The conformance suite against a memory sink created by `create`; the cache under test is
+// the sink's own, reached through Sink::cache().
+class MemoryHarness final : public SinkHarness {
+ public:
+  using Create = std::function<std::unique_ptr<sdk::Sink>()>;
+  explicit MemoryHarness(Create create) : create_(std::move(create)) {}
+  std::unique_ptr<sdk::Sink> make_sink() override {
+    auto sink = create_();
+    cache_ = sink->cache();
+    return sink;
+  }
+  void put(const std::string& key, const std::string& value) override { cache_->put(key, value); }
+  std::optional<std::string> read(const std::string& key) override { return cache_->get(key); }
+  bool supports(sdk::Action) override { return true; }
+
+ private:
+  Create create_;
+  sdk::Cache* cache_ = nullptr;
+};
+
+sdk::Config unlimited() {
+  sdk::Config config;
+  config.set("max_entries", std::int64_t{0});
+  return config;
+}
+
+// The static path: the plugin compiled into this test and registered in-process.
+std::unique_ptr<sdk::Sink> create_static() {
+  return std::move(invalidator_static_plugin_memory().create_sink(unlimited(), sdk::PluginContext{}).value());
+}
+
+// The dynamic path: the same source built as a library and loaded through the plugin host.
+std::unique_ptr<sdk::Sink> create_loaded() {
+  static plugin_host::Registry registry;
+  if (!registry.find(sdk::PluginKind::sink, "memory")) {
+    auto loaded = registry.load_file(std::string(INVALIDATOR_BUILD_PLUGIN_DIR) + "/libinvalidator_sink_memory.so");
+    EXPECT_TRUE(loaded) << loaded.message();
+  }
+  return std::move(registry.create_sink("memory", unlimited(), sdk::PluginContext{}).value());
+}
+
+INSTANTIATE_TEST_SUITE_P(Memory, SinkConformance,
+                         ::testing::Values(SinkConformanceParam{"static", [] { return std::make_unique<MemoryHarness>(create_static); }},
+                                           SinkConformanceParam{"loaded", [] { return std::make_unique<MemoryHarness>(create_loaded); }}),
+                         sdk::testing::conformance_name);
+
+TEST(MemorySink, AppliesEveryAction) {
+  MemorySink sink(MemoryCacheLimits{});
+  auto* cache = sink.cache();
+  cache->put("customer:1", "a");
+  cache->put("customer:2", "b");
+  cache->put("order:1", "c");
+  cache->put("ttl", "d");
+  std::vector<sdk::Invalidation> batch{
+      {sdk::Action::set_value, "fresh", std::string("v"), 5, std::chrono::milliseconds{0}},
+      {sdk::Action::delete_pattern, "customer:*", std::nullopt, 6, std::chrono::milliseconds{0}},
+      {sdk::Action::expire, "ttl", std::nullopt, 7, std::chrono::milliseconds{1}},
+  };
+  ASSERT_TRUE(sink.deliver(batch).is_ok());
+  EXPECT_EQ(cache->get("fresh"), "v");
+  EXPECT_EQ(cache->get("customer:1"), std::nullopt);
+  EXPECT_EQ(cache->get("customer:2"), std::nullopt);
+  EXPECT_EQ(cache->get("order:1"), "c");
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(cache->get("ttl"), std::nullopt);
+}
+
+TEST(MemorySink, AnOlderSetDoesNotOverwriteANewerOne) {
+  MemorySink sink(MemoryCacheLimits{});
+  std::vector<sdk::Invalidation> newer{{sdk::Action::set_value, "k", std::string("new"), 10, {}}};
+  std::vector<sdk::Invalidation> older{{sdk::Action::set_value, "k", std::string("old"), 9, {}}};
+  ASSERT_TRUE(sink.deliver(newer).is_ok());
+  ASSERT_TRUE(sink.deliver(older).is_ok());
+  EXPECT_EQ(sink.cache()->get("k"), "new");
+}
+
+}  // namespace
+}  // namespace invalidator::plugins
