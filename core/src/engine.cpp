@@ -173,10 +173,11 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
                                                    "cannot create the " + instance.type + " sink: " + created.error()}
                                     .to_string());
     }
-    sinks.push_back(pipeline::SinkSlot{instance.id, std::move(created).value(), instance.batch, instance.retry});
+    sinks.push_back(pipeline::SinkSlot{instance.id, std::move(created).value(), instance.batch, instance.retry,
+                                       instance.log_invalidations});
   }
   for (auto& [id, sink] : state_->sinks) {
-    sinks.push_back(pipeline::SinkSlot{id, std::move(sink), config::BatchSettings{}, config::RetrySettings{}});
+    sinks.push_back(pipeline::SinkSlot{id, std::move(sink), config::BatchSettings{}, config::RetrySettings{}, false});
   }
 
   std::vector<std::string> source_ids, sink_ids;

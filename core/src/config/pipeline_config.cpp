@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -37,6 +38,18 @@ const sdk::ConfigSpec& engine_spec() {
         .description("JSON Lines file receiving what could not be decoded or delivered; empty: undeliverable invalidations are retried forever and the source is not acknowledged past them.")
         .default_value("\"\"")
         .example("\"/var/lib/invalidator/dead-letter.jsonl\"");
+    return s;
+  }();
+  return spec;
+}
+
+const sdk::ConfigSpec& sink_common_spec() {
+  static const sdk::ConfigSpec spec = [] {
+    sdk::ConfigSpec s;
+    s.summary("Keys every `[sinks.<id>]` table accepts besides its plugin's options and `type`.")
+        .option("log_invalidations", OptionType::boolean)
+        .description("Log each invalidation the sink applied (action and key), at info level. For trying things out: it costs a log line per key.")
+        .default_value("false");
     return s;
   }();
   return spec;
@@ -240,6 +253,12 @@ void read_instances(const toml::table& root, sdk::PluginKind kind, const std::st
     if (kind == sdk::PluginKind::sink) {
       reserved.push_back("batch");
       reserved.push_back("retry");
+      for (const auto& option : sink_common_spec().options()) reserved.push_back(option.name);
+      if (const toml::node* value = table->get("log_invalidations")) {
+        auto checked = check_option(*value, *sink_common_spec().find("log_invalidations"), path + ".log_invalidations",
+                                    file, out);
+        if (checked) instance.log_invalidations = std::get<bool>(*checked);
+      }
       for (const char* sub : {"batch", "retry"}) {
         const toml::node* sub_node = table->get(sub);
         if (sub_node == nullptr) continue;
@@ -267,9 +286,11 @@ void read_instances(const toml::table& root, sdk::PluginKind kind, const std::st
   }
 }
 
-std::vector<std::string> ids_of(const std::vector<PluginInstance>& instances) {
+std::vector<std::string> declared_ids(const toml::table& root, std::string_view section) {
   std::vector<std::string> ids;
-  for (const auto& instance : instances) ids.push_back(instance.id);
+  if (const toml::table* table = root.get_as<toml::table>(section)) {
+    for (const auto& [key, node] : *table) ids.emplace_back(key.str());
+  }
   return ids;
 }
 
@@ -285,9 +306,11 @@ void read_routes(const toml::table& root, const std::string& file, PipelineConfi
     out.add(location_of(*routes_node, file), "routes", "expected an array of tables ([[routes]])");
     return;
   }
-  auto source_ids = ids_of(config.sources);
+  // Ids declared in the file count even when their table has errors (already reported), so
+  // that one mistake is not reported again by every route using it.
+  auto source_ids = declared_ids(root, "sources");
   source_ids.insert(source_ids.end(), extra_sources.begin(), extra_sources.end());
-  auto sink_ids = ids_of(config.sinks);
+  auto sink_ids = declared_ids(root, "sinks");
   sink_ids.insert(sink_ids.end(), extra_sinks.begin(), extra_sinks.end());
   for (std::size_t i = 0; i < routes->size(); ++i) {
     const toml::node& node = *routes->get(i);
@@ -353,9 +376,15 @@ void read_routes(const toml::table& root, const std::string& file, PipelineConfi
         if (auto op = parse_op(op_text)) {
           route.ops.push_back(*op);
         } else {
+          // Words people reach for that are not the op names: point at the right one.
+          static const std::map<std::string, std::string> synonyms{
+              {"remove", "delete"}, {"drop", "delete"}, {"d", "delete"}, {"c", "insert"}, {"u", "update"},
+              {"r", "read"}, {"t", "truncate"}, {"upsert", "update"}, {"snapshot_read", "read"}};
+          auto synonym = synonyms.find(op_text);
+          std::string hint = synonym != synonyms.end() ? " (did you mean '" + synonym->second + "'?)"
+                                                       : did_you_mean(op_text, op_names);
           out.add(location_of(op_node, file), path + ".ops",
-                  "unknown op '" + op_text + "'" + did_you_mean(op_text, op_names) +
-                      "; expected insert, update, delete, truncate or read");
+                  "unknown op '" + op_text + "'" + hint + "; expected insert, update, delete, truncate or read");
         }
       }
     } else if (!table->contains("ops")) {

@@ -46,6 +46,7 @@ struct PluginInstance {
   Location where;
   BatchSettings batch;  // sinks only
   RetrySettings retry;  // sinks only
+  bool log_invalidations = false;  // sinks only
 };
 
 struct RouteSpec {
@@ -84,6 +85,7 @@ class PluginCatalog {
 
 // The option specs of the core's own tables, also rendered by `invalidator plugins --docs`.
 const sdk::ConfigSpec& engine_spec();
+const sdk::ConfigSpec& sink_common_spec();
 const sdk::ConfigSpec& batch_spec();
 const sdk::ConfigSpec& retry_spec();
 const sdk::ConfigSpec& route_spec();

@@ -45,6 +45,14 @@ std::string expected_form(const sdk::OptionSpec& option) {
     case sdk::OptionType::duration: text = "a duration such as \"500ms\", \"5s\" or \"1m\""; break;
     case sdk::OptionType::size: text = "a size such as \"64KiB\", \"10MB\" or a byte count"; break;
     case sdk::OptionType::string_list: text = "an array of strings such as [\"a\", \"b\"]"; break;
+    case sdk::OptionType::boolean: text = "a boolean (true or false, without quotes)"; break;
+    case sdk::OptionType::integer: text = "an integer"; break;
+    case sdk::OptionType::number: text = "a number"; break;
+    case sdk::OptionType::string_map: text = "a table"; break;
+    case sdk::OptionType::string:
+      text = "a string";
+      if (!example.empty()) text += " such as " + example;
+      break;
     default:
       if (!example.empty()) text += " such as " + example;
   }
@@ -251,6 +259,11 @@ std::optional<sdk::ConfigValue> parse_default(const sdk::OptionSpec& option) {
 }
 
 }  // namespace
+
+std::optional<sdk::ConfigValue> check_option(const toml::node& node, const sdk::OptionSpec& option,
+                                             const std::string& path, const std::string& file, Diagnostics& out) {
+  return OptionChecker(option, path, file, out).check(node);
+}
 
 sdk::Config validate_table(const toml::table& table, const sdk::ConfigSpec& spec,
                            const std::string& path, const std::string& file, Diagnostics& out,

@@ -21,6 +21,10 @@ sdk::Config validate_table(const toml::table& table, const sdk::ConfigSpec& spec
                            const std::string& path, const std::string& file, Diagnostics& out,
                            const std::vector<std::string>& reserved = {});
 
+// Checks one value against one option (type, range, choices), with ${VAR} expanded.
+std::optional<sdk::ConfigValue> check_option(const toml::node& node, const sdk::OptionSpec& option,
+                                             const std::string& path, const std::string& file, Diagnostics& out);
+
 // A string value with ${VAR} expanded, or nullopt with a diagnostic.
 std::optional<std::string> expanded_string(const toml::node& node, const std::string& path,
                                            const std::string& file, Diagnostics& out);

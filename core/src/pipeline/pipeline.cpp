@@ -37,7 +37,7 @@ Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sour
     emitters_.push_back(std::make_unique<SourceEmitter>(*this, static_cast<std::uint32_t>(i)));
   }
   for (auto& slot : sinks_) {
-    lanes_.push_back(std::make_unique<SinkLane>(slot.id, *slot.sink, slot.batch, slot.retry,
+    lanes_.push_back(std::make_unique<SinkLane>(slot.id, *slot.sink, slot.batch, slot.retry, slot.log_invalidations,
                                                 std::max<std::size_t>(settings_.queue_capacity, slot.batch.max_events),
                                                 *dead_letter_, source_ids_, counters_));
   }

@@ -34,6 +34,7 @@ struct SinkSlot {
   std::unique_ptr<sdk::Sink> sink;
   config::BatchSettings batch;
   config::RetrySettings retry;
+  bool log_invalidations = false;
 };
 
 // Sources -> bounded queue -> decode and route -> one lane per sink -> ack trackers.

@@ -10,12 +10,13 @@
 namespace invalidator::pipeline {
 
 SinkLane::SinkLane(std::string sink_id, sdk::Sink& sink, const config::BatchSettings& batch,
-                   const config::RetrySettings& retry, std::size_t capacity, DeadLetterFile& dead_letter,
+                   const config::RetrySettings& retry, bool log_invalidations, std::size_t capacity, DeadLetterFile& dead_letter,
                    const std::vector<std::string>& source_ids, Counters& counters)
     : sink_id_(std::move(sink_id)),
       sink_(sink),
       batch_(batch),
       retry_(retry),
+      log_invalidations_(log_invalidations),
       queue_(capacity),
       dead_letter_(dead_letter),
       source_ids_(source_ids),
@@ -186,6 +187,11 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
     if (token.stop_requested()) break;
   }
 
+  if (log_invalidations_) {
+    for (std::size_t u = 0; u < unique.size(); ++u) {
+      if (done[u]) spdlog::info("[sink {}] {} {}", sink_id_, sdk::to_string(unique[u].action), unique[u].key);
+    }
+  }
   for (std::size_t i = 0; i < n; ++i) {
     if (done[owner[i]]) items[i].tracker->release(*items[i].entry);
   }

@@ -29,7 +29,7 @@ struct LaneItem {
 class SinkLane {
  public:
   SinkLane(std::string sink_id, sdk::Sink& sink, const config::BatchSettings& batch,
-           const config::RetrySettings& retry, std::size_t capacity, DeadLetterFile& dead_letter,
+           const config::RetrySettings& retry, bool log_invalidations, std::size_t capacity, DeadLetterFile& dead_letter,
            const std::vector<std::string>& source_ids, Counters& counters);
   ~SinkLane();
 
@@ -51,6 +51,7 @@ class SinkLane {
   sdk::Sink& sink_;
   config::BatchSettings batch_;
   config::RetrySettings retry_;
+  bool log_invalidations_;
   BoundedQueue<LaneItem> queue_;
   DeadLetterFile& dead_letter_;
   const std::vector<std::string>& source_ids_;
