@@ -75,18 +75,20 @@ int validate_command(const std::string& config_file) {
 }
 
 int run_command(const std::string& config_file) {
-  // Read [engine] first so that its log level applies to everything after.
   {
-    config::Diagnostics diagnostics;
-    if (auto root = config::parse_toml_file(config_file, diagnostics)) {
-      auto settings = config::read_engine(*root, config_file, diagnostics);
-      util::set_log_level(settings.log_level);
+    // A bad configuration is a usage error (2); a valid one that fails to start is a runtime
+    // failure (1): a file that cannot be opened, a server that refuses.
+    LoadedConfiguration loaded = load_configuration_file(config_file, LoadOptions{});
+    if (!loaded.diagnostics.empty()) {
+      std::cerr << loaded.diagnostics.to_string();
+      return kExitUsage;
     }
+    util::set_log_level(loaded.pipeline.engine.log_level);
   }
   auto built = EngineBuilder().config_file(config_file).build();
   if (!built) {
     std::cerr << built.error();
-    return kExitUsage;
+    return kExitFailure;
   }
   Engine& engine = *built.value();
   SignalWaiter signals(engine);

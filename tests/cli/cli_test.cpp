@@ -1,0 +1,147 @@
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "support/test_support.hpp"
+
+namespace invalidator {
+namespace {
+
+using namespace std::chrono_literals;
+using invalidator::testing::read_file;
+using invalidator::testing::run_command;
+using invalidator::testing::TempDir;
+using invalidator::testing::write_file;
+
+const std::string kBinary = INVALIDATOR_BINARY;
+
+std::string in_repository(const std::string& arguments, const std::string& environment = "") {
+  return "cd '" INVALIDATOR_SOURCE_DIR "' && env -u INVALIDATOR_PLUGIN_PATH " + environment + " '" + kBinary + "' " +
+         arguments;
+}
+
+TEST(Cli, PrintsItsVersion) {
+  auto result = run_command(kBinary + " --version");
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_NE(result.output.find("0."), std::string::npos) << result.output;
+}
+
+TEST(Cli, EverySubcommandHasHelp) {
+  for (const char* subcommand : {"run", "validate", "plugins"}) {
+    auto result = run_command(kBinary + " " + subcommand + " --help");
+    EXPECT_EQ(result.exit_code, 0) << subcommand;
+    EXPECT_NE(result.output.find("Usage"), std::string::npos) << result.output;
+  }
+  EXPECT_NE(run_command(kBinary + " run --help").output.find("--config"), std::string::npos);
+}
+
+TEST(Cli, BadUsageExitsWithTwo) {
+  EXPECT_EQ(run_command(kBinary + " frobnicate").exit_code, 2);
+  EXPECT_EQ(run_command(kBinary).exit_code, 2);
+  EXPECT_EQ(run_command(kBinary + " run").exit_code, 2) << "run needs --config";
+  EXPECT_EQ(run_command(kBinary + " validate -c /nonexistent.toml").exit_code, 2);
+}
+
+TEST(Cli, RunReplaysTheQuickstartAndShowsTheInvalidations) {
+  TempDir dir;
+  auto result = run_command(in_repository("run -c configs/quickstart.toml",
+                                          "INVALIDATOR_DEAD_LETTER='" + (dir / "dead.jsonl").string() + "'"));
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  for (const char* expected : {"delete customer:1001", "delete customer:by-email:gbailey@foobar.com",
+                               "delete customer:by-email:george.bailey@bedfordfalls.org", "delete customer:1004",
+                               "delete invoice:5001", "delete customer:1001:invoices"}) {
+    EXPECT_NE(result.output.find(expected), std::string::npos) << expected << "\n" << result.output;
+  }
+  EXPECT_EQ(result.output.find("customer:1003"), std::string::npos) << "a login alone changes nothing cached";
+  EXPECT_NE(read_file(dir / "dead.jsonl").find("\"source\":\"changes\""), std::string::npos);
+}
+
+TEST(Cli, ConfigErrorsExitWithTwoAndStartFailuresWithOne) {
+  TempDir dir;
+  write_file(dir / "typo.toml", "[sources.s]\ntype = \"file\"\npath = \"x\"\n[sinks.c]\ntype = \"memroy\"\n");
+  auto typo = run_command(kBinary + " run -c " + (dir / "typo.toml").string());
+  EXPECT_EQ(typo.exit_code, 2);
+  EXPECT_NE(typo.output.find("typo.toml:5:8: sinks.c.type: unknown sink type 'memroy' (did you mean 'memory'?)"),
+            std::string::npos)
+      << typo.output;
+
+  write_file(dir / "missing.toml", "[sources.s]\ntype = \"file\"\npath = \"/nonexistent/x.jsonl\"\n"
+                                   "[sinks.c]\ntype = \"memory\"\n[[routes]]\nfrom = [\"s\"]\ntable = \"t\"\n"
+                                   "keys = [\"k:{id}\"]\nto = [\"c\"]\n");
+  EXPECT_EQ(run_command(kBinary + " validate -c " + (dir / "missing.toml").string()).exit_code, 0)
+      << "validate does not open anything";
+  auto missing = run_command(kBinary + " run -c " + (dir / "missing.toml").string());
+  EXPECT_EQ(missing.exit_code, 1) << missing.output;
+  EXPECT_NE(missing.output.find("cannot open /nonexistent/x.jsonl"), std::string::npos) << missing.output;
+}
+
+TEST(Cli, SigtermDrainsAndExitsCleanly) {
+  TempDir dir;
+  write_file(dir / "events.jsonl",
+             R"({"before":{"id":1},"after":{"id":1},"source":{"schema":"public","table":"t","lsn":5},"op":"u"})"
+             "\n");
+  write_file(dir / "follow.toml", "[sources.s]\ntype = \"file\"\nfollow = true\npoll_interval = \"10ms\"\npath = \"" +
+                                      (dir / "events.jsonl").string() +
+                                      "\"\n[sinks.c]\ntype = \"memory\"\nlog_invalidations = true\n[[routes]]\n"
+                                      "from = [\"s\"]\ntable = \"public.t\"\nkeys = [\"t:{id}\"]\nto = [\"c\"]\n");
+  auto log = dir / "log.txt";
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    std::freopen(log.c_str(), "w", stderr);
+    ::execl(kBinary.c_str(), kBinary.c_str(), "run", "-c", (dir / "follow.toml").c_str(), nullptr);
+    ::_exit(127);
+  }
+  // Wait until the event went through, then ask the process to stop.
+  for (int i = 0; i < 500 && read_file(log).find("delete t:1") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ::kill(child, SIGTERM);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  std::string output = read_file(log);
+  ASSERT_TRUE(WIFEXITED(status)) << output;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << output;
+  EXPECT_NE(output.find("delete t:1"), std::string::npos) << output;
+  EXPECT_NE(output.find("draining in-flight work"), std::string::npos) << output;
+  EXPECT_NE(output.find("1 acknowledged"), std::string::npos) << output;
+}
+
+TEST(Cli, PluginsAreListedAndDocumented) {
+  auto list = run_command(in_repository("plugins"));
+  EXPECT_EQ(list.exit_code, 0);
+  EXPECT_NE(list.output.find("sink     memory"), std::string::npos) << list.output;
+  EXPECT_NE(list.output.find("source   file"), std::string::npos) << list.output;
+  auto docs = run_command(in_repository("plugins --docs"));
+  EXPECT_EQ(docs.exit_code, 0);
+  EXPECT_NE(docs.output.find("## [engine]"), std::string::npos);
+  EXPECT_NE(docs.output.find("## sink `memory`"), std::string::npos);
+  EXPECT_NE(docs.output.find("| `max_entries` | integer | `100000` |"), std::string::npos) << docs.output;
+  EXPECT_EQ(run_command(in_repository("plugins --options nosuch")).exit_code, 2);
+}
+
+TEST(Cli, JsonLogsAreOneObjectPerLine) {
+  TempDir dir;
+  auto result = run_command(in_repository("--log-format json run -c configs/quickstart.toml",
+                                          "INVALIDATOR_DEAD_LETTER='" + (dir / "dead.jsonl").string() + "'"));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  std::size_t lines = 0;
+  std::size_t start = 0;
+  while (start < result.output.size()) {
+    std::size_t end = result.output.find('\n', start);
+    std::string line = result.output.substr(start, end - start);
+    EXPECT_EQ(line.rfind("{\"time\":\"", 0), 0u) << line;
+    EXPECT_EQ(line.back(), '}') << line;
+    ++lines;
+    start = end == std::string::npos ? result.output.size() : end + 1;
+  }
+  EXPECT_GT(lines, 5u);
+}
+
+}  // namespace
+}  // namespace invalidator
