@@ -125,6 +125,13 @@ TEST(Cli, PluginsAreListedAndDocumented) {
   EXPECT_EQ(run_command(in_repository("plugins --options nosuch")).exit_code, 2);
 }
 
+TEST(Cli, TheConfigurationReferenceIsCurrent) {
+  auto docs = run_command(in_repository("plugins --docs 2>/dev/null"));
+  ASSERT_EQ(docs.exit_code, 0);
+  EXPECT_EQ(docs.output, read_file(INVALIDATOR_SOURCE_DIR "/docs/configuration.md"))
+      << "docs/configuration.md is stale: run scripts/update-plugin-docs";
+}
+
 TEST(Cli, JsonLogsAreOneObjectPerLine) {
   TempDir dir;
   auto result = run_command(in_repository("--log-format json run -c configs/quickstart.toml",
