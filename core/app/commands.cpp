@@ -92,11 +92,11 @@ int run_command(const std::string& config_file) {
   }
   Engine& engine = *built.value();
   SignalWaiter signals(engine);
+  spdlog::info("invalidator {} starting {}", version(), config_file);
   if (auto started = engine.start(); !started) {
     spdlog::error("{}", started.message());
     return kExitFailure;
   }
-  spdlog::info("invalidator {} running {}", version(), config_file);
   auto status = engine.wait();
   auto stats = engine.stats();
   spdlog::info("stopped: {} messages, {} events, {} skipped, {} malformed, {} invalidations, {} delivered, "

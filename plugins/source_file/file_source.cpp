@@ -1,7 +1,14 @@
 #include "file_source.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
-#include <iostream>
+#include <string_view>
 #include <thread>
 
 #include "invalidator/sdk/plugin.hpp"
@@ -46,33 +53,64 @@ sdk::Result<std::unique_ptr<sdk::Source>> FileSource::create(const sdk::Config& 
 }
 
 sdk::Status FileSource::run(sdk::Emitter& emitter, std::stop_token stop) {
-  std::ifstream file;
-  std::istream* in = &std::cin;
+  // Plain descriptors and poll(): a read on standard input or a followed file must never
+  // block past a stop request.
+  int fd = STDIN_FILENO;
   if (options_.path != "-") {
-    file.open(options_.path, std::ios::binary);
-    if (!file) return sdk::Status::error("cannot open " + options_.path + " for reading");
-    in = &file;
+    fd = ::open(options_.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return sdk::Status::error("cannot open " + options_.path + ": " + std::strerror(errno));
   }
-  std::string line;
+  struct Closer {
+    int fd;
+    ~Closer() {
+      if (fd != STDIN_FILENO) ::close(fd);
+    }
+  } closer{fd};
+
+  const int wait_ms = static_cast<int>(std::min<std::int64_t>(options_.poll_interval.count(), 1000));
+  std::string pending;  // bytes after the last newline
   std::uint64_t line_number = 0;
+  char buffer[64 * 1024];
+  bool at_end = false;
+  auto emit_line = [&](std::string_view line) {
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.find_first_not_of(" \t") == std::string_view::npos) return true;
+    sdk::RawMessage message;
+    message.topic = options_.topic;
+    message.value = std::string(line);
+    message.position = sdk::Position{0, line_number};
+    return emitter.emit(std::move(message));
+  };
+
   while (!stop.stop_requested()) {
-    if (!std::getline(*in, line)) {
-      if (!options_.follow || in == &std::cin) break;
-      // Keep the partial line (if any) and wait for the writer to finish it.
-      in->clear();
+    struct pollfd ready {fd, POLLIN, 0};
+    int polled = ::poll(&ready, 1, wait_ms);
+    if (polled < 0 && errno != EINTR) return sdk::Status::error(std::string("poll failed: ") + std::strerror(errno));
+    if (polled <= 0) continue;
+    ssize_t count = ::read(fd, buffer, sizeof buffer);
+    if (count < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return sdk::Status::error("cannot read " + options_.path + ": " + std::strerror(errno));
+    }
+    if (count == 0) {
+      // End of input. A followed regular file may still grow; standard input will not.
+      if (!options_.follow || fd == STDIN_FILENO) {
+        at_end = true;
+        break;
+      }
       std::this_thread::sleep_for(options_.poll_interval);
       continue;
     }
-    ++line_number;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.find_first_not_of(" \t") == std::string::npos) continue;
-    sdk::RawMessage message;
-    message.topic = options_.topic;
-    message.value = std::move(line);
-    message.position = sdk::Position{0, line_number};
-    line = std::string();
-    if (!emitter.emit(std::move(message))) break;
+    pending.append(buffer, static_cast<std::size_t>(count));
+    std::size_t start = 0;
+    for (std::size_t newline; (newline = pending.find('\n', start)) != std::string::npos; start = newline + 1) {
+      if (!emit_line(std::string_view(pending).substr(start, newline - start))) return sdk::Status::success();
+    }
+    pending.erase(0, start);
   }
+  // A last line without a newline is complete once the input has ended.
+  if (at_end && !pending.empty() && !emit_line(pending)) return sdk::Status::success();
   if (logger_) logger_->info("read " + std::to_string(line_number) + " lines from " + options_.path);
   return sdk::Status::success();
 }

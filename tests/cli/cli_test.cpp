@@ -112,6 +112,55 @@ TEST(Cli, SigtermDrainsAndExitsCleanly) {
   EXPECT_NE(output.find("1 acknowledged"), std::string::npos) << output;
 }
 
+std::string stdin_config(const TempDir& dir) {
+  write_file(dir / "stdin.toml", "[sources.s]\ntype = \"file\"\npath = \"-\"\n[sinks.c]\ntype = \"memory\"\n"
+                                 "log_invalidations = true\n[[routes]]\nfrom = [\"s\"]\ntable = \"public.t\"\n"
+                                 "keys = [\"t:{id}\"]\nto = [\"c\"]\n");
+  return (dir / "stdin.toml").string();
+}
+
+TEST(Cli, RunReadsStandardInput) {
+  TempDir dir;
+  write_file(dir / "in.jsonl",
+             R"({"before":null,"after":{"id":7},"source":{"schema":"public","table":"t"},"op":"u"})" "\n"
+             R"({"before":{"id":8},"after":null,"source":{"schema":"public","table":"t"},"op":"d"})");
+  auto result = run_command(kBinary + " run -c " + stdin_config(dir) + " < " + (dir / "in.jsonl").string());
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("delete t:7"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("delete t:8"), std::string::npos) << "the last line needs no newline\n" << result.output;
+}
+
+TEST(Cli, SigintStopsASourceWaitingOnStandardInput) {
+  TempDir dir;
+  std::string config = stdin_config(dir);
+  auto log = dir / "log.txt";
+  int input[2];
+  ASSERT_EQ(::pipe(input), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::dup2(input[0], STDIN_FILENO);
+    ::close(input[1]);
+    std::freopen(log.c_str(), "w", stderr);
+    ::execl(kBinary.c_str(), kBinary.c_str(), "run", "-c", config.c_str(), nullptr);
+    ::_exit(127);
+  }
+  ::close(input[0]);
+  std::string line = R"({"before":null,"after":{"id":9},"source":{"schema":"public","table":"t"},"op":"u"})" "\n";
+  ASSERT_EQ(::write(input[1], line.data(), line.size()), static_cast<ssize_t>(line.size()));
+  for (int i = 0; i < 500 && read_file(log).find("delete t:9") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ::kill(child, SIGINT);  // standard input stays open: the source must not wait for it
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ::close(input[1]);
+  std::string output = read_file(log);
+  ASSERT_TRUE(WIFEXITED(status)) << output;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << output;
+  EXPECT_NE(output.find("1 acknowledged"), std::string::npos) << output;
+}
+
 TEST(Cli, PluginsAreListedAndDocumented) {
   auto list = run_command(in_repository("plugins"));
   EXPECT_EQ(list.exit_code, 0);
