@@ -15,6 +15,12 @@
 #ifndef INVALIDATOR_BUILD_PLUGIN_DIR
 #define INVALIDATOR_BUILD_PLUGIN_DIR ""
 #endif
+#ifndef INVALIDATOR_BUILD_ROOT
+#define INVALIDATOR_BUILD_ROOT ""
+#endif
+#ifndef INVALIDATOR_INSTALL_LIBDIR
+#define INVALIDATOR_INSTALL_LIBDIR "lib"
+#endif
 
 namespace invalidator::plugin_host {
 
@@ -218,8 +224,20 @@ std::vector<fs::path> Registry::default_directories() {
       if (!item.empty()) directories.emplace_back(item);
     }
   }
+  // An installed binary finds the plugins installed beside it, wherever the tree was moved.
+  std::error_code error;
+  fs::path executable = fs::read_symlink("/proc/self/exe", error);
+  if (!error) {
+    directories.push_back(executable.parent_path().parent_path() / INVALIDATOR_INSTALL_LIBDIR / "invalidator" / "plugins");
+  }
   if (*INVALIDATOR_INSTALL_PLUGIN_DIR) directories.emplace_back(INVALIDATOR_INSTALL_PLUGIN_DIR);
-  if (*INVALIDATOR_BUILD_PLUGIN_DIR) directories.emplace_back(INVALIDATOR_BUILD_PLUGIN_DIR);
+  // The build directory only for binaries run from the build tree: an installed binary must
+  // not pick up a developer's build.
+  std::string build_root = INVALIDATOR_BUILD_ROOT;
+  if (*INVALIDATOR_BUILD_PLUGIN_DIR && !error && !build_root.empty() &&
+      executable.string().rfind(build_root + "/", 0) == 0) {
+    directories.emplace_back(INVALIDATOR_BUILD_PLUGIN_DIR);
+  }
   return directories;
 }
 

@@ -1,9 +1,11 @@
 #pragma once
 
 // The sink conformance suite. Every sink, ours or a user's, should pass it against a real
-// server. Include this header in exactly one test file, then instantiate it:
+// server. Include this header in exactly one test file, then instantiate it (the suite's
+// name must be unqualified, hence the using-declaration):
 //
-//   INSTANTIATE_TEST_SUITE_P(Redis, invalidator::sdk::testing::SinkConformance,
+//   using invalidator::sdk::testing::SinkConformance;
+//   INSTANTIATE_TEST_SUITE_P(Redis, SinkConformance,
 //       ::testing::Values(invalidator::sdk::testing::SinkConformanceParam{
 //           "redis", [] { return std::make_unique<MyRedisHarness>(); }}),
 //       invalidator::sdk::testing::conformance_name);
