@@ -287,6 +287,34 @@ TEST(Pipeline, KeepsPerKeyOrderAcrossBatches) {
   EXPECT_EQ(cache->get("customer:1"), "v999") << "the last change wins";
 }
 
+// Breaks the SDK's rule once: the pipeline must survive it and retry.
+class ThrowingOnceSink final : public sdk::Sink {
+ public:
+  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch) override {
+    if (!thrown_.exchange(true)) throw std::runtime_error("connection pool exploded");
+    delivered += batch.size();
+    return sdk::DeliveryResult::ok();
+  }
+  std::atomic<std::size_t> delivered{0};
+
+ private:
+  std::atomic<bool> thrown_{false};
+};
+
+TEST(Pipeline, ASinkThatThrowsIsRetriedNotFatal) {
+  auto sink = std::make_unique<ThrowingOnceSink>();
+  auto* sink_ptr = sink.get();
+  auto engine = build(EngineBuilder()
+                          .add_source("source", std::make_unique<ScriptedSource>(std::vector<std::string>{customer_update(1, "a", "a", 1)}))
+                          .add_sink("sink", std::move(sink))
+                          .add_route(customers_route()));
+  ASSERT_TRUE(engine->start());
+  ASSERT_TRUE(engine->wait());
+  EXPECT_EQ(sink_ptr->delivered.load(), 2u);
+  EXPECT_EQ(engine->stats().retries, 1u);
+  EXPECT_EQ(engine->stats().acknowledged, 1u);
+}
+
 TEST(Pipeline, CoalescesDuplicateKeysInsideABatch) {
   std::vector<std::string> values(200, customer_update(1, "same", "same", 5));
   auto sink = std::make_unique<ControlledSink>();

@@ -31,8 +31,15 @@ Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sour
   for (const auto& slot : sinks_) sink_ids_.push_back(slot.id);
   for (std::size_t i = 0; i < sources_.size(); ++i) {
     sdk::Source* source = sources_[i].source.get();
-    trackers_.push_back(std::make_unique<AckTracker>([source](const sdk::Position& position) {
-      source->acknowledge(position);
+    const std::string& id = sources_[i].id;
+    trackers_.push_back(std::make_unique<AckTracker>([source, &id](const sdk::Position& position) {
+      try {
+        source->acknowledge(position);
+      } catch (const std::exception& error) {
+        spdlog::error("[source {}] acknowledge threw: {}", id, error.what());
+      } catch (...) {
+        spdlog::error("[source {}] acknowledge threw an unknown exception", id);
+      }
     }));
     emitters_.push_back(std::make_unique<SourceEmitter>(*this, static_cast<std::uint32_t>(i)));
   }

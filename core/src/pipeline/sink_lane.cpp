@@ -64,6 +64,18 @@ std::chrono::milliseconds SinkLane::backoff(int attempt, std::chrono::millisecon
   return std::max(delay, hint);
 }
 
+sdk::DeliveryResult SinkLane::deliver_guarded(std::span<const sdk::Invalidation> batch) {
+  // The SDK forbids exceptions across the boundary; a sink that throws anyway must not take
+  // the process down. Nothing is known to be applied, so the batch is retried.
+  try {
+    return sink_.deliver(batch);
+  } catch (const std::exception& error) {
+    return sdk::DeliveryResult::retry(std::string("the sink threw: ") + error.what());
+  } catch (...) {
+    return sdk::DeliveryResult::retry("the sink threw an unknown exception");
+  }
+}
+
 namespace {
 bool same_effect(const sdk::Invalidation& a, const sdk::Invalidation& b) {
   return a.action == b.action && a.key == b.key && a.value == b.value && a.ttl == b.ttl;
@@ -117,7 +129,7 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
   for (int attempt = 1; !remaining.empty(); ++attempt) {
     attempt_batch.clear();
     for (std::size_t u : remaining) attempt_batch.push_back(unique[u]);
-    sdk::DeliveryResult result = sink_.deliver(attempt_batch);
+    sdk::DeliveryResult result = deliver_guarded(attempt_batch);
     std::vector<std::size_t> still;
     std::string reason;
     switch (result.kind()) {

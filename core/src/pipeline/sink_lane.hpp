@@ -45,6 +45,7 @@ class SinkLane {
  private:
   void run();
   void deliver(std::vector<LaneItem>& items);
+  sdk::DeliveryResult deliver_guarded(std::span<const sdk::Invalidation> batch);
   std::chrono::milliseconds backoff(int attempt, std::chrono::milliseconds hint);
 
   std::string sink_id_;

@@ -24,8 +24,8 @@ class Cache {
  public:
   virtual ~Cache() = default;
   virtual std::optional<std::string> get(std::string_view key) = 0;
-  // ttl 0: the cache's default. `version` fences stale write-backs: a put older than the
-  // version of the last invalidation of that key is refused (returns false).
+  // ttl 0: the cache's default. `version` orders writes of one key: a put whose version is
+  // older than the stored entry's is refused (returns false); version 0 always writes.
   virtual bool put(std::string_view key, std::string value,
                    std::chrono::milliseconds ttl = std::chrono::milliseconds{0},
                    std::uint64_t version = 0) = 0;
