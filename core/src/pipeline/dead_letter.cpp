@@ -4,37 +4,16 @@
 #include <cstdio>
 
 #include "invalidator/sdk/result.hpp"
+#include "util/json_text.hpp"
 
 namespace invalidator::pipeline {
-
-void append_json_string(std::string& out, std::string_view text) {
-  out += '"';
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-          out += buffer;
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
 
 namespace {
 void field(std::string& out, std::string_view name, std::string_view value) {
   if (out.size() > 1) out += ',';
-  append_json_string(out, name);
+  util::append_json_string(out, name);
   out += ':';
-  append_json_string(out, value);
+  util::append_json_string(out, value);
 }
 void nullable_field(std::string& out, std::string_view name, const std::optional<std::string>& value) {
   if (value) {
@@ -42,20 +21,10 @@ void nullable_field(std::string& out, std::string_view name, const std::optional
     return;
   }
   if (out.size() > 1) out += ',';
-  append_json_string(out, name);
+  util::append_json_string(out, name);
   out += ":null";
 }
-std::string now_text() {
-  auto now = std::chrono::system_clock::now();
-  auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char buffer[96];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
-                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(millis % 1000));
-  return buffer;
-}
+std::string now_text() { return util::utc_timestamp(std::chrono::system_clock::now()); }
 }  // namespace
 
 sdk::Result<std::unique_ptr<DeadLetterFile>> DeadLetterFile::open(const std::string& path) {

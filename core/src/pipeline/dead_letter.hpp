@@ -40,7 +40,4 @@ class DeadLetterFile {
   std::atomic<std::uint64_t> count_{0};
 };
 
-// JSON string escaping for hand-written JSON output.
-void append_json_string(std::string& out, std::string_view text);
-
 }  // namespace invalidator::pipeline

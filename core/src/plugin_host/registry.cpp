@@ -277,28 +277,35 @@ std::string Registry::refusal(sdk::PluginKind kind, std::string_view name) const
   return {};
 }
 
-sdk::Result<std::unique_ptr<sdk::Source>> Registry::create_source(std::string_view type,
-                                                                  const sdk::Config& config,
-                                                                  const sdk::PluginContext& context) const {
-  const PluginEntry* found = entry(sdk::PluginKind::source, type);
-  if (found == nullptr) return sdk::Status::error("no source plugin named '" + std::string(type) + "'");
-  auto created = found->descriptor->create_source(config, context);
+namespace {
+// Calls the entry's factory and, for a loaded library, ties the instance to it.
+template <typename Product, typename Bound, typename Factory>
+sdk::Result<std::unique_ptr<Product>> create_from(const PluginEntry* found, Factory factory, std::string_view kind,
+                                                  std::string_view type, const sdk::Config& config,
+                                                  const sdk::PluginContext& context) {
+  if (found == nullptr) {
+    return sdk::Status::error("no " + std::string(kind) + " plugin named '" + std::string(type) + "'");
+  }
+  auto created = factory(config, context);
   if (!created) return created;
   if (!created.value()) return sdk::Status::error("the plugin's factory returned nothing");
   if (!found->library) return created;
-  return std::unique_ptr<sdk::Source>(
-      std::make_unique<LibraryBoundSource>(found->library, std::move(created).value()));
+  return std::unique_ptr<Product>(std::make_unique<Bound>(found->library, std::move(created).value()));
+}
+}  // namespace
+
+sdk::Result<std::unique_ptr<sdk::Source>> Registry::create_source(std::string_view type, const sdk::Config& config,
+                                                                  const sdk::PluginContext& context) const {
+  const PluginEntry* found = entry(sdk::PluginKind::source, type);
+  return create_from<sdk::Source, LibraryBoundSource>(found, found ? found->descriptor->create_source : nullptr,
+                                                      "source", type, config, context);
 }
 
 sdk::Result<std::unique_ptr<sdk::Sink>> Registry::create_sink(std::string_view type, const sdk::Config& config,
                                                               const sdk::PluginContext& context) const {
   const PluginEntry* found = entry(sdk::PluginKind::sink, type);
-  if (found == nullptr) return sdk::Status::error("no sink plugin named '" + std::string(type) + "'");
-  auto created = found->descriptor->create_sink(config, context);
-  if (!created) return created;
-  if (!created.value()) return sdk::Status::error("the plugin's factory returned nothing");
-  if (!found->library) return created;
-  return std::unique_ptr<sdk::Sink>(std::make_unique<LibraryBoundSink>(found->library, std::move(created).value()));
+  return create_from<sdk::Sink, LibraryBoundSink>(found, found ? found->descriptor->create_sink : nullptr, "sink",
+                                                  type, config, context);
 }
 
 }  // namespace invalidator::plugin_host

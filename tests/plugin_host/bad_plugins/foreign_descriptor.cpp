@@ -1,5 +1,6 @@
-// Claims another compiler and standard library than the host's. The descriptor is written by hand, as an
-// old or foreign build of a plugin would have it.
+// A plugin whose descriptor says it was built against another SDK or toolchain, written by
+// hand as an old or foreign build would have it. Built three times by CMake, with
+// BAD_ABI_MAJOR, BAD_ABI_MINOR, BAD_TOOLCHAIN and BAD_NAME set differently.
 #include <boost/dll/alias.hpp>
 
 #include "invalidator/sdk/plugin.hpp"
@@ -14,7 +15,7 @@ invalidator::sdk::Result<std::unique_ptr<invalidator::sdk::Sink>> create(const i
 
 namespace bad_plugin {
 extern const invalidator::sdk::PluginDescriptor descriptor;
-const invalidator::sdk::PluginDescriptor descriptor{INVALIDATOR_SDK_ABI_MAJOR, INVALIDATOR_SDK_ABI_MINOR, "msvc-1930/msvc-stl", "bad_toolchain",
+const invalidator::sdk::PluginDescriptor descriptor{BAD_ABI_MAJOR, BAD_ABI_MINOR, BAD_TOOLCHAIN, BAD_NAME,
                                                     invalidator::sdk::PluginKind::sink, "9.9.9", spec, nullptr, create};
 }  // namespace bad_plugin
 
