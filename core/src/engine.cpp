@@ -106,6 +106,7 @@ toml::table to_table(const RouteDefinition& route) {
   table.insert("action", route.action);
   if (!route.value.empty()) table.insert("value", route.value);
   if (!route.ttl.empty()) table.insert("ttl", route.ttl);
+  if (!route.redelete_after.empty()) table.insert("redelete_after", route.redelete_after);
   if (!route.on_truncate.empty()) table.insert("on_truncate", to_array(route.on_truncate));
   return table;
 }
@@ -224,6 +225,7 @@ EngineStats Engine::stats() const {
   stats.delivered = counters.delivered.load();
   stats.retries = counters.retries.load();
   stats.dead_lettered = counters.dead_lettered.load();
+  stats.redeliveries = counters.redeliveries.load();
   stats.acknowledged = impl_->pipeline->acknowledged();
   return stats;
 }

@@ -243,7 +243,43 @@ TEST(Pipeline, PermanentFailuresAreDeadLetteredAndTheRestDelivered) {
   EXPECT_NE(text.find(R"("kind":"invalidation")"), std::string::npos) << text;
   EXPECT_NE(text.find(R"("key":"customer:email:a")"), std::string::npos) << text;
   EXPECT_NE(text.find(R"("sink":"sink")"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("topic":"shop.public.customers")"), std::string::npos) << text;
   EXPECT_NE(text.find("WRONGTYPE simulated"), std::string::npos) << text;
+}
+
+TEST(Pipeline, RedeleteSendsTheSameDeleteAgainAndAcknowledgesOnlyAfterIt) {
+  auto source = std::make_unique<ScriptedSource>(std::vector<std::string>{customer_update(1, "a", "a", 1)}, true);
+  auto* source_ptr = source.get();
+  auto sink = std::make_unique<ControlledSink>();
+  auto* sink_ptr = sink.get();
+  RouteDefinition route = customers_route();
+  route.keys = {"customer:{id}"};
+  route.redelete_after = "300ms";
+  auto engine = build(EngineBuilder().add_source("source", std::move(source)).add_sink("sink", std::move(sink)).add_route(route));
+  ASSERT_TRUE(engine->start());
+  while (sink_ptr->applied_copy().size() < 1) std::this_thread::sleep_for(1ms);
+  if (sink_ptr->applied_copy().size() == 1) {
+    EXPECT_EQ(source_ptr->last_acknowledged(), 0u) << "the second delete is still owed";
+  }
+  while (source_ptr->last_acknowledged() < 1) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(sink_ptr->applied_copy(), (std::vector<std::string>{"delete customer:1", "delete customer:1"}));
+  EXPECT_EQ(engine->stats().redeliveries, 1u);
+  ASSERT_TRUE(engine->stop());
+}
+
+TEST(Pipeline, StoppingWaitsForOwedRedeletes) {
+  auto sink = std::make_unique<ControlledSink>();
+  auto* sink_ptr = sink.get();
+  RouteDefinition route = customers_route();
+  route.redelete_after = "200ms";
+  auto engine = build(EngineBuilder()
+                          .add_source("source", std::make_unique<ScriptedSource>(std::vector<std::string>{customer_update(1, "a", "a", 1)}))
+                          .add_sink("sink", std::move(sink))
+                          .add_route(route));
+  ASSERT_TRUE(engine->start());
+  ASSERT_TRUE(engine->wait());  // the source ended at once; the lane still owed the redeletes
+  EXPECT_EQ(sink_ptr->applied_copy().size(), 4u);
+  EXPECT_EQ(engine->stats().acknowledged, 1u);
 }
 
 TEST(Pipeline, ShutdownDeadlineLeavesUndeliveredWorkUnacknowledged) {

@@ -42,6 +42,7 @@ struct RouteDefinition {
   std::string action = "delete";
   std::string value;
   std::string ttl;  // "5s"; empty: none
+  std::string redelete_after;  // "500ms"; empty: off
   std::vector<std::string> on_truncate;
 };
 
@@ -55,6 +56,7 @@ struct EngineStats {
   std::uint64_t delivered = 0;
   std::uint64_t retries = 0;
   std::uint64_t dead_lettered = 0;
+  std::uint64_t redeliveries = 0;  // second deletes scheduled by redelete_after
   std::uint64_t acknowledged = 0;  // source positions acknowledged
 };
 

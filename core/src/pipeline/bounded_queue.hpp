@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <vector>
 
@@ -31,11 +32,17 @@ class BoundedQueue {
     return true;
   }
 
-  // Takes up to `max_items`: waits until one item is there (or the queue is closed), then
-  // up to `linger` more for the batch to fill. Empty: closed and drained.
-  std::size_t pop_batch(std::vector<T>& out, std::size_t max_items, std::chrono::milliseconds linger) {
+  // Takes up to `max_items`: waits until one item is there (or the queue is closed, or
+  // `wake_at` passed), then up to `linger` more for the batch to fill. Returns how many.
+  std::size_t pop_batch(std::vector<T>& out, std::size_t max_items, std::chrono::milliseconds linger,
+                        std::optional<std::chrono::steady_clock::time_point> wake_at = std::nullopt) {
     std::unique_lock lock(mutex_);
-    not_empty_.wait(lock, [&] { return closed_ || !items_.empty(); });
+    auto ready = [&] { return closed_ || !items_.empty(); };
+    if (wake_at) {
+      not_empty_.wait_until(lock, *wake_at, ready);
+    } else {
+      not_empty_.wait(lock, ready);
+    }
     if (items_.empty()) return 0;
     if (linger.count() > 0 && items_.size() < max_items && !closed_) {
       auto deadline = std::chrono::steady_clock::now() + linger;
@@ -57,6 +64,12 @@ class BoundedQueue {
     closed_ = true;
     not_empty_.notify_all();
     not_full_.notify_all();
+  }
+
+  // Closed, and nothing left to take.
+  bool drained() const {
+    std::lock_guard guard(mutex_);
+    return closed_ && items_.empty();
   }
 
   std::size_t size() const {

@@ -151,10 +151,11 @@ void Pipeline::process(WorkItem& item, std::vector<route::RoutedInvalidation>& r
                  problem.route, problem.template_text, problem.column, why, event->table.qualified_name());
   }
   counters_.invalidations.fetch_add(routed.size(), std::memory_order_relaxed);
+  const std::string* topic = routed.empty() ? nullptr : &*topics_.insert(event->topic).first;
   for (auto& routed_item : routed) {
     tracker.retain(*entry);
-    LaneItem lane_item{std::move(routed_item.invalidation), &tracker, entry, item.source,
-                       static_cast<std::uint32_t>(routed_item.route)};
+    LaneItem lane_item{std::move(routed_item.invalidation), &tracker, entry, topic, item.source,
+                       static_cast<std::uint32_t>(routed_item.route), routed_item.redelete_after};
     if (!lanes_[routed_item.sink]->push(std::move(lane_item))) {
       // The lane was aborted at the shutdown deadline: this stays unacknowledged.
       continue;

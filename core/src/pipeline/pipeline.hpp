@@ -8,6 +8,7 @@
 #include <stop_token>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -83,6 +84,7 @@ class Pipeline {
   route::Router router_;
   std::unique_ptr<DeadLetterFile> dead_letter_;
   codec::DebeziumDecoder decoder_;
+  std::unordered_set<std::string> topics_;  // interned for lane items; router thread only
   Counters counters_;
 
   BoundedQueue<WorkItem> input_;

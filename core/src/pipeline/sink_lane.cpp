@@ -45,9 +45,32 @@ void SinkLane::join() {
 void SinkLane::run() {
   std::vector<LaneItem> items;
   items.reserve(batch_.max_events);
-  while (queue_.pop_batch(items, batch_.max_events, batch_.max_delay) > 0) {
-    if (!abort_.stop_requested()) deliver(items);
+  auto token = abort_.get_token();
+  for (;;) {
+    std::optional<std::chrono::steady_clock::time_point> wake;
+    if (!redeletes_.empty()) wake = redeletes_.begin()->first;
+    queue_.pop_batch(items, batch_.max_events, batch_.max_delay, wake);
+    take_due_redeletes(items);
+    if (items.empty()) {
+      if (!queue_.drained()) continue;
+      // No more input: the lane ends once the second deletes it owes are delivered.
+      if (redeletes_.empty() || token.stop_requested()) break;
+      std::mutex mutex;
+      std::condition_variable_any wake_up;
+      std::unique_lock lock(mutex);
+      wake_up.wait_until(lock, token, redeletes_.begin()->first, [] { return false; });
+      continue;
+    }
+    if (!token.stop_requested()) deliver(items);
     items.clear();
+  }
+}
+
+void SinkLane::take_due_redeletes(std::vector<LaneItem>& items) {
+  auto now = std::chrono::steady_clock::now();
+  while (!redeletes_.empty() && redeletes_.begin()->first <= now && items.size() < batch_.max_events) {
+    items.push_back(std::move(redeletes_.begin()->second));
+    redeletes_.erase(redeletes_.begin());
   }
 }
 
@@ -149,7 +172,8 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
           std::size_t u = remaining[failure.index];
           if (!failure.retryable && dead_letter_.enabled()) {
             const LaneItem& item = first_item_of(u);
-            dead_letter_.invalidation(source_ids_[item.source], "", unique[u], item.route, sink_id_, failure.reason);
+            dead_letter_.invalidation(source_ids_[item.source], item.topic ? *item.topic : "", unique[u], item.route,
+                                      sink_id_, failure.reason);
             counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
             spdlog::warn("[sink {}] dead-lettered '{}': {}", sink_id_, unique[u].key, failure.reason);
             done[u] = true;
@@ -176,8 +200,8 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
     if (retry_.max_attempts > 0 && attempt >= retry_.max_attempts && dead_letter_.enabled()) {
       for (std::size_t u : remaining) {
         const LaneItem& item = first_item_of(u);
-        dead_letter_.invalidation(source_ids_[item.source], "", unique[u], item.route, sink_id_,
-                                  "gave up after " + std::to_string(attempt) + " attempts: " + reason);
+        dead_letter_.invalidation(source_ids_[item.source], item.topic ? *item.topic : "", unique[u], item.route,
+                                  sink_id_, "gave up after " + std::to_string(attempt) + " attempts: " + reason);
         done[u] = true;
       }
       counters_.dead_lettered.fetch_add(remaining.size(), std::memory_order_relaxed);
@@ -204,8 +228,20 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
       if (done[u]) spdlog::info("[sink {}] {} {}", sink_id_, sdk::to_string(unique[u].action), unique[u].key);
     }
   }
+  auto now = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i < n; ++i) {
-    if (done[owner[i]]) items[i].tracker->release(*items[i].entry);
+    if (!done[owner[i]]) continue;
+    LaneItem& item = items[i];
+    if (item.redelete_after.count() > 0 && item.invalidation.action == sdk::Action::delete_key) {
+      // The same delete again later, against a reader that writes back a value it read
+      // before the change; the position stays unacknowledged until that one is delivered.
+      item.tracker->retain(*item.entry);
+      LaneItem again = item;
+      again.redelete_after = std::chrono::milliseconds{0};
+      redeletes_.emplace(now + item.redelete_after, std::move(again));
+      counters_.redeliveries.fetch_add(1, std::memory_order_relaxed);
+    }
+    item.tracker->release(*item.entry);
   }
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <map>
 #include <memory>
 #include <stop_token>
 #include <string>
@@ -20,8 +22,10 @@ struct LaneItem {
   sdk::Invalidation invalidation;
   AckTracker* tracker = nullptr;
   AckTracker::Entry* entry = nullptr;
+  const std::string* topic = nullptr;  // interned by the pipeline, lives as long as it
   std::uint32_t source = 0;
   std::uint32_t route = 0;
+  std::chrono::milliseconds redelete_after{0};
 };
 
 // Feeds one sink: batches, coalesces duplicate keys, retries with backoff, dead-letters,
@@ -44,6 +48,7 @@ class SinkLane {
 
  private:
   void run();
+  void take_due_redeletes(std::vector<LaneItem>& items);
   void deliver(std::vector<LaneItem>& items);
   sdk::DeliveryResult deliver_guarded(std::span<const sdk::Invalidation> batch);
   std::chrono::milliseconds backoff(int attempt, std::chrono::milliseconds hint);
@@ -57,6 +62,8 @@ class SinkLane {
   DeadLetterFile& dead_letter_;
   const std::vector<std::string>& source_ids_;
   Counters& counters_;
+  // Second deletes waiting for their time (stale-set cure), in due order.
+  std::multimap<std::chrono::steady_clock::time_point, LaneItem> redeletes_;
   std::stop_source abort_;
   std::thread thread_;
   std::uint64_t jitter_state_ = 0x9e3779b97f4a7c15ULL;

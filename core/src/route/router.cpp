@@ -45,6 +45,7 @@ sdk::Result<Router> Router::build(const std::vector<config::RouteSpec>& routes,
     }
     route.action = spec.action;
     route.ttl = spec.ttl;
+    route.redelete_after = spec.redelete_after;
     route.on_truncate = spec.on_truncate;
     router.routes_.push_back(std::move(route));
     router.counters_.push_back(std::make_unique<RouteCounters>());
@@ -125,7 +126,8 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
                                                              .key = pattern,
                                                              .value = std::nullopt,
                                                              .version = event.version,
-                                                             .ttl = std::chrono::milliseconds{0}}});
+                                                             .ttl = std::chrono::milliseconds{0}},
+                                           std::chrono::milliseconds{0}});
           ++produced;
         }
       }
@@ -174,13 +176,15 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
       for (std::size_t k = 0; k < rendered_.size(); ++k) {
         // A key only the old row had is gone, whatever the route writes to the new one.
         bool old_only = k >= new_key_count && action == sdk::Action::set_value;
+        sdk::Action item_action = old_only ? sdk::Action::delete_key : action;
         out.push_back(RoutedInvalidation{
             sink, route.index,
-            sdk::Invalidation{.action = old_only ? sdk::Action::delete_key : action,
+            sdk::Invalidation{.action = item_action,
                               .key = rendered_[k],
                               .value = old_only ? std::nullopt : value,
                               .version = event.version,
-                              .ttl = route.ttl}});
+                              .ttl = route.ttl},
+            item_action == sdk::Action::delete_key ? route.redelete_after : std::chrono::milliseconds{0}});
         ++produced;
       }
     }

@@ -17,6 +17,7 @@ struct RoutedInvalidation {
   std::size_t sink = 0;   // index into the pipeline's sinks
   std::size_t route = 0;  // index into [[routes]]
   sdk::Invalidation invalidation;
+  std::chrono::milliseconds redelete_after{0};  // deliver this delete again after that long
 };
 
 struct RouteCounters {
@@ -62,6 +63,7 @@ class Router {
     sdk::Action action = sdk::Action::delete_key;
     std::optional<KeyTemplate> value;
     std::chrono::milliseconds ttl{0};
+    std::chrono::milliseconds redelete_after{0};
     std::vector<std::string> on_truncate;
   };
 
