@@ -184,6 +184,12 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
   std::vector<std::string> source_ids, sink_ids;
   for (const auto& slot : sources) source_ids.push_back(slot.id);
   for (const auto& slot : sinks) sink_ids.push_back(slot.id);
+  if (pipeline_config.routes.empty()) {
+    // Legitimate for replaying a dead-letter file, whose invalidations name their sink.
+    spdlog::warn("{}: no [[routes]]: change events produce no invalidations; only replayed dead-lettered "
+                 "invalidations reach the sinks",
+                 file);
+  }
   auto router = route::Router::build(pipeline_config.routes, source_ids, sink_ids);
   if (!router) return sdk::Status::error(router.error());
   auto dead_letter = pipeline::DeadLetterFile::open(pipeline_config.engine.dead_letter);

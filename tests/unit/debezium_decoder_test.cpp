@@ -203,6 +203,59 @@ TEST_F(DecoderTest, SchemaChangeRecordsAreSkipped) {
   EXPECT_EQ(result.reason, "schema change");
 }
 
+TEST_F(DecoderTest, UnwrapsTopicKeyValueRecords) {
+  std::string value = fixture("debezium/pg_delete_replica_full_no_schema.json");
+  std::string escaped;
+  for (char c : value) {
+    if (c == '"' || c == '\\') escaped += '\\';
+    if (c != '\n') escaped += c;
+  }
+  auto as_string = decode(message(std::string(R"({"topic":"fullfillment.inventory.products","key":"{\"id\":111}","value":")") +
+                                  escaped + "\"}"));
+  ASSERT_EQ(as_string.status, DecodeStatus::event) << as_string.reason << " " << as_string.detail;
+  EXPECT_EQ(event_.op, sdk::Op::remove);
+  EXPECT_EQ(event_.topic, "fullfillment.inventory.products");
+  EXPECT_EQ(integer(event_.key, "id"), 111);
+  EXPECT_EQ(event_.position, (sdk::Position{3, 42})) << "the position is the wrapper's";
+
+  auto as_object = decode(message(std::string(R"({"topic":"db.public.customers","key":null,"value":)") +
+                                  R"({"before":null,"after":{"id":5},"source":{"schema":"public","table":"customers"},"op":"c"}})"));
+  ASSERT_EQ(as_object.status, DecodeStatus::event);
+  EXPECT_EQ(integer(*event_.after, "id"), 5);
+
+  auto tombstone = decode(message(std::string(R"({"topic":"t","key":"{\"id\":1}","value":null})")));
+  EXPECT_EQ(tombstone.status, DecodeStatus::skipped);
+  EXPECT_EQ(tombstone.reason, "tombstone");
+}
+
+TEST_F(DecoderTest, DeadLetteredMessagesAreDecodedAgain) {
+  auto result = decode(message(std::string(
+      R"({"kind":"message","time":"2026-11-25T13:08:20.851Z","source":"changes","topic":"db.public.t","key":null,)"
+      R"("value":"{\"before\":null,\"after\":{\"id\":9},\"source\":{\"schema\":\"public\",\"table\":\"t\"},\"op\":\"c\"}",)"
+      R"("error":"sink was down"})")));
+  ASSERT_EQ(result.status, DecodeStatus::event) << result.reason << " " << result.detail;
+  EXPECT_EQ(event_.table.qualified_name(), "public.t");
+  auto still_broken = decode(message(std::string(
+      R"({"kind":"message","source":"changes","topic":"t","key":null,"value":"{\"before\":","error":"malformed JSON"})")));
+  EXPECT_EQ(still_broken.status, DecodeStatus::failed);
+}
+
+TEST_F(DecoderTest, DeadLetteredInvalidationsAreReplayedAsThey) {
+  auto result = decode(message(std::string(
+      R"({"kind":"invalidation","time":"t","source":"pg","topic":"x","action":"set","key":"customer:1",)"
+      R"("value":"Sally","version":77,"ttl_ms":5000,"route":2,"sink":"cache","error":"WRONGTYPE"})")));
+  ASSERT_EQ(result.status, DecodeStatus::invalidation) << result.reason << " " << result.detail;
+  EXPECT_EQ(result.sink, "cache");
+  EXPECT_EQ(result.route, 2u);
+  EXPECT_EQ(result.invalidation.action, sdk::Action::set_value);
+  EXPECT_EQ(result.invalidation.key, "customer:1");
+  EXPECT_EQ(result.invalidation.value, "Sally");
+  EXPECT_EQ(result.invalidation.version, 77u);
+  EXPECT_EQ(result.invalidation.ttl, std::chrono::milliseconds(5000));
+  EXPECT_EQ(decode(message(std::string(R"({"kind":"invalidation","action":"explode","key":"k","sink":"s"})"))).status,
+            DecodeStatus::failed);
+}
+
 TEST(TableFromTopic, SplitsPrefixSchemaAndTable) {
   EXPECT_EQ(table_from_topic("dbserver1.public.customers").qualified_name(), "public.customers");
   EXPECT_EQ(table_from_topic("customers").qualified_name(), "customers");

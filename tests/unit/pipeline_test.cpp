@@ -247,6 +247,40 @@ TEST(Pipeline, PermanentFailuresAreDeadLetteredAndTheRestDelivered) {
   EXPECT_NE(text.find("WRONGTYPE simulated"), std::string::npos) << text;
 }
 
+TEST(Pipeline, ADeadLetterFileCanBeReplayed) {
+  TempDir dir;
+  auto dead_letter = dir / "dead.jsonl";
+  {
+    auto sink = std::make_unique<ControlledSink>();
+    sink->poison("customer:email:a");
+    auto engine = build(EngineBuilder()
+                            .config_string("[engine]\ndead_letter = \"" + dead_letter.string() + "\"\n")
+                            .add_source("source", std::make_unique<ScriptedSource>(std::vector<std::string>{
+                                                      customer_update(1, "a", "a", 1), "{broken"}))
+                            .add_sink("sink", std::move(sink))
+                            .add_route(customers_route()));
+    ASSERT_TRUE(engine->start());
+    ASSERT_TRUE(engine->wait());
+    ASSERT_EQ(engine->stats().dead_lettered, 1u);
+  }
+  // Once the sink is healthy again, `invalidator run` over the dead-letter file delivers what
+  // was given up on; what never decoded is dead-lettered again.
+  auto replayed_dead_letter = dir / "dead-again.jsonl";
+  auto sink = std::make_unique<ControlledSink>();
+  auto* sink_ptr = sink.get();
+  auto engine = build(EngineBuilder()
+                          .register_plugin(invalidator_static_plugin_file())
+                          .config_string("[engine]\ndead_letter = \"" + replayed_dead_letter.string() +
+                                         "\"\n[sources.replay]\ntype = \"file\"\npath = \"" + dead_letter.string() + "\"\n")
+                          .add_sink("sink", std::move(sink)));
+  ASSERT_TRUE(engine);
+  ASSERT_TRUE(engine->start());
+  ASSERT_TRUE(engine->wait());
+  EXPECT_EQ(sink_ptr->applied_copy(), (std::vector<std::string>{"delete customer:email:a"}));
+  EXPECT_EQ(engine->stats().acknowledged, 2u);
+  EXPECT_NE(read_file(replayed_dead_letter).find("{broken"), std::string::npos);
+}
+
 TEST(Pipeline, RedeleteSendsTheSameDeleteAgainAndAcknowledgesOnlyAfterIt) {
   auto source = std::make_unique<ScriptedSource>(std::vector<std::string>{customer_update(1, "a", "a", 1)}, true);
   auto* source_ptr = source.get();

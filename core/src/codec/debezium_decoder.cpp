@@ -1,5 +1,6 @@
 #include "codec/debezium_decoder.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 
@@ -213,15 +214,85 @@ simdjson::error_code read_fields(ondemand::object object, Fields& fields, int de
   return simdjson::SUCCESS;
 }
 
-DecodeResult skipped(std::string_view reason) { return DecodeResult{DecodeStatus::skipped, reason, {}}; }
+DecodeResult with_status(DecodeStatus status, std::string_view reason = {}, std::string detail = {}) {
+  DecodeResult result;
+  result.status = status;
+  result.reason = reason;
+  result.detail = std::move(detail);
+  return result;
+}
+DecodeResult skipped(std::string_view reason) { return with_status(DecodeStatus::skipped, reason); }
 DecodeResult failed(std::string_view reason, std::string detail = {}) {
-  return DecodeResult{DecodeStatus::failed, reason, std::move(detail)};
+  return with_status(DecodeStatus::failed, reason, std::move(detail));
 }
 
 void fill_table_from_source(const sdk::Row& source, sdk::TableId& table) {
   if (const auto* db = source.find("db")) table.database = as_text(*db);
   if (const auto* schema = source.find("schema")) table.schema = as_text(*schema);
   if (const auto* name = source.find("table")) table.table = as_text(*name);
+}
+
+bool only_keys(const sdk::Row& row, std::initializer_list<std::string_view> allowed) {
+  for (const auto& column : row.columns()) {
+    if (std::find(allowed.begin(), allowed.end(), column.name) == allowed.end()) return false;
+  }
+  return true;
+}
+
+// The text a wrapper holds for a key or value: a JSON string's content, an embedded object's
+// JSON, or nothing for null.
+std::optional<std::string> wrapped_text(const sdk::Value* value) {
+  if (value == nullptr || sdk::is_null(*value)) return std::nullopt;
+  if (const auto* text = std::get_if<std::string>(value)) return *text;
+  std::string rendered;
+  if (const auto* integer = std::get_if<std::int64_t>(value)) rendered = std::to_string(*integer);
+  return rendered;
+}
+
+std::optional<sdk::RawMessage> unwrap_record(const Fields& fields, const sdk::RawMessage& message) {
+  if (fields.has_op || fields.has_before || fields.has_after || fields.has_source) return std::nullopt;
+  const sdk::Row& row = fields.flat;
+  const sdk::Value* topic = row.find("topic");
+  if (topic == nullptr || !std::holds_alternative<std::string>(*topic) || row.find("value") == nullptr) {
+    return std::nullopt;
+  }
+  const sdk::Value* kind = row.find("kind");
+  bool dead_letter = kind != nullptr && as_text(*kind) == "message";
+  if (!dead_letter && !only_keys(row, {"topic", "key", "value", "headers", "partition", "offset", "timestamp"})) {
+    return std::nullopt;
+  }
+  sdk::RawMessage inner;
+  inner.topic = std::get<std::string>(*topic);
+  inner.key = wrapped_text(row.find("key"));
+  inner.value = wrapped_text(row.find("value"));
+  inner.position = message.position;
+  inner.headers = message.headers;
+  return inner;
+}
+
+DecodeResult replayed_invalidation(const sdk::Row& row) {
+  DecodeResult result = with_status(DecodeStatus::invalidation);
+  const sdk::Value* action = row.find("action");
+  const sdk::Value* key = row.find("key");
+  const sdk::Value* sink = row.find("sink");
+  if (!action || !key || !sink || !std::holds_alternative<std::string>(*key)) {
+    return failed("unknown envelope", "a dead-lettered invalidation needs action, key and sink");
+  }
+  std::string action_text = as_text(*action);
+  if (action_text == "delete") result.invalidation.action = sdk::Action::delete_key;
+  else if (action_text == "set") result.invalidation.action = sdk::Action::set_value;
+  else if (action_text == "expire") result.invalidation.action = sdk::Action::expire;
+  else if (action_text == "delete_pattern") result.invalidation.action = sdk::Action::delete_pattern;
+  else return failed("unknown envelope", "unknown invalidation action '" + action_text + "'");
+  result.invalidation.key = std::get<std::string>(*key);
+  result.invalidation.value = wrapped_text(row.find("value"));
+  if (const auto* version = row.find("version")) {
+    result.invalidation.version = static_cast<std::uint64_t>(as_integer(*version).value_or(0));
+  }
+  if (const auto* ttl = row.find("ttl_ms")) result.invalidation.ttl = std::chrono::milliseconds(as_integer(*ttl).value_or(0));
+  if (const auto* route = row.find("route")) result.route = static_cast<std::size_t>(as_integer(*route).value_or(0));
+  result.sink = as_text(*sink);
+  return result;
 }
 
 }  // namespace
@@ -311,14 +382,26 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
     }
     out.before = std::move(fields.before);
     out.after = std::move(fields.after);
-    if (out.op == sdk::Op::truncate) return DecodeResult{DecodeStatus::event, {}, {}};
+    if (out.op == sdk::Op::truncate) return with_status(DecodeStatus::event);
     if (!out.before && !out.after && out.key.empty()) {
       return failed("no row and no key", "the event carries neither before, after nor a record key");
     }
     if (out.op == sdk::Op::remove && !out.before && out.key.empty()) {
       return failed("delete without key", "a delete with no before image needs the record key");
     }
-    return DecodeResult{DecodeStatus::event, {}, {}};
+    return with_status(DecodeStatus::event);
+  }
+
+  // A record wrapping a message: {"topic","key","value"}, or a dead-lettered message.
+  if (auto wrapped = unwrap_record(fields, message)) {
+    if (depth_ > 0) return failed("unknown envelope", "a wrapped record inside a wrapped record");
+    ++depth_;
+    DecodeResult inner = decode(*wrapped, out);
+    --depth_;
+    return inner;
+  }
+  if (const auto* kind = fields.flat.find("kind"); kind && as_text(*kind) == "invalidation") {
+    return replayed_invalidation(fields.flat);
   }
 
   // Records that are not row changes.
@@ -373,7 +456,7 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
     out.op = op.value_or(sdk::Op::update);
     out.after = std::move(row);
   }
-  return DecodeResult{DecodeStatus::event, {}, {}};
+  return with_status(DecodeStatus::event);
 }
 
 }  // namespace invalidator::codec

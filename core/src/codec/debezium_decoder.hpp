@@ -7,24 +7,32 @@
 #include <simdjson.h>
 
 #include "invalidator/sdk/event.hpp"
+#include "invalidator/sdk/invalidation.hpp"
 
 namespace invalidator::codec {
 
 enum class DecodeStatus {
-  event,    // `out` holds a change event
-  skipped,  // a record that is not a row change: tombstone, heartbeat, transaction marker...
-  failed,   // malformed or unrecognised: dead-letter it
+  event,         // `out` holds a change event
+  skipped,       // a record that is not a row change: tombstone, heartbeat, transaction marker...
+  failed,        // malformed or unrecognised: dead-letter it
+  invalidation,  // a dead-lettered invalidation replayed: deliver it to `sink` as it is
 };
 
 struct DecodeResult {
   DecodeStatus status = DecodeStatus::failed;
   std::string_view reason;  // static text: why skipped or failed
   std::string detail;       // parser message, for failures
+  // For DecodeStatus::invalidation.
+  std::string sink;
+  sdk::Invalidation invalidation;
+  std::size_t route = 0;
 };
 
 // Decodes Debezium JSON in all its shapes: the change envelope with or without the
 // `schemas.enable` wrapper, record keys with or without schema, MySQL and PostgreSQL
-// sources, and the flattened output of the ExtractNewRecordState transform.
+// sources, and the flattened output of the ExtractNewRecordState transform. Also unwraps
+// {"topic","key","value"} records and Invalidator's own dead-letter records, so that a
+// captured stream or a dead-letter file can be replayed.
 // One decoder per thread; it reuses its buffers across messages.
 class DebeziumDecoder {
  public:
@@ -38,6 +46,7 @@ class DebeziumDecoder {
   simdjson::ondemand::parser key_parser_;
   std::string padded_;
   std::string key_padded_;
+  int depth_ = 0;  // of wrapped records being decoded
 };
 
 // "dbserver1.public.customers" -> schema "public", table "customers" (the Debezium topic

@@ -451,9 +451,6 @@ PipelineConfig read_pipeline(const toml::table& root, const std::string& file,
   if (config.sinks.empty() && extra_sinks.empty() && !root.contains("sinks")) {
     out.add(Location{file, 1, 1}, "sinks", "no sink defined (add a [sinks.<id>] table with a type)");
   }
-  if (!root.contains("routes")) {
-    out.add(Location{file, 1, 1}, "routes", "no route defined (add a [[routes]] table: from, table, keys, to)");
-  }
   return config;
 }
 

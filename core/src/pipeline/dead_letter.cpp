@@ -68,6 +68,7 @@ void DeadLetterFile::invalidation(std::string_view source, std::string_view topi
   field(line, "key", invalidation.key);
   nullable_field(line, "value", invalidation.value);
   line += ",\"version\":" + std::to_string(invalidation.version);
+  line += ",\"ttl_ms\":" + std::to_string(invalidation.ttl.count());
   line += ",\"route\":" + std::to_string(route);
   field(line, "sink", sink);
   field(line, "error", error);

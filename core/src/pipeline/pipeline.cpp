@@ -1,5 +1,7 @@
 #include "pipeline/pipeline.hpp"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 namespace invalidator::pipeline {
@@ -133,6 +135,10 @@ void Pipeline::process(WorkItem& item, std::vector<route::RoutedInvalidation>& r
       tracker.release(*entry);
       return;
     }
+    if (result.status == codec::DecodeStatus::invalidation) {
+      replay_invalidation(item, *raw, result, *entry);
+      return;
+    }
     event = &decoded;
   } else {
     event = &std::get<sdk::ChangeEvent>(item.message);
@@ -162,6 +168,28 @@ void Pipeline::process(WorkItem& item, std::vector<route::RoutedInvalidation>& r
     }
   }
   tracker.release(*entry);
+}
+
+void Pipeline::replay_invalidation(const WorkItem& item, const sdk::RawMessage& raw, codec::DecodeResult& result,
+                                   AckTracker::Entry& entry) {
+  AckTracker& tracker = *trackers_[item.source];
+  auto sink = std::find(sink_ids_.begin(), sink_ids_.end(), result.sink);
+  if (sink == sink_ids_.end()) {
+    counters_.malformed.fetch_add(1, std::memory_order_relaxed);
+    std::string error = "a replayed invalidation names sink '" + result.sink + "', which this pipeline does not have";
+    dead_letter_->message(source_ids_[item.source], raw, error);
+    spdlog::warn("[source {}] message at {}/{}: {}", source_ids_[item.source], raw.position.stream,
+                 raw.position.offset, error);
+    tracker.release(entry);
+    return;
+  }
+  counters_.invalidations.fetch_add(1, std::memory_order_relaxed);
+  tracker.retain(entry);
+  const std::string* topic = &*topics_.insert(raw.topic).first;
+  lanes_[static_cast<std::size_t>(sink - sink_ids_.begin())]->push(
+      LaneItem{std::move(result.invalidation), &tracker, &entry, topic, item.source,
+               static_cast<std::uint32_t>(result.route), std::chrono::milliseconds{0}});
+  tracker.release(entry);
 }
 
 void Pipeline::request_stop() {

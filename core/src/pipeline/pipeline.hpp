@@ -74,6 +74,8 @@ class Pipeline {
   void run_source(std::size_t index, std::stop_token stop);
   void run_router();
   void process(WorkItem& item, std::vector<route::RoutedInvalidation>& routed);
+  void replay_invalidation(const WorkItem& item, const sdk::RawMessage& raw, codec::DecodeResult& result,
+                           AckTracker::Entry& entry);
   void abort_after_deadline(std::stop_token cancelled);
 
   config::EngineSettings settings_;
