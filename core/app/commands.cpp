@@ -1,13 +1,19 @@
 #include "commands.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include <spdlog/spdlog.h>
 
+#include "codec/debezium_decoder.hpp"
 #include "config/pipeline_config.hpp"
+#include "route/router.hpp"
+#include "util/json_text.hpp"
 #include "docs/spec_markdown.hpp"
 #include "engine_setup.hpp"
 #include "invalidator/engine.hpp"
@@ -107,6 +113,152 @@ int run_command(const std::string& config_file) {
     spdlog::error("{}", status.message());
     return kExitFailure;
   }
+  return kExitOk;
+}
+
+namespace {
+
+std::string read_all(const std::string& file) {
+  std::ostringstream text;
+  if (file == "-") {
+    text << std::cin.rdbuf();
+  } else {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read " + file);
+    text << in.rdbuf();
+  }
+  std::string content = text.str();
+  while (!content.empty() && (content.back() == '\n' || content.back() == '\r')) content.pop_back();
+  return content;
+}
+
+std::string render_value(const sdk::Value& value) {
+  if (sdk::is_null(value)) return "null";
+  if (sdk::is_unavailable(value)) return "(unavailable)";
+  if (const auto* text = std::get_if<std::string>(&value)) {
+    std::string quoted;
+    util::append_json_string(quoted, *text);
+    return quoted;
+  }
+  std::string out;
+  route::append_value(value, out);
+  return out;
+}
+
+std::string render_row(const sdk::Row& row) {
+  std::string out = "{";
+  for (const auto& column : row.columns()) {
+    if (out.size() > 1) out += ", ";
+    out += column.name + ": " + render_value(column.value);
+  }
+  return out + "}";
+}
+
+std::string invalidation_json(std::size_t route, const std::string& sink, const sdk::Invalidation& invalidation,
+                              std::chrono::milliseconds redelete_after) {
+  std::string out = "{\"route\":" + std::to_string(route) + ",\"sink\":";
+  util::append_json_string(out, sink);
+  out += ",\"action\":";
+  util::append_json_string(out, sdk::to_string(invalidation.action));
+  out += ",\"key\":";
+  util::append_json_string(out, invalidation.key);
+  if (invalidation.value) {
+    out += ",\"value\":";
+    util::append_json_string(out, *invalidation.value);
+  }
+  if (invalidation.ttl.count() > 0) out += ",\"ttl_ms\":" + std::to_string(invalidation.ttl.count());
+  if (redelete_after.count() > 0) out += ",\"redelete_after_ms\":" + std::to_string(redelete_after.count());
+  return out + "}";
+}
+
+}  // namespace
+
+int explain_command(const ExplainOptions& options) {
+  LoadedConfiguration loaded = load_configuration_file(options.config_file, LoadOptions{});
+  if (!loaded.diagnostics.empty()) {
+    std::cerr << loaded.diagnostics.to_string();
+    return kExitUsage;
+  }
+  const auto& pipeline = loaded.pipeline;
+  std::vector<std::string> source_ids, sink_ids;
+  for (const auto& source : pipeline.sources) source_ids.push_back(source.id);
+  for (const auto& sink : pipeline.sinks) sink_ids.push_back(sink.id);
+  std::string source_id = options.source_id;
+  if (source_id.empty()) {
+    if (source_ids.size() != 1) {
+      std::cerr << "explain: the configuration has " << source_ids.size() << " sources; choose one with --source ("
+                << (source_ids.empty() ? std::string("none defined") : source_ids.front() + ", ...") << ")\n";
+      return kExitUsage;
+    }
+    source_id = source_ids.front();
+  }
+  auto found = std::find(source_ids.begin(), source_ids.end(), source_id);
+  if (found == source_ids.end()) {
+    std::cerr << "explain: no source '" << source_id << "'" << config::did_you_mean(source_id, source_ids) << "\n";
+    return kExitUsage;
+  }
+  std::size_t source_index = static_cast<std::size_t>(found - source_ids.begin());
+
+  sdk::RawMessage message;
+  try {
+    message.value = read_all(options.message_file);
+    if (!options.key_file.empty()) message.key = read_all(options.key_file);
+  } catch (const std::exception& error) {
+    std::cerr << "explain: " << error.what() << "\n";
+    return kExitUsage;
+  }
+  message.topic = options.topic.empty() ? pipeline.sources[source_index].options.string("topic") : options.topic;
+  if (*message.value == "null" || message.value->empty()) message.value.reset();
+
+  codec::DebeziumDecoder decoder;
+  sdk::ChangeEvent event;
+  auto result = decoder.decode(message, event);
+  switch (result.status) {
+    case codec::DecodeStatus::skipped:
+      std::cerr << "skipped: " << result.reason << " (acknowledged, nothing invalidated)\n";
+      return kExitOk;
+    case codec::DecodeStatus::failed:
+      std::cerr << "cannot decode: " << result.reason << (result.detail.empty() ? "" : ": " + result.detail)
+                << " (counted and dead-lettered by run)\n";
+      return kExitFailure;
+    case codec::DecodeStatus::invalidation:
+      std::cerr << "a dead-lettered invalidation, replayed to sink '" << result.sink << "' as it is\n";
+      if (std::find(sink_ids.begin(), sink_ids.end(), result.sink) == sink_ids.end()) {
+        std::cerr << "but this configuration has no sink '" << result.sink << "'\n";
+        return kExitOk;
+      }
+      std::cout << invalidation_json(result.route, result.sink, result.invalidation, {}) << "\n";
+      return kExitOk;
+    case codec::DecodeStatus::event:
+      break;
+  }
+  std::cerr << "decoded: " << sdk::to_string(event.op) << " " << event.table.qualified_name() << " (version "
+            << event.version << (event.transaction_id.empty() ? "" : ", transaction " + event.transaction_id)
+            << (event.topic.empty() ? "" : ", topic " + event.topic) << ")\n";
+  if (!event.key.empty()) std::cerr << "  key:    " << render_row(event.key) << "\n";
+  std::cerr << "  before: " << (event.before ? render_row(*event.before) : "(none)") << "\n";
+  std::cerr << "  after:  " << (event.after ? render_row(*event.after) : "(none)") << "\n";
+
+  auto router = route::Router::build(pipeline.routes, source_ids, sink_ids);
+  if (!router) {
+    std::cerr << router.error() << "\n";
+    return kExitUsage;
+  }
+  for (const auto& verdict : router->explain(source_index, event)) std::cerr << verdict << "\n";
+  std::vector<route::RoutedInvalidation> routed;
+  router->route(source_index, event, routed);
+  for (const auto& problem : router->take_new_problems()) {
+    std::cerr << "route " << problem.route << ": \"" << problem.template_text << "\" rendered no key: column '"
+              << problem.column << "' is "
+              << (problem.outcome == route::KeyTemplate::Outcome::null_column          ? "null"
+                  : problem.outcome == route::KeyTemplate::Outcome::unavailable_column ? "unavailable (TOAST)"
+                                                                                       : "absent")
+              << "\n";
+  }
+  for (const auto& item : routed) {
+    std::cout << invalidation_json(item.route, sink_ids[item.sink], item.invalidation, item.redelete_after) << "\n";
+  }
+  if (routed.empty()) std::cerr << "no invalidation\n";
   return kExitOk;
 }
 

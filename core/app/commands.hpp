@@ -11,6 +11,14 @@ inline constexpr int kExitUsage = 2;
 
 int run_command(const std::string& config_file);
 int validate_command(const std::string& config_file);
+struct ExplainOptions {
+  std::string config_file;
+  std::string source_id;
+  std::string topic;
+  std::string key_file;
+  std::string message_file;  // "-": standard input
+};
+int explain_command(const ExplainOptions& options);
 int plugins_command(const std::string& config_file, bool docs, const std::string& options_of);
 
 }  // namespace invalidator::app

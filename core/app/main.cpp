@@ -23,6 +23,16 @@ int main(int argc, char** argv) {
   auto* validate = app.add_subcommand("validate", "Check a configuration, its plugins and routes without connecting");
   validate->add_option("-c,--config", config_file, "Pipeline configuration (TOML)")->required();
 
+  ExplainOptions explain_options;
+  auto* explain = app.add_subcommand(
+      "explain", "Decode one message and print the invalidations it causes (JSON on stdout), contacting nothing");
+  explain->add_option("-c,--config", explain_options.config_file, "Pipeline configuration (TOML)")->required();
+  explain->add_option("--source", explain_options.source_id, "Source whose format and routes apply (default: the only one)");
+  explain->add_option("--topic", explain_options.topic, "Topic the message came from (default: the source's topic option)");
+  explain->add_option("--key", explain_options.key_file, "File holding the record key (Debezium key JSON)");
+  explain->add_option("message", explain_options.message_file, "File holding the message value, or - for stdin")
+      ->required();
+
   bool docs = false;
   std::string options_of;
   auto* plugins = app.add_subcommand("plugins", "List the plugins found, or document their options");
@@ -40,6 +50,7 @@ int main(int argc, char** argv) {
 
   if (*run) return run_command(config_file);
   if (*validate) return validate_command(config_file);
+  if (*explain) return explain_command(explain_options);
   if (*plugins) return plugins_command(config_file, docs, options_of);
   return kExitUsage;
 }

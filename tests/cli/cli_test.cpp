@@ -32,7 +32,7 @@ TEST(Cli, PrintsItsVersion) {
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* subcommand : {"run", "validate", "plugins"}) {
+  for (const char* subcommand : {"run", "validate", "explain", "plugins"}) {
     auto result = run_command(kBinary + " " + subcommand + " --help");
     EXPECT_EQ(result.exit_code, 0) << subcommand;
     EXPECT_NE(result.output.find("Usage"), std::string::npos) << result.output;
@@ -159,6 +159,81 @@ TEST(Cli, SigintStopsASourceWaitingOnStandardInput) {
   ASSERT_TRUE(WIFEXITED(status)) << output;
   EXPECT_EQ(WEXITSTATUS(status), 0) << output;
   EXPECT_NE(output.find("1 acknowledged"), std::string::npos) << output;
+}
+
+class Explain : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    write_file(dir_ / "pipeline.toml",
+               "[sources.kafka]\ntype = \"file\"\npath = \"/dev/null\"\n"
+               "[sources.other]\ntype = \"file\"\npath = \"/dev/null\"\n"
+               "[sinks.cache]\ntype = \"memory\"\n"
+               "[[routes]]\nfrom = [\"kafka\"]\ntable = \"*.products\"\nkeys = [\"product:{id}\", \"product:name:{name}\"]\n"
+               "redelete_after = \"500ms\"\nto = [\"cache\"]\n");
+  }
+  // stdout only: the invalidations.
+  invalidator::testing::CommandResult invalidations(const std::string& arguments) {
+    return run_command("{ " + kBinary + " explain -c " + (dir_ / "pipeline.toml").string() + " " + arguments +
+                       " 2>/dev/null; }");
+  }
+  // stderr only: the decoded event and the verdicts.
+  invalidator::testing::CommandResult explanation(const std::string& arguments) {
+    return run_command("{ " + kBinary + " explain -c " + (dir_ / "pipeline.toml").string() + " " + arguments +
+                       " >/dev/null; }");
+  }
+  std::string fixture(const std::string& name) { return std::string(INVALIDATOR_FIXTURES_DIR) + "/debezium/" + name; }
+  TempDir dir_;
+};
+
+TEST_F(Explain, PrintsOneJsonObjectPerInvalidation) {
+  auto result = invalidations("--source kafka " + fixture("pg_update_replica_full_no_schema.json"));
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.output,
+            "{\"route\":0,\"sink\":\"cache\",\"action\":\"delete\",\"key\":\"product:106\",\"redelete_after_ms\":500}\n"
+            "{\"route\":0,\"sink\":\"cache\",\"action\":\"delete\",\"key\":\"product:name:hammer\",\"redelete_after_ms\":500}\n");
+  auto why = explanation("--source kafka " + fixture("pg_update_replica_full_no_schema.json"));
+  EXPECT_NE(why.output.find("decoded: update inventory.products (version 34131104"), std::string::npos) << why.output;
+  EXPECT_NE(why.output.find("route 0: matched"), std::string::npos) << why.output;
+}
+
+TEST_F(Explain, SaysWhyNothingMatched) {
+  auto result = invalidations("--source other " + fixture("pg_delete_replica_full_no_schema.json"));
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_EQ(result.output, "");
+  auto why = explanation("--source other " + fixture("pg_delete_replica_full_no_schema.json"));
+  EXPECT_NE(why.output.find("route 0: listens to other sources"), std::string::npos) << why.output;
+  EXPECT_NE(why.output.find("no invalidation"), std::string::npos) << why.output;
+}
+
+TEST_F(Explain, UsesTheRecordKeyForADeleteWithoutBeforeImage) {
+  write_file(dir_ / "delete.json", R"({"before":null,"after":null,"source":{"schema":"inventory","table":"products"},"op":"d"})");
+  auto result = invalidations("--source kafka --key " + fixture("pg_tombstone.key.with_schema.json") + " " +
+                              (dir_ / "delete.json").string());
+  EXPECT_EQ(result.exit_code, 0);
+  EXPECT_NE(result.output.find("\"key\":\"product:111\""), std::string::npos) << result.output;
+}
+
+TEST_F(Explain, SkippedAndMalformedMessages) {
+  auto tombstone = run_command(kBinary + " explain -c " + (dir_ / "pipeline.toml").string() + " --source kafka " +
+                               fixture("pg_tombstone.value.json"));
+  EXPECT_EQ(tombstone.exit_code, 0);
+  EXPECT_NE(tombstone.output.find("skipped: tombstone"), std::string::npos) << tombstone.output;
+  write_file(dir_ / "broken.json", "{\"op\":");
+  auto broken = run_command(kBinary + " explain -c " + (dir_ / "pipeline.toml").string() + " --source kafka " +
+                            (dir_ / "broken.json").string());
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_NE(broken.output.find("cannot decode: malformed JSON"), std::string::npos) << broken.output;
+}
+
+TEST_F(Explain, ReadsStandardInputAndNeedsASourceWhenThereAreSeveral) {
+  auto piped = run_command("{ " + kBinary + " explain -c " + (dir_ / "pipeline.toml").string() + " --source kafka - < " +
+                           fixture("pg_create_no_schema.json") + " 2>/dev/null; }");
+  EXPECT_EQ(piped.exit_code, 0);
+  EXPECT_NE(piped.output.find("product:110"), std::string::npos) << piped.output;
+  auto ambiguous = run_command(kBinary + " explain -c " + (dir_ / "pipeline.toml").string() + " " +
+                               fixture("pg_create_no_schema.json"));
+  EXPECT_EQ(ambiguous.exit_code, 2);
+  EXPECT_NE(ambiguous.output.find("choose one with --source"), std::string::npos) << ambiguous.output;
 }
 
 TEST(Cli, PluginsAreListedAndDocumented) {

@@ -96,6 +96,26 @@ void Router::note_problem(const CompiledRoute& route, const KeyTemplate& key, Ke
   new_problems_.push_back(RenderProblem{route.index, key.text(), column, outcome});
 }
 
+std::vector<std::string> Router::explain(std::size_t source, const sdk::ChangeEvent& event) const {
+  std::vector<std::string> verdicts;
+  for (const auto& route : routes_) {
+    std::string verdict;
+    if (source >= route.from.size() || !route.from[source]) {
+      verdict = "listens to other sources";
+    } else if (std::find(route.ops.begin(), route.ops.end(), event.op) == route.ops.end()) {
+      verdict = "op '" + std::string(sdk::to_string(event.op)) + "' is not in its ops";
+    } else if (!table_matches(route, event.table)) {
+      verdict = "table '" + event.table.qualified_name() + "' does not match '" + route.table_pattern + "'";
+    } else if (!changed_passes(route, event)) {
+      verdict = "none of its `changed` columns changed";
+    } else {
+      verdict = "matched";
+    }
+    verdicts.push_back("route " + std::to_string(route.index) + ": " + verdict);
+  }
+  return verdicts;
+}
+
 std::vector<Router::RenderProblem> Router::take_new_problems() {
   std::vector<RenderProblem> problems;
   problems.swap(new_problems_);

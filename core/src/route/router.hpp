@@ -38,6 +38,10 @@ class Router {
   std::size_t route(std::size_t source, const sdk::ChangeEvent& event, std::vector<RoutedInvalidation>& out);
 
   std::size_t route_count() const { return routes_.size(); }
+
+  // Why each route does or does not take `event`, in words: "matched", or the first
+  // reason it was passed over. For `invalidator explain`.
+  std::vector<std::string> explain(std::size_t source, const sdk::ChangeEvent& event) const;
   const RouteCounters& counters(std::size_t route) const { return *counters_[route]; }
 
   // Event templates a route could not render, reported once per route and column.
