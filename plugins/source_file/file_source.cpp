@@ -17,7 +17,8 @@ namespace invalidator::plugins {
 
 sdk::ConfigSpec FileSource::spec() {
   sdk::ConfigSpec spec;
-  spec.summary("Reads Debezium messages as JSON Lines, one a line, from a file or standard input. Without "
+  spec.summary("Reads messages as JSON Lines, one a line, from a file or standard input: Debezium values, "
+               "{\"topic\",\"key\",\"value\"} records, or an Invalidator dead-letter file to replay. Without "
                "`follow`, the source ends at the end of the file, and `invalidator run` exits once everything "
                "read was delivered.")
       .option("path", sdk::OptionType::string)
