@@ -79,7 +79,10 @@ sdk::Status FileSource::run(sdk::Emitter& emitter, std::stop_token stop) {
     if (line.find_first_not_of(" \t") == std::string_view::npos) return true;
     sdk::RawMessage message;
     message.topic = options_.topic;
-    message.value = std::string(line);
+    std::string value;
+    value.reserve(line.size() + sdk::kDecodePadding);  // lets the decoder parse it in place
+    value.assign(line);
+    message.value = std::move(value);
     message.position = sdk::Position{0, line_number};
     return emitter.emit(std::move(message));
   };

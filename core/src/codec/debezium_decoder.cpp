@@ -8,6 +8,37 @@ namespace invalidator::codec {
 
 namespace ondemand = simdjson::ondemand;
 
+namespace detail {
+// Everything one pass over a Debezium object can tell. Reused from message to message.
+struct DecodedFields {
+  bool has_payload = false;
+  bool has_schema = false;
+  bool payload_null = false;
+  bool has_before = false, has_after = false, has_source = false, has_op = false;
+  bool before_is_row = false, after_is_row = false;  // false: the field was null
+  sdk::Row before, after;
+  std::string op;
+  sdk::Row source;
+  sdk::Row flat;  // every other top-level field: columns of a flattened record
+  std::size_t field_count = 0;
+
+  void reset() {
+    has_payload = has_schema = payload_null = false;
+    has_before = has_after = has_source = has_op = false;
+    before_is_row = after_is_row = false;
+    before.clear();
+    after.clear();
+    op.clear();
+    source.clear();
+    flat.clear();
+    field_count = 0;
+  }
+};
+
+}  // namespace detail
+
+using Fields = detail::DecodedFields;
+
 namespace {
 
 constexpr std::string_view kUnavailable = "__debezium_unavailable_value";
@@ -21,32 +52,41 @@ simdjson::simdjson_result<ondemand::document> iterate(ondemand::parser& parser, 
   return parser.iterate(scratch.data(), scratch.size(), scratch.capacity());
 }
 
-simdjson::error_code read_value(ondemand::value value, sdk::Value& out) {
+simdjson::simdjson_result<ondemand::document> iterate(ondemand::parser& parser, const std::string& json,
+                                                       std::string& scratch) {
+  static_assert(sdk::kDecodePadding >= simdjson::SIMDJSON_PADDING);
+  if (json.capacity() - json.size() >= simdjson::SIMDJSON_PADDING) {
+    return parser.iterate(json.data(), json.size(), json.capacity());
+  }
+  return iterate(parser, std::string_view(json), scratch);
+}
+
+simdjson::error_code append_column(sdk::Row& row, std::string_view name, ondemand::value value) {
   ondemand::json_type type;
   if (auto error = value.type().get(type)) return error;
   switch (type) {
     case ondemand::json_type::null:
-      out = std::monostate{};
+      row.append(name, std::monostate{});
       return simdjson::SUCCESS;
     case ondemand::json_type::boolean: {
       bool b = false;
       if (auto error = value.get_bool().get(b)) return error;
-      out = b;
+      row.append(name, b);
       return simdjson::SUCCESS;
     }
     case ondemand::json_type::number: {
       ondemand::number number;
       if (auto error = value.get_number().get(number)) return error;
-      if (number.is_int64()) out = number.get_int64();
-      else if (number.is_uint64()) out = static_cast<double>(number.get_uint64());
-      else out = number.get_double();
+      if (number.is_int64()) row.append(name, number.get_int64());
+      else if (number.is_uint64()) row.append(name, static_cast<double>(number.get_uint64()));
+      else row.append(name, number.get_double());
       return simdjson::SUCCESS;
     }
     case ondemand::json_type::string: {
       std::string_view text;
       if (auto error = value.get_string().get(text)) return error;
-      if (text == kUnavailable) out = sdk::Unavailable{};
-      else out = std::string(text);
+      if (text == kUnavailable) row.append(name, sdk::Unavailable{});
+      else row.append_text(name, text);
       return simdjson::SUCCESS;
     }
     case ondemand::json_type::object: {
@@ -55,7 +95,7 @@ simdjson::error_code read_value(ondemand::value value, sdk::Value& out) {
       ondemand::object object;
       if (auto error = value.get_object().get(object)) return error;
       if (auto error = object.raw_json().get(raw)) return error;
-      out = std::string(raw);
+      row.append_text(name, raw);
       return simdjson::SUCCESS;
     }
     case ondemand::json_type::array: {
@@ -63,7 +103,7 @@ simdjson::error_code read_value(ondemand::value value, sdk::Value& out) {
       ondemand::array array;
       if (auto error = value.get_array().get(array)) return error;
       if (auto error = array.raw_json().get(raw)) return error;
-      out = std::string(raw);
+      row.append_text(name, raw);
       return simdjson::SUCCESS;
     }
   }
@@ -75,25 +115,21 @@ simdjson::error_code read_row(ondemand::object object, sdk::Row& row) {
   for (auto field : object) {
     std::string_view name;
     if (auto error = field.unescaped_key().get(name)) return error;
-    sdk::Value value;
-    if (auto error = read_value(field.value(), value)) return error;
-    row.set(std::string(name), std::move(value));
+    if (auto error = append_column(row, name, field.value())) return error;
   }
   return simdjson::SUCCESS;
 }
 
-// Fills a row from a value that is an object or null; `present` says which.
-simdjson::error_code read_optional_row(ondemand::value value, std::optional<sdk::Row>& row) {
+// Fills `row` from a value that is an object or null; `is_row` says which.
+simdjson::error_code read_row_or_null(ondemand::value value, sdk::Row& row, bool& is_row) {
   ondemand::json_type type;
   if (auto error = value.type().get(type)) return error;
-  if (type == ondemand::json_type::null) {
-    row.reset();
-    return simdjson::SUCCESS;
-  }
+  row.clear();
+  is_row = type != ondemand::json_type::null;
+  if (!is_row) return simdjson::SUCCESS;
   ondemand::object object;
   if (auto error = value.get_object().get(object)) return error;
-  row.emplace();
-  return read_row(object, *row);
+  return read_row(object, row);
 }
 
 bool truthy(const sdk::Value& value) {
@@ -127,30 +163,16 @@ std::optional<sdk::Op> op_from_code(std::string_view code) {
   return std::nullopt;
 }
 
-// Everything one pass over a Debezium object can tell.
-struct Fields {
-  bool has_payload = false;
-  bool has_schema = false;
-  bool payload_null = false;
-  bool has_before = false, has_after = false, has_source = false;
-  std::optional<sdk::Row> before, after;
-  std::string op;
-  bool has_op = false;
-  sdk::Row source;
-  sdk::Row flat;  // every other top-level field: columns of a flattened record
-  std::size_t field_count = 0;
-};
+simdjson::error_code read_fields(ondemand::object object, Fields& fields, Fields* payload);
 
-simdjson::error_code read_fields(ondemand::object object, Fields& fields, int depth);
-
-simdjson::error_code read_field(std::string_view name, ondemand::value value, Fields& fields, int depth) {
+simdjson::error_code read_field(std::string_view name, ondemand::value value, Fields& fields, Fields* payload) {
   if (name == "before") {
     fields.has_before = true;
-    return read_optional_row(value, fields.before);
+    return read_row_or_null(value, fields.before, fields.before_is_row);
   }
   if (name == "after") {
     fields.has_after = true;
-    return read_optional_row(value, fields.after);
+    return read_row_or_null(value, fields.after, fields.after_is_row);
   }
   if (name == "source") {
     ondemand::json_type type;
@@ -168,24 +190,25 @@ simdjson::error_code read_field(std::string_view name, ondemand::value value, Fi
     if (type == ondemand::json_type::string) {
       std::string_view op;
       if (auto error = value.get_string().get(op)) return error;
-      fields.op = std::string(op);
+      fields.op.assign(op);
       fields.has_op = true;
-      fields.flat.set("op", std::string(op));
+      fields.flat.append_text("op", op);
       return simdjson::SUCCESS;
     }
   }
-  if (name == "payload" && depth == 0) {
+  if (name == "payload" && payload != nullptr) {
     ondemand::json_type type;
     if (auto error = value.type().get(type)) return error;
     fields.has_payload = true;
     if (type == ondemand::json_type::object) {
-      ondemand::object payload;
-      if (auto error = value.get_object().get(payload)) return error;
-      Fields inner;
-      if (auto error = read_fields(payload, inner, depth + 1)) return error;
-      inner.has_payload = true;
-      inner.has_schema = fields.has_schema;
-      fields = std::move(inner);
+      ondemand::object object;
+      if (auto error = value.get_object().get(object)) return error;
+      payload->reset();
+      if (auto error = read_fields(object, *payload, nullptr)) return error;
+      // The schema wrapper is done with: what matters is the payload's fields.
+      bool had_schema = fields.has_schema;
+      std::swap(fields, *payload);
+      fields.has_schema = had_schema;
       fields.has_payload = true;
       return simdjson::SUCCESS;
     }
@@ -194,22 +217,19 @@ simdjson::error_code read_field(std::string_view name, ondemand::value value, Fi
       return simdjson::SUCCESS;
     }
   }
-  if (name == "schema" && depth == 0) {
+  if (name == "schema" && payload != nullptr) {
     fields.has_schema = true;
     return simdjson::SUCCESS;  // not read: on-demand skips it
   }
-  sdk::Value column;
-  if (auto error = read_value(value, column)) return error;
-  fields.flat.set(std::string(name), std::move(column));
-  return simdjson::SUCCESS;
+  return append_column(fields.flat, name, value);
 }
 
-simdjson::error_code read_fields(ondemand::object object, Fields& fields, int depth) {
+simdjson::error_code read_fields(ondemand::object object, Fields& fields, Fields* payload) {
   for (auto field : object) {
     std::string_view name;
     if (auto error = field.unescaped_key().get(name)) return error;
     ++fields.field_count;
-    if (auto error = read_field(name, field.value(), fields, depth)) return error;
+    if (auto error = read_field(name, field.value(), fields, payload)) return error;
   }
   return simdjson::SUCCESS;
 }
@@ -317,25 +337,56 @@ bool DebeziumDecoder::decode_key(std::string_view json, sdk::Row& row) {
   if (iterate(key_parser_, json, key_padded_).get(document)) return false;
   ondemand::object object;
   if (document.get_object().get(object)) return false;
-  Fields fields;
-  if (read_fields(object, fields, 0)) return false;
+  key_fields_->reset();
+  if (read_fields(object, *key_fields_, payload_fields_.get())) return false;
   // With a schema wrapper, read_fields has already descended into the payload.
-  row = std::move(fields.flat);
+  std::swap(row, key_fields_->flat);
   return true;
 }
 
-DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::ChangeEvent& out) {
-  out = sdk::ChangeEvent{};
+DebeziumDecoder::DebeziumDecoder()
+    : fields_(std::make_unique<detail::DecodedFields>()),
+      payload_fields_(std::make_unique<detail::DecodedFields>()),
+      key_fields_(std::make_unique<detail::DecodedFields>()) {}
+DebeziumDecoder::~DebeziumDecoder() = default;
+
+namespace {
+// Empties an event for the next message, keeping the storage of its rows and strings.
+void reset_event(sdk::ChangeEvent& out, const sdk::RawMessage& message) {
+  out.op = sdk::Op::update;
+  out.table.database.clear();
+  out.table.schema.clear();
+  out.table.table.clear();
+  out.key.clear();
+  if (out.before) out.before->clear();
+  if (out.after) out.after->clear();
+  out.commit_time = {};
+  out.transaction_id.clear();
+  out.version = 0;
   out.position = message.position;
-  out.topic = message.topic;
+  out.topic.assign(message.topic);
   out.headers = message.headers;
+}
+
+// Moves a filled row into the event; the event's previous storage goes back for reuse.
+void place_row(std::optional<sdk::Row>& target, sdk::Row& filled, bool present) {
+  if (!present) {
+    target.reset();
+    return;
+  }
+  if (!target) target.emplace();
+  std::swap(*target, filled);
+}
+}  // namespace
+
+DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::ChangeEvent& out) {
+  reset_event(out, message);
 
   if (!message.value) return skipped("tombstone");
-  std::string_view json = *message.value;
   if (message.topic.rfind("__debezium-heartbeat", 0) == 0) return skipped("heartbeat");
 
   ondemand::document document;
-  if (auto error = iterate(parser_, json, padded_).get(document)) {
+  if (auto error = iterate(parser_, *message.value, padded_).get(document)) {
     return failed("malformed JSON", simdjson::error_message(error));
   }
   ondemand::json_type top_type;
@@ -343,11 +394,14 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
   if (top_type == ondemand::json_type::null) return skipped("tombstone");
   if (top_type != ondemand::json_type::object) return failed("not a JSON object");
 
-  Fields fields;
+  Fields& fields = *fields_;
+  fields.reset();
   {
     ondemand::object object;
     if (auto error = document.get_object().get(object)) return failed("malformed JSON", simdjson::error_message(error));
-    if (auto error = read_fields(object, fields, 0)) return failed("malformed JSON", simdjson::error_message(error));
+    if (auto error = read_fields(object, fields, payload_fields_.get())) {
+      return failed("malformed JSON", simdjson::error_message(error));
+    }
   }
 
   if (fields.payload_null && fields.flat.empty()) {
@@ -380,8 +434,8 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
         out.commit_time = std::chrono::system_clock::time_point(std::chrono::milliseconds(*millis));
       }
     }
-    out.before = std::move(fields.before);
-    out.after = std::move(fields.after);
+    place_row(out.before, fields.before, fields.has_before && fields.before_is_row);
+    place_row(out.after, fields.after, fields.has_after && fields.after_is_row);
     if (out.op == sdk::Op::truncate) return with_status(DecodeStatus::event);
     if (!out.before && !out.after && out.key.empty()) {
       return failed("no row and no key", "the event carries neither before, after nor a record key");
@@ -396,7 +450,7 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
   if (auto wrapped = unwrap_record(fields, message)) {
     if (depth_ > 0) return failed("unknown envelope", "a wrapped record inside a wrapped record");
     ++depth_;
-    DecodeResult inner = decode(*wrapped, out);
+    DecodeResult inner = decode(*wrapped, out);  // reuses fields_: nothing of the wrapper is needed after
     --depth_;
     return inner;
   }
@@ -417,8 +471,8 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
   if (fields.flat.empty()) return failed("unknown envelope", "an empty object");
 
   // The flattened output of ExtractNewRecordState: the row itself plus __ metadata fields.
-  sdk::Row row;
-  row.reserve(fields.flat.size());
+  sdk::Row& row = fields.before;  // unused by a flattened record: its storage is reused
+  row.clear();
   bool deleted = false;
   std::optional<sdk::Op> op;
   sdk::TableId table;
@@ -439,7 +493,7 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
       }
       continue;
     }
-    row.set(column.name, column.value);
+    row.append(column.name, column.value);
   }
   if (table.table.empty()) {
     auto from_topic = table_from_topic(message.topic);
@@ -448,14 +502,11 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
   }
   out.table = std::move(table);
   if (out.version == 0) out.version = message.position.offset;
-  if (deleted || op == sdk::Op::remove) {
-    out.op = sdk::Op::remove;
-    out.before = std::move(row);
-  } else {
-    // Without __op an insert and an update look alike; update invalidates both images.
-    out.op = op.value_or(sdk::Op::update);
-    out.after = std::move(row);
-  }
+  bool removed = deleted || op == sdk::Op::remove;
+  // Without __op an insert and an update look alike; update invalidates both images.
+  out.op = removed ? sdk::Op::remove : op.value_or(sdk::Op::update);
+  place_row(out.before, row, removed);
+  place_row(out.after, row, !removed);
   return with_status(DecodeStatus::event);
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,10 @@ struct DecodeResult {
   std::size_t route = 0;
 };
 
+namespace detail {
+struct DecodedFields;
+}  // namespace detail
+
 // Decodes Debezium JSON in all its shapes: the change envelope with or without the
 // `schemas.enable` wrapper, record keys with or without schema, MySQL and PostgreSQL
 // sources, and the flattened output of the ExtractNewRecordState transform. Also unwraps
@@ -36,12 +41,18 @@ struct DecodeResult {
 // One decoder per thread; it reuses its buffers across messages.
 class DebeziumDecoder {
  public:
+  DebeziumDecoder();
+  ~DebeziumDecoder();
+  DebeziumDecoder(const DebeziumDecoder&) = delete;
+  DebeziumDecoder& operator=(const DebeziumDecoder&) = delete;
+
   DecodeResult decode(const sdk::RawMessage& message, sdk::ChangeEvent& out);
 
   // Reads a Debezium key (with or without schema) into `row`. False if it is not an object.
   bool decode_key(std::string_view json, sdk::Row& row);
 
  private:
+  std::unique_ptr<detail::DecodedFields> fields_, payload_fields_, key_fields_;
   simdjson::ondemand::parser parser_;
   simdjson::ondemand::parser key_parser_;
   std::string padded_;

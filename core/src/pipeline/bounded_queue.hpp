@@ -25,10 +25,43 @@ class BoundedQueue {
       std::lock_guard guard(mutex_);
       not_full_.notify_all();
     });
-    not_full_.wait(lock, [&] { return closed_ || stop.stop_requested() || items_.size() < capacity_; });
+    if (!(closed_ || items_.size() < capacity_)) {
+      ++waiting_producers_;
+      not_full_.wait(lock, [&] { return closed_ || stop.stop_requested() || items_.size() < capacity_; });
+      --waiting_producers_;
+    }
     if (closed_ || stop.stop_requested()) return false;
     items_.push_back(std::move(item));
-    not_empty_.notify_one();
+    // Waking a thread costs a system call: only when one is waiting.
+    if (waiting_consumers_ > 0) not_empty_.notify_one();
+    return true;
+  }
+
+  // Pushes every item of `items` (emptied on success), waiting for room as needed: one lock
+  // and one wake-up for the lot instead of one per item. False if closed or stopped first;
+  // the items not pushed are then left in `items`.
+  bool push_all(std::vector<T>& items, std::stop_token stop = {}) {
+    std::size_t next = 0;
+    std::unique_lock lock(mutex_);
+    std::stop_callback wake(stop, [this] {
+      std::lock_guard guard(mutex_);
+      not_full_.notify_all();
+    });
+    while (next < items.size()) {
+      if (!(closed_ || items_.size() < capacity_)) {
+        if (waiting_consumers_ > 0) not_empty_.notify_one();
+        ++waiting_producers_;
+        not_full_.wait(lock, [&] { return closed_ || stop.stop_requested() || items_.size() < capacity_; });
+        --waiting_producers_;
+      }
+      if (closed_ || stop.stop_requested()) {
+        items.erase(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(next));
+        return false;
+      }
+      while (next < items.size() && items_.size() < capacity_) items_.push_back(std::move(items[next++]));
+    }
+    if (waiting_consumers_ > 0) not_empty_.notify_one();
+    items.clear();
     return true;
   }
 
@@ -38,15 +71,22 @@ class BoundedQueue {
                         std::optional<std::chrono::steady_clock::time_point> wake_at = std::nullopt) {
     std::unique_lock lock(mutex_);
     auto ready = [&] { return closed_ || !items_.empty(); };
-    if (wake_at) {
-      not_empty_.wait_until(lock, *wake_at, ready);
-    } else {
-      not_empty_.wait(lock, ready);
+    if (!ready()) {
+      ++waiting_consumers_;
+      if (wake_at) {
+        not_empty_.wait_until(lock, *wake_at, ready);
+      } else {
+        not_empty_.wait(lock, ready);
+      }
+      --waiting_consumers_;
     }
     if (items_.empty()) return 0;
     if (linger.count() > 0 && items_.size() < max_items && !closed_) {
+      // Producers notify one waiter per item only while someone waits; lingering counts.
+      ++waiting_consumers_;
       auto deadline = std::chrono::steady_clock::now() + linger;
       not_empty_.wait_until(lock, deadline, [&] { return closed_ || items_.size() >= max_items; });
+      --waiting_consumers_;
     }
     std::size_t taken = 0;
     while (!items_.empty() && taken < max_items) {
@@ -54,7 +94,7 @@ class BoundedQueue {
       items_.pop_front();
       ++taken;
     }
-    not_full_.notify_all();
+    if (waiting_producers_ > 0) not_full_.notify_all();
     return taken;
   }
 
@@ -85,6 +125,8 @@ class BoundedQueue {
   std::condition_variable not_full_;
   std::deque<T> items_;
   bool closed_ = false;
+  std::size_t waiting_producers_ = 0;
+  std::size_t waiting_consumers_ = 0;
 };
 
 }  // namespace invalidator::pipeline

@@ -96,9 +96,11 @@ void Pipeline::run_source(std::size_t index, std::stop_token stop) {
 void Pipeline::run_router() {
   std::vector<WorkItem> batch;
   std::vector<route::RoutedInvalidation> routed;
+  pending_lane_items_.resize(lanes_.size());
   while (input_.pop_batch(batch, 256, std::chrono::milliseconds(0)) > 0) {
     for (auto& item : batch) process(item, routed);
     batch.clear();
+    flush_lane_items();
   }
   for (auto& lane : lanes_) lane->close();
 }
@@ -107,7 +109,7 @@ void Pipeline::process(WorkItem& item, std::vector<route::RoutedInvalidation>& r
   counters_.messages.fetch_add(1, std::memory_order_relaxed);
   AckTracker& tracker = *trackers_[item.source];
   const std::string& source_id = source_ids_[item.source];
-  sdk::ChangeEvent decoded;
+  sdk::ChangeEvent& decoded = decoded_;
   const sdk::ChangeEvent* event = nullptr;
   AckTracker::Entry* entry = nullptr;
 
@@ -160,14 +162,21 @@ void Pipeline::process(WorkItem& item, std::vector<route::RoutedInvalidation>& r
   const std::string* topic = routed.empty() ? nullptr : &*topics_.insert(event->topic).first;
   for (auto& routed_item : routed) {
     tracker.retain(*entry);
-    LaneItem lane_item{std::move(routed_item.invalidation), &tracker, entry, topic, item.source,
-                       static_cast<std::uint32_t>(routed_item.route), routed_item.redelete_after};
-    if (!lanes_[routed_item.sink]->push(std::move(lane_item))) {
-      // The lane was aborted at the shutdown deadline: this stays unacknowledged.
-      continue;
-    }
+    pending_lane_items_[routed_item.sink].push_back(LaneItem{std::move(routed_item.invalidation), &tracker, entry,
+                                                             topic, item.source,
+                                                             static_cast<std::uint32_t>(routed_item.route),
+                                                             routed_item.redelete_after});
   }
   tracker.release(*entry);
+}
+
+void Pipeline::flush_lane_items() {
+  for (std::size_t lane = 0; lane < lanes_.size(); ++lane) {
+    auto& items = pending_lane_items_[lane];
+    // A lane refuses only once aborted at the shutdown deadline: what it refused stays
+    // unacknowledged, to be re-delivered after a restart.
+    if (!items.empty() && !lanes_[lane]->push_all(items)) items.clear();
+  }
 }
 
 void Pipeline::replay_invalidation(const WorkItem& item, const sdk::RawMessage& raw, codec::DecodeResult& result,
@@ -186,7 +195,7 @@ void Pipeline::replay_invalidation(const WorkItem& item, const sdk::RawMessage& 
   counters_.invalidations.fetch_add(1, std::memory_order_relaxed);
   tracker.retain(entry);
   const std::string* topic = &*topics_.insert(raw.topic).first;
-  lanes_[static_cast<std::size_t>(sink - sink_ids_.begin())]->push(
+  pending_lane_items_[static_cast<std::size_t>(sink - sink_ids_.begin())].push_back(
       LaneItem{std::move(result.invalidation), &tracker, &entry, topic, item.source,
                static_cast<std::uint32_t>(result.route), std::chrono::milliseconds{0}});
   tracker.release(entry);

@@ -74,6 +74,7 @@ class Pipeline {
   void run_source(std::size_t index, std::stop_token stop);
   void run_router();
   void process(WorkItem& item, std::vector<route::RoutedInvalidation>& routed);
+  void flush_lane_items();
   void replay_invalidation(const WorkItem& item, const sdk::RawMessage& raw, codec::DecodeResult& result,
                            AckTracker::Entry& entry);
   void abort_after_deadline(std::stop_token cancelled);
@@ -86,6 +87,8 @@ class Pipeline {
   route::Router router_;
   std::unique_ptr<DeadLetterFile> dead_letter_;
   codec::DebeziumDecoder decoder_;
+  sdk::ChangeEvent decoded_;  // reused: the router thread decodes into it
+  std::vector<std::vector<LaneItem>> pending_lane_items_;  // per lane, pushed once per input batch
   std::unordered_set<std::string> topics_;  // interned for lane items; router thread only
   Counters counters_;
 

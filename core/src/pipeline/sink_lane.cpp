@@ -33,6 +33,8 @@ void SinkLane::start() {
 
 bool SinkLane::push(LaneItem item) { return queue_.push(std::move(item), abort_.get_token()); }
 
+bool SinkLane::push_all(std::vector<LaneItem>& items) { return queue_.push_all(items, abort_.get_token()); }
+
 void SinkLane::abort() {
   abort_.request_stop();
   queue_.close();
@@ -110,13 +112,16 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
   // Walking backwards, each key maps to its nearest later item, so distinct actions on one
   // key keep their order.
   const std::size_t n = items.size();
-  std::vector<std::size_t> owner(n);  // item -> index into `unique`
-  std::vector<sdk::Invalidation> unique;
-  unique.reserve(n);
+  std::vector<std::size_t>& owner = owner_;  // item -> index into `unique`
+  owner.assign(n, 0);
+  std::vector<sdk::Invalidation>& unique = unique_;
+  unique.clear();
   {
-    std::unordered_map<std::string_view, std::size_t> nearest_later;  // key -> item index
-    nearest_later.reserve(n);
-    std::vector<std::size_t> reversed_owner(n);
+    auto& nearest_later = nearest_later_;  // key -> item index
+    nearest_later.clear();
+    std::vector<std::size_t>& reversed_owner = reversed_owner_;
+    reversed_owner.assign(n, 0);
+    std::size_t kept = 0;
     for (std::size_t i = n; i-- > 0;) {
       const auto& invalidation = items[i].invalidation;
       auto found = nearest_later.find(invalidation.key);
@@ -124,16 +129,26 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
         reversed_owner[i] = reversed_owner[found->second];
         counters_.coalesced.fetch_add(1, std::memory_order_relaxed);
       } else {
-        reversed_owner[i] = unique.size();
-        unique.push_back(invalidation);
+        reversed_owner[i] = kept++;
       }
       nearest_later[invalidation.key] = i;
     }
-    std::reverse(unique.begin(), unique.end());
-    for (std::size_t i = 0; i < n; ++i) owner[i] = unique.size() - 1 - reversed_owner[i];
-    // The version a coalesced item carries is the highest of those it stands for.
-    for (std::size_t i = 0; i < n; ++i) {
-      unique[owner[i]].version = std::max(unique[owner[i]].version, items[i].invalidation.version);
+    for (std::size_t i = 0; i < n; ++i) owner[i] = kept - 1 - reversed_owner[i];
+    // The version a kept item carries is the highest of those it stands for.
+    std::vector<std::uint64_t>& versions = versions_;
+    versions.assign(kept, 0);
+    for (std::size_t i = 0; i < n; ++i) versions[owner[i]] = std::max(versions[owner[i]], items[i].invalidation.version);
+    // Each kept invalidation moves (no copy) into `unique`: walking backwards, the first item
+    // met of each group is the latest of its run, the one that stands for it.
+    unique.resize(kept);
+    std::vector<bool>& filled = filled_;
+    filled.assign(kept, false);
+    for (std::size_t i = n; i-- > 0;) {
+      std::size_t u = owner[i];
+      if (filled[u]) continue;
+      filled[u] = true;
+      unique[u] = std::move(items[i].invalidation);
+      unique[u].version = versions[u];
     }
   }
 
@@ -150,9 +165,14 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
   };
 
   for (int attempt = 1; !remaining.empty(); ++attempt) {
-    attempt_batch.clear();
-    for (std::size_t u : remaining) attempt_batch.push_back(unique[u]);
-    sdk::DeliveryResult result = deliver_guarded(attempt_batch);
+    // The first attempt hands over every kept invalidation as it is; a retry only the rest.
+    std::span<const sdk::Invalidation> batch(unique);
+    if (remaining.size() != unique.size()) {
+      attempt_batch.clear();
+      for (std::size_t u : remaining) attempt_batch.push_back(unique[u]);
+      batch = attempt_batch;
+    }
+    sdk::DeliveryResult result = deliver_guarded(batch);
     std::vector<std::size_t> still;
     std::string reason;
     switch (result.kind()) {
@@ -232,11 +252,13 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
   for (std::size_t i = 0; i < n; ++i) {
     if (!done[owner[i]]) continue;
     LaneItem& item = items[i];
-    if (item.redelete_after.count() > 0 && item.invalidation.action == sdk::Action::delete_key) {
+    const sdk::Invalidation& delivered = unique[owner[i]];  // the item's own was moved there
+    if (item.redelete_after.count() > 0 && delivered.action == sdk::Action::delete_key) {
       // The same delete again later, against a reader that writes back a value it read
       // before the change; the position stays unacknowledged until that one is delivered.
       item.tracker->retain(*item.entry);
       LaneItem again = item;
+      again.invalidation = delivered;
       again.redelete_after = std::chrono::milliseconds{0};
       redeletes_.emplace(now + item.redelete_after, std::move(again));
       counters_.redeliveries.fetch_add(1, std::memory_order_relaxed);

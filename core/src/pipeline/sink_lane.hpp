@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <unordered_map>
 #include <memory>
 #include <stop_token>
 #include <string>
@@ -40,6 +41,8 @@ class SinkLane {
   void start();
   // Blocks while the lane is full. False once the lane was aborted.
   bool push(LaneItem item);
+  // Pushes and empties `items`; false once the lane was aborted.
+  bool push_all(std::vector<LaneItem>& items);
   // No more input: deliver what is queued, then end.
   void close() { queue_.close(); }
   // Give up on what is not delivered yet (shutdown deadline): it stays unacknowledged.
@@ -64,6 +67,12 @@ class SinkLane {
   Counters& counters_;
   // Second deletes waiting for their time (stale-set cure), in due order.
   std::multimap<std::chrono::steady_clock::time_point, LaneItem> redeletes_;
+  // Per-batch scratch, kept to avoid allocating for every batch.
+  std::unordered_map<std::string_view, std::size_t> nearest_later_;
+  std::vector<std::size_t> owner_, reversed_owner_;
+  std::vector<sdk::Invalidation> unique_;
+  std::vector<std::uint64_t> versions_;
+  std::vector<bool> filled_;
   std::stop_source abort_;
   std::thread thread_;
   std::uint64_t jitter_state_ = 0x9e3779b97f4a7c15ULL;

@@ -192,7 +192,9 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
         value = scratch_;
       }
     }
-    for (std::size_t sink : route.to) {
+    for (std::size_t t = 0; t < route.to.size(); ++t) {
+      std::size_t sink = route.to[t];
+      const bool last_sink = t + 1 == route.to.size();
       for (std::size_t k = 0; k < rendered_.size(); ++k) {
         // A key only the old row had is gone, whatever the route writes to the new one.
         bool old_only = k >= new_key_count && action == sdk::Action::set_value;
@@ -200,7 +202,7 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
         out.push_back(RoutedInvalidation{
             sink, route.index,
             sdk::Invalidation{.action = item_action,
-                              .key = rendered_[k],
+                              .key = last_sink ? std::move(rendered_[k]) : rendered_[k],
                               .value = old_only ? std::nullopt : value,
                               .version = event.version,
                               .ttl = route.ttl},

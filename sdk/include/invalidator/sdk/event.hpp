@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -29,35 +30,74 @@ struct Column {
 };
 
 // One row image: columns in the order the source gave them. Rows are narrow, so a linear
-// lookup beats hashing.
+// lookup beats hashing. A cleared row keeps its storage: refilling it for the next event
+// reuses the strings' buffers instead of allocating again.
 class Row {
  public:
   Row() = default;
-  Row(std::initializer_list<Column> columns) : columns_(columns) {}
+  Row(std::initializer_list<Column> columns) : columns_(columns), size_(columns_.size()) {}
+  Row(const Row& other) : columns_(other.columns().begin(), other.columns().end()), size_(other.size_) {}
+  Row& operator=(const Row& other) {
+    if (this != &other) {
+      clear();
+      for (const auto& column : other.columns()) append(column.name, column.value);
+    }
+    return *this;
+  }
+  Row(Row&& other) noexcept : columns_(std::move(other.columns_)), size_(other.size_) { other.size_ = 0; }
+  Row& operator=(Row&& other) noexcept {
+    columns_ = std::move(other.columns_);
+    size_ = other.size_;
+    other.size_ = 0;
+    return *this;
+  }
 
-  void set(std::string name, Value value) {
-    for (auto& column : columns_) {
-      if (column.name == name) {
-        column.value = std::move(value);
+  // Replaces the value of `name`, or appends it.
+  void set(std::string_view name, Value value) {
+    for (std::size_t i = 0; i < size_; ++i) {
+      if (columns_[i].name == name) {
+        columns_[i].value = std::move(value);
         return;
       }
     }
-    columns_.push_back(Column{std::move(name), std::move(value)});
+    append(name, std::move(value));
+  }
+  // Appends without looking for an existing column of that name (a decoder's fast path).
+  void append(std::string_view name, Value value) {
+    Column& column = next_slot();
+    column.name.assign(name);
+    column.value = std::move(value);
+  }
+  // Appends a string value, reusing the slot's buffer when it held a string before.
+  void append_text(std::string_view name, std::string_view text) {
+    Column& column = next_slot();
+    column.name.assign(name);
+    if (auto* existing = std::get_if<std::string>(&column.value)) {
+      existing->assign(text);
+    } else {
+      column.value.template emplace<std::string>(text);
+    }
   }
   const Value* find(std::string_view name) const {
-    for (const auto& column : columns_) {
-      if (column.name == name) return &column.value;
+    for (std::size_t i = 0; i < size_; ++i) {
+      if (columns_[i].name == name) return &columns_[i].value;
     }
     return nullptr;
   }
-  const std::vector<Column>& columns() const { return columns_; }
-  bool empty() const { return columns_.empty(); }
-  std::size_t size() const { return columns_.size(); }
-  void clear() { columns_.clear(); }
+  std::span<const Column> columns() const { return {columns_.data(), size_}; }
+  bool empty() const { return size_ == 0; }
+  std::size_t size() const { return size_; }
+  void clear() { size_ = 0; }
   void reserve(std::size_t n) { columns_.reserve(n); }
 
  private:
-  std::vector<Column> columns_;
+  Column& next_slot() {
+    if (size_ == columns_.size()) columns_.emplace_back();
+    return columns_[size_++];
+  }
+
+  std::vector<Column> columns_;  // [0, size_) in use; the rest kept for reuse
+  std::size_t size_ = 0;
 };
 
 enum class Op { insert, update, remove, snapshot_read, truncate };
@@ -99,6 +139,11 @@ struct Header {
   std::string name;
   std::string value;
 };
+
+// Spare bytes the decoder reads past the end of a message (SIMD loads). A source whose
+// RawMessage::value has this much unused capacity (value.reserve(size + kDecodePadding))
+// is decoded in place; otherwise the decoder copies the message first.
+inline constexpr std::size_t kDecodePadding = 64;
 
 // Bytes as received from a transport, to be decoded by the core's codec.
 struct RawMessage {

@@ -1,0 +1,162 @@
+// The Debezium decoder beside a bare simdjson parse of the same bytes that reads every value
+// once: that parse is the ceiling a decoder built on simdjson can approach.
+#include <benchmark/benchmark.h>
+
+#include <simdjson.h>
+
+#include "codec/debezium_decoder.hpp"
+#include "generated_events.hpp"
+#include "route/router.hpp"
+
+namespace {
+
+using namespace invalidator;
+
+const std::vector<std::string>& events() {
+  static const auto generated = bench::customer_updates(4096, 4096);
+  return generated;
+}
+
+// Visits every value of a JSON document, as a decoder must at the least.
+std::size_t touch(simdjson::ondemand::value value) {
+  switch (value.type().value_unsafe()) {
+    case simdjson::ondemand::json_type::object: {
+      std::size_t count = 0;
+      for (auto field : value.get_object().value_unsafe()) {
+        benchmark::DoNotOptimize(field.unescaped_key().value_unsafe());
+        count += touch(field.value().value_unsafe());
+      }
+      return count;
+    }
+    case simdjson::ondemand::json_type::array: {
+      std::size_t count = 0;
+      for (auto element : value.get_array().value_unsafe()) count += touch(element.value_unsafe());
+      return count;
+    }
+    case simdjson::ondemand::json_type::string:
+      benchmark::DoNotOptimize(value.get_string().value_unsafe());
+      return 1;
+    case simdjson::ondemand::json_type::number:
+      benchmark::DoNotOptimize(value.get_number().value_unsafe());
+      return 1;
+    case simdjson::ondemand::json_type::boolean:
+      benchmark::DoNotOptimize(value.get_bool().value_unsafe());
+      return 1;
+    case simdjson::ondemand::json_type::null:
+      return 1;
+  }
+  return 0;
+}
+
+void BM_BareSimdjsonParse(benchmark::State& state) {
+  simdjson::ondemand::parser parser;
+  std::vector<simdjson::padded_string> padded;
+  for (const auto& event : events()) padded.emplace_back(event);
+  std::size_t i = 0, bytes = 0;
+  for (auto _ : state) {
+    const auto& input = padded[i++ % padded.size()];
+    auto document = parser.iterate(input).value_unsafe();
+    benchmark::DoNotOptimize(touch(document.get_value().value_unsafe()));
+    bytes += input.size();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+}
+BENCHMARK(BM_BareSimdjsonParse);
+
+// The DOM API: simdjson picks the fastest kernel for this CPU at run time.
+std::size_t touch(simdjson::dom::element element) {
+  switch (element.type()) {
+    case simdjson::dom::element_type::OBJECT: {
+      std::size_t count = 0;
+      simdjson::dom::object object;
+      if (element.get_object().get(object)) return 0;
+      for (auto field : object) {
+        benchmark::DoNotOptimize(field.key);
+        count += touch(field.value);
+      }
+      return count;
+    }
+    case simdjson::dom::element_type::ARRAY: {
+      std::size_t count = 0;
+      simdjson::dom::array array;
+      if (element.get_array().get(array)) return 0;
+      for (auto child : array) count += touch(child);
+      return count;
+    }
+    default:
+      benchmark::DoNotOptimize(element);
+      return 1;
+  }
+}
+
+void BM_BareSimdjsonDomParse(benchmark::State& state) {
+  simdjson::dom::parser parser;
+  std::vector<simdjson::padded_string> padded;
+  for (const auto& event : events()) padded.emplace_back(event);
+  std::size_t i = 0, bytes = 0;
+  for (auto _ : state) {
+    const auto& input = padded[i++ % padded.size()];
+    simdjson::dom::element root;
+    if (parser.parse(input).get(root)) state.SkipWithError("parse failed");
+    benchmark::DoNotOptimize(touch(root));
+    bytes += input.size();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+}
+BENCHMARK(BM_BareSimdjsonDomParse);
+
+void BM_DebeziumDecode(benchmark::State& state) {
+  codec::DebeziumDecoder decoder;
+  std::vector<sdk::RawMessage> messages;
+  for (const auto& event : events()) {
+    sdk::RawMessage message;
+    message.topic = "shop.public.customers";
+    message.value = event;
+    messages.push_back(std::move(message));
+  }
+  sdk::ChangeEvent out;
+  std::size_t i = 0, bytes = 0;
+  for (auto _ : state) {
+    const auto& message = messages[i++ % messages.size()];
+    auto result = decoder.decode(message, out);
+    benchmark::DoNotOptimize(result.status);
+    bytes += message.value->size();
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(bytes));
+}
+BENCHMARK(BM_DebeziumDecode);
+
+void BM_DecodeAndRoute(benchmark::State& state) {
+  codec::DebeziumDecoder decoder;
+  config::RouteSpec route;
+  route.from = {"source"};
+  route.table = "public.customers";
+  route.ops = {sdk::Op::update, sdk::Op::remove};
+  route.changed = {"street", "email"};
+  route.keys = {"customer:{id}", "customer:by-email:{email}"};
+  route.to = {"cache"};
+  auto router = route::Router::build({route}, {"source"}, {"cache"}).value();
+  std::vector<sdk::RawMessage> messages;
+  for (const auto& event : events()) {
+    sdk::RawMessage message;
+    message.value = event;
+    messages.push_back(std::move(message));
+  }
+  sdk::ChangeEvent out;
+  std::vector<route::RoutedInvalidation> routed;
+  std::size_t i = 0;
+  for (auto _ : state) {
+    decoder.decode(messages[i++ % messages.size()], out);
+    routed.clear();
+    benchmark::DoNotOptimize(router.route(0, out, routed));
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
+}
+BENCHMARK(BM_DecodeAndRoute);
+
+}  // namespace
+
+BENCHMARK_MAIN();
