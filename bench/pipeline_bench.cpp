@@ -2,7 +2,11 @@
 // as the pipeline takes them; decode -> route -> coalesce -> memory sink -> acknowledgement.
 // Reports events/s, latency from emit to acknowledgement, and peak RSS.
 //
-//   pipeline_bench [--events N] [--distinct N] [--batch N]
+//   pipeline_bench [--events N] [--distinct N] [--batch N] [--rate EVENTS_PER_SECOND]
+//
+// Without --rate the source pushes as fast as the pipeline takes events: throughput, and the
+// latency of a saturated pipeline (queue depth / throughput). With --rate it paces itself,
+// which gives the latency of a pipeline with headroom.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -13,6 +17,7 @@
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "generated_events.hpp"
@@ -27,11 +32,15 @@ using Clock = std::chrono::steady_clock;
 
 class GeneratedSource final : public invalidator::sdk::Source {
  public:
-  GeneratedSource(const std::vector<std::string>& pool, std::size_t count)
-      : pool_(pool), count_(count), emitted_at_(count), acknowledged_at_(count) {}
+  GeneratedSource(const std::vector<std::string>& pool, std::size_t count, std::size_t rate)
+      : pool_(pool), count_(count), rate_(rate), emitted_at_(count), acknowledged_at_(count) {}
 
   invalidator::sdk::Status run(invalidator::sdk::Emitter& emitter, std::stop_token) override {
+    auto start = Clock::now();
     for (std::size_t i = 0; i < count_; ++i) {
+      if (rate_ > 0 && i % 64 == 0) {
+        std::this_thread::sleep_until(start + std::chrono::nanoseconds(i * 1'000'000'000ULL / rate_));
+      }
       invalidator::sdk::RawMessage message;
       message.topic = "shop.public.customers";
       // A copy, as a transport hands over, with the padding that spares the decoder another.
@@ -63,6 +72,7 @@ class GeneratedSource final : public invalidator::sdk::Source {
  private:
   const std::vector<std::string>& pool_;
   std::size_t count_;
+  std::size_t rate_;
   std::vector<Clock::rep> emitted_at_;
   std::vector<Clock::rep> acknowledged_at_;
   std::size_t acknowledged_ = 0;  // acknowledge() is called in order from one thread at a time
@@ -88,11 +98,12 @@ int main(int argc, char** argv) {
   const std::size_t events = argument(argc, argv, "--events", 2'000'000);
   const std::size_t distinct = argument(argc, argv, "--distinct", 65'536);
   const std::size_t batch = argument(argc, argv, "--batch", 512);
+  const std::size_t rate = argument(argc, argv, "--rate", 0);
   const auto pool = invalidator::bench::customer_updates(std::min(events, distinct), distinct);
   std::size_t pool_bytes = 0;
   for (const auto& event : pool) pool_bytes += event.size();
 
-  auto source = std::make_unique<GeneratedSource>(pool, events);
+  auto source = std::make_unique<GeneratedSource>(pool, events, rate);
   auto* source_ptr = source.get();
   auto built = invalidator::EngineBuilder()
                    .register_plugin(invalidator_static_plugin_memory())
@@ -124,7 +135,8 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(stats.invalidations), static_cast<unsigned long long>(stats.delivered),
               static_cast<unsigned long long>(stats.coalesced));
   std::printf("acknowledged      %llu\n", static_cast<unsigned long long>(stats.acknowledged));
-  std::printf("throughput        %.0f events/s (%.2f s)\n", static_cast<double>(events) / seconds, seconds);
+  std::printf("throughput        %.0f events/s (%.2f s)%s\n", static_cast<double>(events) / seconds, seconds,
+              rate > 0 ? " (paced by --rate)" : "");
   std::printf("latency p50       %.0f us (emit to acknowledgement)\n", percentile(latencies, 0.50));
   std::printf("latency p99       %.0f us\n", percentile(latencies, 0.99));
   std::printf("peak RSS          %.1f MiB (input pool %.1f MiB)\n", static_cast<double>(usage.ru_maxrss) / 1024.0,

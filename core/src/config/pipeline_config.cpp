@@ -31,7 +31,7 @@ const sdk::ConfigSpec& engine_spec() {
         .min(1)
         .max(10'000'000)
         .option("log_level", OptionType::string)
-        .description("Minimum level of log lines.")
+        .description("Minimum level of log lines, applied by `invalidator run` (a service embedding the engine keeps its own logging set-up).")
         .default_value("\"info\"")
         .one_of({"trace", "debug", "info", "warn", "error"})
         .option("dead_letter", OptionType::string)
