@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cstdio>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -35,6 +37,17 @@ sdk::ConfigSpec FileSource::spec() {
       .option("poll_interval", sdk::OptionType::duration)
       .description("With follow, how often to look for new lines.")
       .default_value("\"200ms\"")
+      .min(1)
+      .option("checkpoint", sdk::OptionType::string)
+      .description("File where the last acknowledged line number is kept. A run started again (after a crash, "
+                   "say) skips the lines up to it: at-least-once, nothing skipped, little repeated. Empty: every "
+                   "run reads from the first line.")
+      .default_value("\"\"")
+      .example("\"/var/lib/invalidator/replay.checkpoint\"")
+      .option("checkpoint_interval", sdk::OptionType::duration)
+      .description("How often the checkpoint file is rewritten while lines are being acknowledged; it is also "
+                   "written when the source is closed.")
+      .default_value("\"1s\"")
       .min(1);
   return spec;
 }
@@ -46,11 +59,31 @@ sdk::Result<std::unique_ptr<sdk::Source>> FileSource::create(const sdk::Config& 
   options.topic = config.string("topic");
   options.follow = config.boolean("follow");
   options.poll_interval = config.duration("poll_interval", options.poll_interval);
+  options.checkpoint = config.string("checkpoint");
+  options.checkpoint_interval = config.duration("checkpoint_interval", options.checkpoint_interval);
   if (options.path != "-") {
     std::ifstream probe(options.path);
     if (!probe) return sdk::Status::error("cannot open " + options.path + " for reading");
   }
-  return std::unique_ptr<sdk::Source>(std::make_unique<FileSource>(std::move(options), context.logger));
+  std::uint64_t resume_after = 0;
+  if (!options.checkpoint.empty()) {
+    if (options.path == "-") return sdk::Status::error("a checkpoint needs a file: standard input cannot be read again");
+    std::ifstream saved(options.checkpoint);
+    if (saved) {
+      std::string text;
+      std::getline(saved, text);
+      auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), resume_after);
+      if (error != std::errc{} || end != text.data() + text.size()) {
+        return sdk::Status::error("checkpoint " + options.checkpoint + " does not hold a line number ('" + text +
+                                  "'); remove it to read " + options.path + " from the start");
+      }
+      if (context.logger) {
+        context.logger->info("resuming " + options.path + " after line " + std::to_string(resume_after) + " (" +
+                             options.checkpoint + ")");
+      }
+    }
+  }
+  return std::unique_ptr<sdk::Source>(std::make_unique<FileSource>(std::move(options), context.logger, resume_after));
 }
 
 sdk::Status FileSource::run(sdk::Emitter& emitter, std::stop_token stop) {
@@ -75,6 +108,7 @@ sdk::Status FileSource::run(sdk::Emitter& emitter, std::stop_token stop) {
   bool at_end = false;
   auto emit_line = [&](std::string_view line) {
     ++line_number;
+    if (line_number <= resume_after_) return true;  // acknowledged by an earlier run
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (line.find_first_not_of(" \t") == std::string_view::npos) return true;
     sdk::RawMessage message;
@@ -121,6 +155,34 @@ sdk::Status FileSource::run(sdk::Emitter& emitter, std::stop_token stop) {
 
 void FileSource::acknowledge(const sdk::Position& position) {
   acknowledged_.store(position.offset, std::memory_order_release);
+  if (options_.checkpoint.empty()) return;
+  auto now = std::chrono::steady_clock::now();
+  if (now - saved_at_ < options_.checkpoint_interval) return;
+  saved_at_ = now;
+  save_checkpoint(position.offset);
+}
+
+FileSource::~FileSource() {
+  if (!options_.checkpoint.empty()) save_checkpoint(acknowledged_.load(std::memory_order_acquire));
+}
+
+void FileSource::save_checkpoint(std::uint64_t line) {
+  if (line == saved_) return;
+  // Written aside and renamed: a crash leaves the old checkpoint or the new, never half.
+  std::string temporary = options_.checkpoint + ".tmp";
+  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    if (logger_) logger_->error("cannot write checkpoint " + temporary + ": " + std::strerror(errno));
+    return;
+  }
+  std::string text = std::to_string(line) + "\n";
+  bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written || std::rename(temporary.c_str(), options_.checkpoint.c_str()) != 0) {
+    if (logger_) logger_->error("cannot write checkpoint " + options_.checkpoint + ": " + std::strerror(errno));
+    return;
+  }
+  saved_ = line;
 }
 
 }  // namespace invalidator::plugins

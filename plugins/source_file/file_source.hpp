@@ -11,8 +11,9 @@
 
 namespace invalidator::plugins {
 
-// Reads JSON Lines (one Debezium message a line) from a file or standard input. A message's
-// position is its line number, so a run can say exactly which lines it finished.
+// Reads JSON Lines (one message a line) from a file or standard input. A message's position
+// is its line number, so a run can say exactly which lines it finished, and with a
+// checkpoint file a restarted run resumes after the last line acknowledged.
 class FileSource final : public sdk::Source {
  public:
   struct Options {
@@ -20,9 +21,14 @@ class FileSource final : public sdk::Source {
     std::string topic;
     bool follow = false;
     std::chrono::milliseconds poll_interval{200};
+    std::string checkpoint;  // file keeping the last acknowledged line; empty: none
+    std::chrono::milliseconds checkpoint_interval{1000};
   };
 
-  FileSource(Options options, sdk::Logger* logger) : options_(std::move(options)), logger_(logger) {}
+  FileSource(Options options, sdk::Logger* logger, std::uint64_t resume_after)
+      : options_(std::move(options)), logger_(logger), resume_after_(resume_after), acknowledged_(resume_after),
+        saved_(resume_after) {}
+  ~FileSource() override;
 
   static sdk::ConfigSpec spec();
   static sdk::Result<std::unique_ptr<sdk::Source>> create(const sdk::Config& config, const sdk::PluginContext& context);
@@ -33,9 +39,14 @@ class FileSource final : public sdk::Source {
   std::uint64_t acknowledged_line() const { return acknowledged_.load(); }
 
  private:
+  void save_checkpoint(std::uint64_t line);
+
   Options options_;
   sdk::Logger* logger_;
-  std::atomic<std::uint64_t> acknowledged_{0};
+  std::uint64_t resume_after_;  // lines up to this one were acknowledged by an earlier run
+  std::atomic<std::uint64_t> acknowledged_;
+  std::uint64_t saved_;  // last line written to the checkpoint
+  std::chrono::steady_clock::time_point saved_at_{};
 };
 
 }  // namespace invalidator::plugins
