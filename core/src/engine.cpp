@@ -174,11 +174,10 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
                                                    "cannot create the " + instance.type + " sink: " + created.error()}
                                     .to_string());
     }
-    sinks.push_back(pipeline::SinkSlot{instance.id, std::move(created).value(), instance.batch, instance.retry,
-                                       instance.log_invalidations});
+    sinks.push_back(pipeline::SinkSlot{instance.id, std::move(created).value(), instance.sink});
   }
   for (auto& [id, sink] : state_->sinks) {
-    sinks.push_back(pipeline::SinkSlot{id, std::move(sink), config::BatchSettings{}, config::RetrySettings{}, false});
+    sinks.push_back(pipeline::SinkSlot{id, std::move(sink), config::SinkSettings{}});
   }
 
   std::vector<std::string> source_ids, sink_ids;

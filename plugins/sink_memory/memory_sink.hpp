@@ -24,6 +24,8 @@ class MemorySink final : public sdk::Sink {
   sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch) override;
   void stop() override { stopped_.store(true, std::memory_order_release); }
   sdk::Cache* cache() override { return &cache_; }
+  // The cache locks per shard: any number of lanes may deliver at once.
+  std::size_t concurrency() const override { return 64; }
 
  private:
   MemoryCache cache_;

@@ -162,7 +162,7 @@ TEST(PipelineConfig, ReadsAValidPipeline) {
   EXPECT_EQ(pipeline.engine.shutdown_timeout, 10'000ms);
   ASSERT_EQ(pipeline.sources.size(), 1u);
   ASSERT_EQ(pipeline.sinks.size(), 1u);
-  EXPECT_EQ(pipeline.sinks[0].batch.max_events, 64u);
+  EXPECT_EQ(pipeline.sinks[0].sink.batch.max_events, 64u);
   EXPECT_EQ(pipeline.sinks[0].options.integer("max_entries"), 1000);
   ASSERT_EQ(pipeline.routes.size(), 1u);
   EXPECT_EQ(pipeline.routes[0].ops, (std::vector<sdk::Op>{sdk::Op::update, sdk::Op::remove}));

@@ -49,7 +49,12 @@ const sdk::ConfigSpec& sink_common_spec() {
     s.summary("Keys every `[sinks.<id>]` table accepts besides its plugin's options and `type`.")
         .option("log_invalidations", OptionType::boolean)
         .description("Log each invalidation the sink applied (action and key), at info level. For trying things out: it costs a log line per key.")
-        .default_value("false");
+        .default_value("false")
+        .option("lanes", OptionType::integer)
+        .description("Batches delivered in parallel, each key always in the same lane (its order kept). Capped by what the sink supports (a memory cache: any; a connection: one).")
+        .default_value("1")
+        .min(1)
+        .max(64);
     return s;
   }();
   return spec;
@@ -254,10 +259,13 @@ void read_instances(const toml::table& root, sdk::PluginKind kind, const std::st
       reserved.push_back("batch");
       reserved.push_back("retry");
       for (const auto& option : sink_common_spec().options()) reserved.push_back(option.name);
-      if (const toml::node* value = table->get("log_invalidations")) {
-        auto checked = check_option(*value, *sink_common_spec().find("log_invalidations"), path + ".log_invalidations",
-                                    file, out);
-        if (checked) instance.log_invalidations = std::get<bool>(*checked);
+      for (const auto& option : sink_common_spec().options()) {
+        const toml::node* value = table->get(option.name);
+        if (value == nullptr) continue;
+        auto checked = check_option(*value, option, path + "." + option.name, file, out);
+        if (!checked) continue;
+        if (option.name == "log_invalidations") instance.sink.log_invalidations = std::get<bool>(*checked);
+        if (option.name == "lanes") instance.sink.lanes = static_cast<std::size_t>(std::get<std::int64_t>(*checked));
       }
       for (const char* sub : {"batch", "retry"}) {
         const toml::node* sub_node = table->get(sub);
@@ -272,12 +280,14 @@ void read_instances(const toml::table& root, sdk::PluginKind kind, const std::st
         sdk::Config values = validate_table(*sub_table, is_batch ? batch_spec() : retry_spec(),
                                             path + "." + sub, file, out);
         if (is_batch) {
-          instance.batch.max_events = static_cast<std::size_t>(values.integer("max_events", 512));
-          instance.batch.max_delay = values.duration("max_delay", instance.batch.max_delay);
+          auto& batch = instance.sink.batch;
+          batch.max_events = static_cast<std::size_t>(values.integer("max_events", 512));
+          batch.max_delay = values.duration("max_delay", batch.max_delay);
         } else {
-          instance.retry.max_attempts = values.integer("max_attempts", 0);
-          instance.retry.initial_backoff = values.duration("initial_backoff", instance.retry.initial_backoff);
-          instance.retry.max_backoff = values.duration("max_backoff", instance.retry.max_backoff);
+          auto& retry = instance.sink.retry;
+          retry.max_attempts = values.integer("max_attempts", 0);
+          retry.initial_backoff = values.duration("initial_backoff", retry.initial_backoff);
+          retry.max_backoff = values.duration("max_backoff", retry.max_backoff);
         }
       }
     }

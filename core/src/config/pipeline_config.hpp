@@ -38,15 +38,21 @@ struct RetrySettings {
   std::chrono::milliseconds max_backoff = 30s;
 };
 
+// What the core does for one sink, from the keys of [sinks.<id>] it owns.
+struct SinkSettings {
+  BatchSettings batch;
+  RetrySettings retry;
+  bool log_invalidations = false;
+  std::size_t lanes = 1;  // parallel deliveries, sharded by key hash
+};
+
 struct PluginInstance {
   std::string id;  // [sinks.<id>]
   std::string type;
   sdk::PluginKind kind = sdk::PluginKind::sink;
   sdk::Config options;
   Location where;
-  BatchSettings batch;  // sinks only
-  RetrySettings retry;  // sinks only
-  bool log_invalidations = false;  // sinks only
+  SinkSettings sink;  // sinks only
 };
 
 struct RouteSpec {

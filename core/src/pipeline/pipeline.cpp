@@ -46,9 +46,19 @@ Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sour
     emitters_.push_back(std::make_unique<SourceEmitter>(*this, static_cast<std::uint32_t>(i)));
   }
   for (auto& slot : sinks_) {
-    lanes_.push_back(std::make_unique<SinkLane>(slot.id, *slot.sink, slot.batch, slot.retry, slot.log_invalidations,
-                                                std::max<std::size_t>(settings_.queue_capacity, slot.batch.max_events),
-                                                *dead_letter_, source_ids_, counters_));
+    std::size_t count = std::max<std::size_t>(1, std::min(slot.settings.lanes, slot.sink->concurrency()));
+    if (count < slot.settings.lanes) {
+      spdlog::warn("[sink {}] lanes = {}, but this sink takes {} delivery at a time: using {}", slot.id,
+                   slot.settings.lanes, slot.sink->concurrency(), count);
+    }
+    sink_lanes_.push_back(LaneRange{lanes_.size(), count});
+    for (std::size_t i = 0; i < count; ++i) {
+      std::string name = count == 1 ? slot.id : slot.id + "#" + std::to_string(i);
+      lanes_.push_back(std::make_unique<SinkLane>(
+          std::move(name), slot.id, *slot.sink, slot.settings,
+          std::max<std::size_t>(settings_.queue_capacity, slot.settings.batch.max_events), *dead_letter_, source_ids_,
+          counters_));
+    }
   }
 }
 
@@ -162,12 +172,32 @@ void Pipeline::process(WorkItem& item, std::vector<route::RoutedInvalidation>& r
   const std::string* topic = routed.empty() ? nullptr : &*topics_.insert(event->topic).first;
   for (auto& routed_item : routed) {
     tracker.retain(*entry);
-    pending_lane_items_[routed_item.sink].push_back(LaneItem{std::move(routed_item.invalidation), &tracker, entry,
-                                                             topic, item.source,
-                                                             static_cast<std::uint32_t>(routed_item.route),
-                                                             routed_item.redelete_after});
+    queue_for_lanes(routed_item.sink,
+                    LaneItem{std::move(routed_item.invalidation), &tracker, entry, topic, item.source,
+                             static_cast<std::uint32_t>(routed_item.route), routed_item.redelete_after});
   }
   tracker.release(*entry);
+}
+
+std::size_t Pipeline::lane_for(std::size_t sink, std::string_view key) const {
+  const LaneRange& range = sink_lanes_[sink];
+  if (range.count == 1) return range.first;
+  return range.first + std::hash<std::string_view>{}(key) % range.count;
+}
+
+void Pipeline::queue_for_lanes(std::size_t sink, LaneItem item) {
+  const LaneRange& range = sink_lanes_[sink];
+  if (item.invalidation.action == sdk::Action::delete_pattern && range.count > 1) {
+    // A pattern reaches keys of every lane: each lane applies it at its place in its order.
+    for (std::size_t lane = range.first + 1; lane < range.first + range.count; ++lane) {
+      item.tracker->retain(*item.entry);
+      pending_lane_items_[lane].push_back(item);
+    }
+    pending_lane_items_[range.first].push_back(std::move(item));
+    return;
+  }
+  std::size_t lane = lane_for(sink, item.invalidation.key);
+  pending_lane_items_[lane].push_back(std::move(item));
 }
 
 void Pipeline::flush_lane_items() {
@@ -195,9 +225,9 @@ void Pipeline::replay_invalidation(const WorkItem& item, const sdk::RawMessage& 
   counters_.invalidations.fetch_add(1, std::memory_order_relaxed);
   tracker.retain(entry);
   const std::string* topic = &*topics_.insert(raw.topic).first;
-  pending_lane_items_[static_cast<std::size_t>(sink - sink_ids_.begin())].push_back(
-      LaneItem{std::move(result.invalidation), &tracker, &entry, topic, item.source,
-               static_cast<std::uint32_t>(result.route), std::chrono::milliseconds{0}});
+  queue_for_lanes(static_cast<std::size_t>(sink - sink_ids_.begin()),
+                  LaneItem{std::move(result.invalidation), &tracker, &entry, topic, item.source,
+                           static_cast<std::uint32_t>(result.route), std::chrono::milliseconds{0}});
   tracker.release(entry);
 }
 

@@ -33,9 +33,7 @@ struct SourceSlot {
 struct SinkSlot {
   std::string id;
   std::unique_ptr<sdk::Sink> sink;
-  config::BatchSettings batch;
-  config::RetrySettings retry;
-  bool log_invalidations = false;
+  config::SinkSettings settings;
 };
 
 // Sources -> bounded queue -> decode and route -> one lane per sink -> ack trackers.
@@ -96,6 +94,14 @@ class Pipeline {
   std::vector<std::unique_ptr<AckTracker>> trackers_;
   std::vector<std::unique_ptr<SourceEmitter>> emitters_;
   std::vector<std::unique_ptr<SinkLane>> lanes_;
+  struct LaneRange {
+    std::size_t first = 0;
+    std::size_t count = 1;
+  };
+  std::vector<LaneRange> sink_lanes_;  // by sink index
+  // The lane of `sink` that owns `key`: one key, one lane, so its order is kept.
+  std::size_t lane_for(std::size_t sink, std::string_view key) const;
+  void queue_for_lanes(std::size_t sink, LaneItem item);
   std::stop_source stop_;
   std::vector<std::thread> source_threads_;
   std::thread router_thread_;

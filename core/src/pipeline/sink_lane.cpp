@@ -9,14 +9,15 @@
 
 namespace invalidator::pipeline {
 
-SinkLane::SinkLane(std::string sink_id, sdk::Sink& sink, const config::BatchSettings& batch,
-                   const config::RetrySettings& retry, bool log_invalidations, std::size_t capacity, DeadLetterFile& dead_letter,
-                   const std::vector<std::string>& source_ids, Counters& counters)
-    : sink_id_(std::move(sink_id)),
+SinkLane::SinkLane(std::string name, std::string sink_id, sdk::Sink& sink, const config::SinkSettings& settings,
+                   std::size_t capacity, DeadLetterFile& dead_letter, const std::vector<std::string>& source_ids,
+                   Counters& counters)
+    : name_(std::move(name)),
+      sink_id_(std::move(sink_id)),
       sink_(sink),
-      batch_(batch),
-      retry_(retry),
-      log_invalidations_(log_invalidations),
+      batch_(settings.batch),
+      retry_(settings.retry),
+      log_invalidations_(settings.log_invalidations),
       queue_(capacity),
       dead_letter_(dead_letter),
       source_ids_(source_ids),
@@ -30,8 +31,6 @@ SinkLane::~SinkLane() {
 void SinkLane::start() {
   thread_ = std::thread([this] { run(); });
 }
-
-bool SinkLane::push(LaneItem item) { return queue_.push(std::move(item), abort_.get_token()); }
 
 bool SinkLane::push_all(std::vector<LaneItem>& items) { return queue_.push_all(items, abort_.get_token()); }
 
@@ -195,7 +194,7 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
             dead_letter_.invalidation(source_ids_[item.source], item.topic ? *item.topic : "", unique[u], item.route,
                                       sink_id_, failure.reason);
             counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
-            spdlog::warn("[sink {}] dead-lettered '{}': {}", sink_id_, unique[u].key, failure.reason);
+            spdlog::warn("[sink {}] dead-lettered '{}': {}", name_, unique[u].key, failure.reason);
             done[u] = true;
           } else {
             still.push_back(u);
@@ -225,13 +224,13 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
         done[u] = true;
       }
       counters_.dead_lettered.fetch_add(remaining.size(), std::memory_order_relaxed);
-      spdlog::error("[sink {}] dead-lettered {} invalidations after {} attempts: {}", sink_id_, remaining.size(),
+      spdlog::error("[sink {}] dead-lettered {} invalidations after {} attempts: {}", name_, remaining.size(),
                     attempt, reason);
       break;
     }
     auto delay = backoff(attempt, result.retry_after());
     if (attempt == 1 || attempt % 10 == 0) {
-      spdlog::warn("[sink {}] {} invalidations not delivered (attempt {}): {}; retrying in {} ms", sink_id_,
+      spdlog::warn("[sink {}] {} invalidations not delivered (attempt {}): {}; retrying in {} ms", name_,
                    remaining.size(), attempt, reason, delay.count());
     }
     // Wait for the backoff, or less if the lane is aborted.

@@ -33,14 +33,13 @@ struct LaneItem {
 // and releases the acknowledgement holds of what it finished.
 class SinkLane {
  public:
-  SinkLane(std::string sink_id, sdk::Sink& sink, const config::BatchSettings& batch,
-           const config::RetrySettings& retry, bool log_invalidations, std::size_t capacity, DeadLetterFile& dead_letter,
-           const std::vector<std::string>& source_ids, Counters& counters);
+  // `name` tells lanes of one sink apart in logs ("cache#2"); `sink_id` is the sink's id.
+  SinkLane(std::string name, std::string sink_id, sdk::Sink& sink, const config::SinkSettings& settings,
+           std::size_t capacity, DeadLetterFile& dead_letter, const std::vector<std::string>& source_ids,
+           Counters& counters);
   ~SinkLane();
 
   void start();
-  // Blocks while the lane is full. False once the lane was aborted.
-  bool push(LaneItem item);
   // Pushes and empties `items`; false once the lane was aborted.
   bool push_all(std::vector<LaneItem>& items);
   // No more input: deliver what is queued, then end.
@@ -56,6 +55,7 @@ class SinkLane {
   sdk::DeliveryResult deliver_guarded(std::span<const sdk::Invalidation> batch);
   std::chrono::milliseconds backoff(int attempt, std::chrono::milliseconds hint);
 
+  std::string name_;
   std::string sink_id_;
   sdk::Sink& sink_;
   config::BatchSettings batch_;

@@ -93,6 +93,7 @@ class LibraryBoundSink final : public sdk::Sink {
   sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch) override { return inner_->deliver(batch); }
   void stop() override { inner_->stop(); }
   sdk::Cache* cache() override { return inner_->cache(); }
+  std::size_t concurrency() const override { return inner_->concurrency(); }
 
  private:
   std::shared_ptr<boost::dll::shared_library> library_;

@@ -12,7 +12,8 @@ namespace invalidator::sdk {
 // a sink only applies a batch and reports what happened.
 //
 // Contract (checked by sdk/testing's conformance suite):
-// - deliver() is called from one thread at a time per instance, items in order;
+// - deliver() is called by at most concurrency() threads at once, each with its own keys
+//   (a key always goes to the same thread), items of a batch in order;
 // - applying the same invalidation twice is harmless;
 // - stop() may be called from another thread while deliver() runs: deliver() then returns
 //   promptly, reporting what it did not apply as retry.
@@ -23,6 +24,9 @@ class Sink {
   virtual Status start() { return Status::success(); }
   virtual DeliveryResult deliver(std::span<const Invalidation> batch) = 0;
   virtual void stop() {}
+  // How many deliver() calls may run at once (the core caps `lanes` by it). A sink holding
+  // one connection says 1; a thread-safe one, or one with a pool, says more.
+  virtual std::size_t concurrency() const { return 1; }
   // The in-process cache behind this sink, for sinks that are one (the memory sink).
   virtual Cache* cache() { return nullptr; }
 };
