@@ -2,7 +2,7 @@
 // as the pipeline takes them; decode -> route -> coalesce -> memory sink -> acknowledgement.
 // Reports events/s, latency from emit to acknowledgement, and peak RSS.
 //
-//   pipeline_bench [--events N] [--distinct N] [--batch N] [--rate EVENTS_PER_SECOND]
+//   pipeline_bench [--events N] [--distinct N] [--batch N] [--lanes N] [--rate EVENTS_PER_SECOND]
 //
 // Without --rate the source pushes as fast as the pipeline takes events: throughput, and the
 // latency of a saturated pipeline (queue depth / throughput). With --rate it paces itself,
@@ -110,7 +110,7 @@ int main(int argc, char** argv) {
                    .without_plugin_files()
                    .add_source("pg", std::move(source))
                    .config_string("[engine]\nlog_level = \"warn\"\n[sinks.cache]\ntype = \"memory\"\nmax_entries = 200000\n"
-                                  "[sinks.cache.batch]\nmax_events = " + std::to_string(batch) +
+                                  "lanes = " + std::to_string(argument(argc, argv, "--lanes", 1)) + "\n[sinks.cache.batch]\nmax_events = " + std::to_string(batch) +
                                   "\n[[routes]]\nfrom = [\"pg\"]\ntable = \"public.customers\"\n"
                                   "ops = [\"update\", \"delete\"]\nchanged = [\"street\", \"email\"]\n"
                                   "keys = [\"customer:{id}\", \"customer:by-email:{email}\"]\nto = [\"cache\"]\n")
