@@ -163,6 +163,57 @@ TEST(FixtureRoutes, EveryRowChangeFixtureProducesItsKeys) {
   }
 }
 
+// The remaining fixtures: MySQL naming, a truncate, a flattened delete, and the records that
+// must produce nothing.
+TEST(FixtureRoutes, OtherFixturesProduceTheirKeysOrNothing) {
+  config::RouteSpec customers;
+  customers.from = {"kafka"};
+  customers.table = "inventory.customers";
+  customers.keys = {"customer:{id}", "customer:email:{email}"};
+  customers.to = {"cache"};
+  customers.ops = {sdk::Op::insert, sdk::Op::update, sdk::Op::remove, sdk::Op::truncate};
+  config::RouteSpec public_customers = customers;
+  public_customers.table = "public.customers";
+  public_customers.on_truncate = {"customer:*"};
+  config::RouteSpec flattened;
+  flattened.from = {"kafka"};
+  flattened.table = "public.t";
+  flattened.keys = {"t:{pk}"};
+  flattened.to = {"cache"};
+  flattened.ops = {sdk::Op::insert, sdk::Op::update, sdk::Op::remove};
+  auto router = Router::build({customers, public_customers, flattened}, {"kafka"}, {"cache"});
+  ASSERT_TRUE(router);
+  codec::DebeziumDecoder decoder;
+  struct Case {
+    std::string file, topic;
+    std::vector<std::string> keys;
+  };
+  const std::vector<Case> cases{
+      {"mysql_create_no_schema_0.10.json", "mysql-server-1.inventory.customers",
+       {"delete customer:1004", "delete customer:email:annek@noanswer.org"}},
+      {"pg_truncate_docs_payload.json", "PostgreSQL_server.public.customers", {"delete_pattern customer:*"}},
+      {"unwrap_delete_rewrite_docs.json", "server.public.t", {"delete t:2"}},
+  };
+  for (const auto& [file, topic, expected] : cases) {
+    sdk::RawMessage raw;
+    raw.topic = topic;
+    raw.value = invalidator::testing::fixture("debezium/" + file);
+    sdk::ChangeEvent event;
+    ASSERT_EQ(decoder.decode(raw, event).status, codec::DecodeStatus::event) << file;
+    std::vector<RoutedInvalidation> out;
+    router->route(0, event, out);
+    EXPECT_EQ(keys_of(out), expected) << file;
+  }
+  for (const char* file : {"pg_tombstone.value.json", "pg_txn_begin_docs.json", "pg_txn_end_docs.json",
+                           "heartbeat.value.no_schema.json"}) {
+    sdk::RawMessage raw;
+    raw.topic = "PostgreSQL_server.public.customers";
+    raw.value = invalidator::testing::fixture(std::string("debezium/") + file);
+    sdk::ChangeEvent event;
+    EXPECT_EQ(decoder.decode(raw, event).status, codec::DecodeStatus::skipped) << file << ": no event, no key";
+  }
+}
+
 TEST(Glob, MatchesStars) {
   EXPECT_TRUE(sdk::glob_match("*.customers", "public.customers"));
   EXPECT_TRUE(sdk::glob_match("customer:*", "customer:"));
