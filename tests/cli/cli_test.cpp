@@ -27,6 +27,23 @@ std::string in_repository(const std::string& arguments, const std::string& envir
          arguments;
 }
 
+// Starts `invalidator run -c CONFIG` with stderr to `log` (and stdin from `input`, if any).
+pid_t spawn_run(const std::string& config, const std::filesystem::path& log, int input = -1) {
+  pid_t child = ::fork();
+  if (child == 0) {
+    if (input >= 0) ::dup2(input, STDIN_FILENO);
+    std::freopen(log.c_str(), "w", stderr);
+    ::execl(kBinary.c_str(), kBinary.c_str(), "run", "-c", config.c_str(), nullptr);
+    ::_exit(127);
+  }
+  return child;
+}
+
+// Waits until `log` contains `text` (bounded), as a person watching the log would.
+void wait_for_log(const std::filesystem::path& log, const std::string& text) {
+  for (int i = 0; i < 500 && read_file(log).find(text) == std::string::npos; ++i) std::this_thread::sleep_for(10ms);
+}
+
 TEST(Cli, PrintsItsVersion) {
   auto result = run_command(kBinary + " --version");
   EXPECT_EQ(result.exit_code, 0);
@@ -92,17 +109,9 @@ TEST(Cli, SigtermDrainsAndExitsCleanly) {
                                       "\"\n[sinks.c]\ntype = \"memory\"\nlog_invalidations = true\n[[routes]]\n"
                                       "from = [\"s\"]\ntable = \"public.t\"\nkeys = [\"t:{id}\"]\nto = [\"c\"]\n");
   auto log = dir / "log.txt";
-  pid_t child = ::fork();
+  pid_t child = spawn_run((dir / "follow.toml").string(), log);
   ASSERT_GE(child, 0);
-  if (child == 0) {
-    std::freopen(log.c_str(), "w", stderr);
-    ::execl(kBinary.c_str(), kBinary.c_str(), "run", "-c", (dir / "follow.toml").c_str(), nullptr);
-    ::_exit(127);
-  }
-  // Wait until the event went through, then ask the process to stop.
-  for (int i = 0; i < 500 && read_file(log).find("delete t:1") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(10ms);
-  }
+  wait_for_log(log, "delete t:1");  // the event went through; now ask the process to stop
   ::kill(child, SIGTERM);
   int status = 0;
   ::waitpid(child, &status, 0);
@@ -138,21 +147,12 @@ TEST(Cli, SigintStopsASourceWaitingOnStandardInput) {
   auto log = dir / "log.txt";
   int input[2];
   ASSERT_EQ(::pipe(input), 0);
-  pid_t child = ::fork();
+  pid_t child = spawn_run(config, log, input[0]);
   ASSERT_GE(child, 0);
-  if (child == 0) {
-    ::dup2(input[0], STDIN_FILENO);
-    ::close(input[1]);
-    std::freopen(log.c_str(), "w", stderr);
-    ::execl(kBinary.c_str(), kBinary.c_str(), "run", "-c", config.c_str(), nullptr);
-    ::_exit(127);
-  }
   ::close(input[0]);
   std::string line = R"({"before":null,"after":{"id":9},"source":{"schema":"public","table":"t"},"op":"u"})" "\n";
   ASSERT_EQ(::write(input[1], line.data(), line.size()), static_cast<ssize_t>(line.size()));
-  for (int i = 0; i < 500 && read_file(log).find("delete t:9") == std::string::npos; ++i) {
-    std::this_thread::sleep_for(10ms);
-  }
+  wait_for_log(log, "delete t:9");
   ::kill(child, SIGINT);  // standard input stays open: the source must not wait for it
   int status = 0;
   ::waitpid(child, &status, 0);
@@ -256,13 +256,8 @@ TEST(Cli, AKilledRunRestartsFromItsCheckpointAndSkipsNothing) {
                  "[sinks.c]\ntype = \"memory\"\nlog_invalidations = true\n[sinks.c.batch]\nmax_events = 16\n"
                  "[[routes]]\nfrom = [\"s\"]\ntable = \"public.t\"\nkeys = [\"t:{id}\"]\nto = [\"c\"]\n");
   auto first_log = dir / "first.log";
-  pid_t child = ::fork();
+  pid_t child = spawn_run((dir / "pipeline.toml").string(), first_log);
   ASSERT_GE(child, 0);
-  if (child == 0) {
-    std::freopen(first_log.c_str(), "w", stderr);
-    ::execl(kBinary.c_str(), kBinary.c_str(), "run", "-c", (dir / "pipeline.toml").c_str(), nullptr);
-    ::_exit(127);
-  }
   // Kill it once a checkpoint exists and work is under way, long before the end.
   for (int i = 0; i < 2000; ++i) {
     if (std::filesystem::exists(dir / "checkpoint") && read_file(first_log).size() > 20'000) break;

@@ -7,6 +7,8 @@
 
 #include "invalidator/engine.hpp"
 #include "invalidator/sdk/plugin.hpp"
+#include "pipeline/pipeline.hpp"
+#include "route/router.hpp"
 #include "support/test_support.hpp"
 
 INVALIDATOR_DECLARE_STATIC_PLUGIN(memory);
@@ -427,20 +429,50 @@ TEST(Pipeline, ManyLanesKeepEachKeysOrder) {
   EXPECT_EQ(engine->stats().acknowledged, values.size());
 }
 
+// Counts deliveries running at once; takes one at a time, like a sink with one connection.
+class ConcurrencyProbeSink final : public sdk::Sink {
+ public:
+  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation>) override {
+    int now = ++in_flight_;
+    int seen = max_in_flight.load();
+    while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
+    }
+    std::this_thread::sleep_for(200us);
+    --in_flight_;
+    return sdk::DeliveryResult::ok();
+  }
+  std::atomic<int> max_in_flight{0};
+
+ private:
+  std::atomic<int> in_flight_{0};
+};
+
 TEST(Pipeline, LanesAreCappedByWhatTheSinkSupports) {
-  // ControlledSink takes one delivery at a time (the default): four lanes would break it.
   std::vector<std::string> values;
-  for (int i = 0; i < 200; ++i) values.push_back(customer_update(i, "a", "a", static_cast<std::uint64_t>(i)));
-  auto sink = std::make_unique<ControlledSink>();
-  auto* sink_ptr = sink.get();
-  RouteDefinition route = customers_route();
-  auto engine = build(EngineBuilder()
-                          .add_source("source", std::make_unique<ScriptedSource>(values))
-                          .add_sink("sink", std::move(sink))
-                          .add_route(route));
-  ASSERT_TRUE(engine->start());
-  ASSERT_TRUE(engine->wait());
-  EXPECT_EQ(sink_ptr->applied_copy().size(), 201u) << "200 id keys and one email key, coalesced";
+  for (int i = 0; i < 400; ++i) values.push_back(customer_update(i, "a", "a", static_cast<std::uint64_t>(i)));
+  config::RouteSpec route;
+  route.from = {"source"};
+  route.table = "public.customers";
+  route.ops = {sdk::Op::update};
+  route.keys = {"customer:{id}"};
+  route.to = {"sink"};
+  auto router = route::Router::build({route}, {"source"}, {"sink"});
+  ASSERT_TRUE(router);
+  auto probe = std::make_unique<ConcurrencyProbeSink>();
+  auto* probe_ptr = probe.get();
+  std::vector<pipeline::SourceSlot> sources;
+  sources.push_back(pipeline::SourceSlot{"source", std::make_unique<ScriptedSource>(values)});
+  config::SinkSettings settings;
+  settings.lanes = 4;  // asked for, but the sink takes one delivery at a time
+  settings.batch.max_events = 4;
+  std::vector<pipeline::SinkSlot> sinks;
+  sinks.push_back(pipeline::SinkSlot{"sink", std::move(probe), settings});
+  pipeline::Pipeline pipeline(config::EngineSettings{}, std::move(sources), std::move(sinks), std::move(router).value(),
+                              std::move(pipeline::DeadLetterFile::open("").value()));
+  ASSERT_TRUE(pipeline.start());
+  ASSERT_TRUE(pipeline.wait());
+  EXPECT_EQ(probe_ptr->max_in_flight.load(), 1);
+  EXPECT_EQ(pipeline.acknowledged(), values.size());
 }
 
 TEST(Pipeline, CoalescesDuplicateKeysInsideABatch) {
