@@ -110,18 +110,31 @@ simdjson::error_code append_column(sdk::Row& row, std::string_view name, ondeman
   return simdjson::INCORRECT_TYPE;
 }
 
-simdjson::error_code read_row(ondemand::object object, sdk::Row& row) {
+bool wanted(const std::vector<std::string>* columns, std::string_view name) {
+  if (columns == nullptr) return true;
+  for (const auto& column : *columns) {
+    if (column == name) return true;
+  }
+  return false;
+}
+
+// Reads an object's fields into `row`; with `columns`, only those (the others are skipped
+// unparsed, which is most of the cost of a wide row).
+simdjson::error_code read_row(ondemand::object object, sdk::Row& row,
+                              const std::vector<std::string>* columns = nullptr) {
   row.clear();
   for (auto field : object) {
     std::string_view name;
     if (auto error = field.unescaped_key().get(name)) return error;
+    if (!wanted(columns, name)) continue;
     if (auto error = append_column(row, name, field.value())) return error;
   }
   return simdjson::SUCCESS;
 }
 
 // Fills `row` from a value that is an object or null; `is_row` says which.
-simdjson::error_code read_row_or_null(ondemand::value value, sdk::Row& row, bool& is_row) {
+simdjson::error_code read_row_or_null(ondemand::value value, sdk::Row& row, bool& is_row,
+                                      const std::vector<std::string>* columns) {
   ondemand::json_type type;
   if (auto error = value.type().get(type)) return error;
   row.clear();
@@ -129,7 +142,7 @@ simdjson::error_code read_row_or_null(ondemand::value value, sdk::Row& row, bool
   if (!is_row) return simdjson::SUCCESS;
   ondemand::object object;
   if (auto error = value.get_object().get(object)) return error;
-  return read_row(object, row);
+  return read_row(object, row, columns);
 }
 
 bool truthy(const sdk::Value& value) {
@@ -163,16 +176,18 @@ std::optional<sdk::Op> op_from_code(std::string_view code) {
   return std::nullopt;
 }
 
-simdjson::error_code read_fields(ondemand::object object, Fields& fields, Fields* payload);
+simdjson::error_code read_fields(ondemand::object object, Fields& fields, Fields* payload,
+                                 const std::vector<std::string>* columns);
 
-simdjson::error_code read_field(std::string_view name, ondemand::value value, Fields& fields, Fields* payload) {
+simdjson::error_code read_field(std::string_view name, ondemand::value value, Fields& fields, Fields* payload,
+                                const std::vector<std::string>* columns) {
   if (name == "before") {
     fields.has_before = true;
-    return read_row_or_null(value, fields.before, fields.before_is_row);
+    return read_row_or_null(value, fields.before, fields.before_is_row, columns);
   }
   if (name == "after") {
     fields.has_after = true;
-    return read_row_or_null(value, fields.after, fields.after_is_row);
+    return read_row_or_null(value, fields.after, fields.after_is_row, columns);
   }
   if (name == "source") {
     ondemand::json_type type;
@@ -204,7 +219,7 @@ simdjson::error_code read_field(std::string_view name, ondemand::value value, Fi
       ondemand::object object;
       if (auto error = value.get_object().get(object)) return error;
       payload->reset();
-      if (auto error = read_fields(object, *payload, nullptr)) return error;
+      if (auto error = read_fields(object, *payload, nullptr, columns)) return error;
       // The schema wrapper is done with: what matters is the payload's fields.
       bool had_schema = fields.has_schema;
       std::swap(fields, *payload);
@@ -224,12 +239,13 @@ simdjson::error_code read_field(std::string_view name, ondemand::value value, Fi
   return append_column(fields.flat, name, value);
 }
 
-simdjson::error_code read_fields(ondemand::object object, Fields& fields, Fields* payload) {
+simdjson::error_code read_fields(ondemand::object object, Fields& fields, Fields* payload,
+                                 const std::vector<std::string>* columns) {
   for (auto field : object) {
     std::string_view name;
     if (auto error = field.unescaped_key().get(name)) return error;
     ++fields.field_count;
-    if (auto error = read_field(name, field.value(), fields, payload)) return error;
+    if (auto error = read_field(name, field.value(), fields, payload, columns)) return error;
   }
   return simdjson::SUCCESS;
 }
@@ -338,7 +354,7 @@ bool DebeziumDecoder::decode_key(std::string_view json, sdk::Row& row) {
   ondemand::object object;
   if (document.get_object().get(object)) return false;
   key_fields_->reset();
-  if (read_fields(object, *key_fields_, payload_fields_.get())) return false;
+  if (read_fields(object, *key_fields_, payload_fields_.get(), nullptr)) return false;
   // With a schema wrapper, read_fields has already descended into the payload.
   std::swap(row, key_fields_->flat);
   return true;
@@ -399,7 +415,8 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
   {
     ondemand::object object;
     if (auto error = document.get_object().get(object)) return failed("malformed JSON", simdjson::error_message(error));
-    if (auto error = read_fields(object, fields, payload_fields_.get())) {
+    const std::vector<std::string>* columns = columns_.empty() ? nullptr : &columns_;
+    if (auto error = read_fields(object, fields, payload_fields_.get(), columns)) {
       return failed("malformed JSON", simdjson::error_message(error));
     }
   }
@@ -493,7 +510,7 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
       }
       continue;
     }
-    row.append(column.name, column.value);
+    if (columns_.empty() || wanted(&columns_, column.name)) row.append(column.name, column.value);
   }
   if (table.table.empty()) {
     auto from_topic = table_from_topic(message.topic);

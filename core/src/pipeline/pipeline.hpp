@@ -25,6 +25,8 @@
 
 namespace invalidator::pipeline {
 
+void name_thread(const std::string& name);
+
 struct SourceSlot {
   std::string id;
   std::unique_ptr<sdk::Source> source;

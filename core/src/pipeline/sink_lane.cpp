@@ -1,5 +1,7 @@
 #include "pipeline/sink_lane.hpp"
 
+#include "pipeline/pipeline.hpp"
+
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
@@ -29,7 +31,10 @@ SinkLane::~SinkLane() {
 }
 
 void SinkLane::start() {
-  thread_ = std::thread([this] { run(); });
+  thread_ = std::thread([this] {
+    name_thread("inv-lane-" + name_);
+    run();
+  });
 }
 
 bool SinkLane::push_all(std::vector<LaneItem>& items) { return queue_.push_all(items, abort_.get_token()); }

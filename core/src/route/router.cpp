@@ -96,6 +96,23 @@ void Router::note_problem(const CompiledRoute& route, const KeyTemplate& key, Ke
   new_problems_.push_back(RenderProblem{route.index, key.text(), column, outcome});
 }
 
+std::vector<std::string> Router::used_columns() const {
+  std::vector<std::string> columns;
+  auto add = [&](const std::string& name) {
+    if (std::find(columns.begin(), columns.end(), name) == columns.end()) columns.push_back(name);
+  };
+  for (const auto& route : routes_) {
+    for (const auto& key : route.keys) {
+      for (const auto& name : key.columns()) add(name);
+    }
+    if (route.value) {
+      for (const auto& name : route.value->columns()) add(name);
+    }
+    for (const auto& name : route.changed) add(name);
+  }
+  return columns;
+}
+
 std::vector<std::string> Router::explain(std::size_t source, const sdk::ChangeEvent& event) const {
   std::vector<std::string> verdicts;
   for (const auto& route : routes_) {

@@ -38,6 +38,8 @@ class Router {
   std::size_t route(std::size_t source, const sdk::ChangeEvent& event, std::vector<RoutedInvalidation>& out);
 
   std::size_t route_count() const { return routes_.size(); }
+  // Every column a route reads: key and value templates, `changed` lists.
+  std::vector<std::string> used_columns() const;
 
   // Why each route does or does not take `event`, in words: "matched", or the first
   // reason it was passed over. For `invalidator explain`.
