@@ -256,6 +256,21 @@ TEST_F(DecoderTest, DeadLetteredInvalidationsAreReplayedAsThey) {
             DecodeStatus::failed);
 }
 
+TEST_F(DecoderTest, KeepsOnlyTheColumnsAskedFor) {
+  decoder_.set_columns({"id", "description"});
+  auto result = decode(message(fixture("debezium/pg_update_replica_full_no_schema.json")));
+  ASSERT_EQ(result.status, DecodeStatus::event);
+  EXPECT_EQ(event_.before->size(), 2u);
+  EXPECT_EQ(event_.after->size(), 2u);
+  EXPECT_EQ(text(*event_.after, "description"), "18oz carpenter hammer");
+  EXPECT_EQ(event_.after->find("name"), nullptr);
+  EXPECT_EQ(event_.table.qualified_name(), "inventory.products") << "the source block is read whole";
+  auto flattened = decode(message(fixture("debezium/unwrap_delete_rewrite_docs.json"), "s.public.t"));
+  ASSERT_EQ(flattened.status, DecodeStatus::event);
+  EXPECT_EQ(event_.op, sdk::Op::remove) << "metadata fields still count";
+  EXPECT_TRUE(event_.before->empty());
+}
+
 TEST(TableFromTopic, SplitsPrefixSchemaAndTable) {
   EXPECT_EQ(table_from_topic("dbserver1.public.customers").qualified_name(), "public.customers");
   EXPECT_EQ(table_from_topic("customers").qualified_name(), "customers");
