@@ -1,5 +1,7 @@
 #include "invalidator/engine.hpp"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "config/spec_validation.hpp"
@@ -142,6 +144,19 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
   }
 
   LoadedConfiguration loaded = load_configuration(root, file, state_->options);
+  // An object registered in code and a table of the configuration may not share an id:
+  // routes could not tell them apart.
+  auto report_clashes = [&](const std::vector<config::PluginInstance>& declared,
+                            const std::vector<std::string>& registered, const char* section) {
+    for (const auto& instance : declared) {
+      if (std::find(registered.begin(), registered.end(), instance.id) != registered.end()) {
+        loaded.diagnostics.add(instance.where, std::string(section) + "." + instance.id,
+                               "this id is also given to an object added in code; rename one of them");
+      }
+    }
+  };
+  report_clashes(loaded.pipeline.sources, state_->options.extra_sources, "sources");
+  report_clashes(loaded.pipeline.sinks, state_->options.extra_sinks, "sinks");
   if (!loaded.diagnostics.empty()) return sdk::Status::error(loaded.diagnostics.to_string());
   for (const auto& refusal : loaded.registry->refusals()) {
     spdlog::warn("plugin refused: {}: {}", refusal.file, refusal.message);

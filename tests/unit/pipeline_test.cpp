@@ -529,5 +529,18 @@ TEST(Engine, BuildReportsEveryConfigurationError) {
   EXPECT_NE(built.error().find("routes[0].from: unknown source 'nope'"), std::string::npos) << built.error();
 }
 
+TEST(Engine, AnIdGivenTwiceIsAnError) {
+  auto built = EngineBuilder()
+                   .without_plugin_files()
+                   .register_plugin(invalidator_static_plugin_memory())
+                   .config_string("[sinks.cache]\ntype = \"memory\"\n", "twice.toml")
+                   .add_sink("cache", std::make_unique<ControlledSink>())
+                   .build();
+  ASSERT_FALSE(built);
+  EXPECT_NE(built.error().find("twice.toml:1:1: sinks.cache: this id is also given to an object added in code"),
+            std::string::npos)
+      << built.error();
+}
+
 }  // namespace
 }  // namespace invalidator
