@@ -36,8 +36,6 @@ class FileSource final : public sdk::Source {
   sdk::Status run(sdk::Emitter& emitter, std::stop_token stop) override;
   void acknowledge(const sdk::Position& position) override;
 
-  std::uint64_t acknowledged_line() const { return acknowledged_.load(); }
-
  private:
   void save_checkpoint(std::uint64_t line);
 

@@ -341,6 +341,23 @@ TEST(Pipeline, ShutdownDeadlineLeavesUndeliveredWorkUnacknowledged) {
   EXPECT_EQ(engine->outstanding(), 1u);
 }
 
+// A memory sink that stores each customer's email under customer:{id}, so that the final
+// state of the cache shows the order in which changes were applied.
+std::unique_ptr<Engine> email_cache_engine(std::vector<std::string> values, const std::string& sink_options) {
+  EngineBuilder builder;
+  builder.register_plugin(invalidator_static_plugin_memory())
+      .config_string("[sinks.cache]\ntype = \"memory\"\n" + sink_options +
+                     "[[routes]]\nfrom = [\"source\"]\ntable = \"public.customers\"\n"
+                     "keys = [\"customer:{id}\"]\naction = \"set\"\nvalue = \"{email}\"\nto = [\"cache\"]\n")
+      .add_source("source", std::make_unique<ScriptedSource>(std::move(values)));
+  auto engine = build(builder);
+  if (engine) {
+    EXPECT_TRUE(engine->start());
+    EXPECT_TRUE(engine->wait());
+  }
+  return engine;
+}
+
 TEST(Pipeline, KeepsPerKeyOrderAcrossBatches) {
   // Alternating set and delete of one key: the memory cache must end in the last state.
   std::vector<std::string> values;
@@ -350,15 +367,8 @@ TEST(Pipeline, KeepsPerKeyOrderAcrossBatches) {
     values.push_back(R"({"before":{"id":1,"email":"old"},"after":)" + after +
                      R"(,"source":{"schema":"public","table":"customers","lsn":)" + std::to_string(i) + R"(},"op":")" + op + R"("})");
   }
-  auto engine = build(EngineBuilder()
-                          .register_plugin(invalidator_static_plugin_memory())
-                          .config_string("[sinks.cache]\ntype = \"memory\"\n[sinks.cache.batch]\nmax_events = 7\n"
-                                         "[[routes]]\nfrom = [\"source\"]\ntable = \"public.customers\"\n"
-                                         "keys = [\"customer:{id}\"]\naction = \"set\"\nvalue = \"{email}\"\nto = [\"cache\"]\n")
-                          .add_source("source", std::make_unique<ScriptedSource>(values)));
+  auto engine = email_cache_engine(values, "[sinks.cache.batch]\nmax_events = 7\n");
   ASSERT_TRUE(engine);
-  ASSERT_TRUE(engine->start());
-  ASSERT_TRUE(engine->wait());
   sdk::Cache* cache = engine->cache("cache");
   ASSERT_NE(cache, nullptr);
   EXPECT_EQ(cache->get("customer:1"), "v999") << "the last change wins";
@@ -408,15 +418,8 @@ TEST(Pipeline, ManyLanesKeepEachKeysOrder) {
                        R"(},"op":")" + op + R"("})");
     }
   }
-  auto engine = build(EngineBuilder()
-                          .register_plugin(invalidator_static_plugin_memory())
-                          .config_string("[sinks.cache]\ntype = \"memory\"\nlanes = 4\n[sinks.cache.batch]\nmax_events = 5\n"
-                                         "[[routes]]\nfrom = [\"source\"]\ntable = \"public.customers\"\n"
-                                         "keys = [\"customer:{id}\"]\naction = \"set\"\nvalue = \"{email}\"\nto = [\"cache\"]\n")
-                          .add_source("source", std::make_unique<ScriptedSource>(values)));
+  auto engine = email_cache_engine(values, "lanes = 4\n[sinks.cache.batch]\nmax_events = 5\n");
   ASSERT_TRUE(engine);
-  ASSERT_TRUE(engine->start());
-  ASSERT_TRUE(engine->wait());
   sdk::Cache* cache = engine->cache("cache");
   for (int id = 1; id <= 50; ++id) {
     auto value = cache->get("customer:" + std::to_string(id));

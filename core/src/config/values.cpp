@@ -118,12 +118,4 @@ sdk::Result<std::string> expand_environment(std::string_view text) {
   return out;
 }
 
-std::string format_duration(std::chrono::milliseconds duration) {
-  auto ms = duration.count();
-  if (ms != 0 && ms % 3'600'000 == 0) return std::to_string(ms / 3'600'000) + "h";
-  if (ms != 0 && ms % 60'000 == 0) return std::to_string(ms / 60'000) + "m";
-  if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  return std::to_string(ms) + "ms";
-}
-
 }  // namespace invalidator::config

@@ -17,6 +17,4 @@ std::optional<std::int64_t> parse_size(std::string_view text);
 // Expands ${VAR} and ${VAR:-default}; "$$" is a literal "$".
 sdk::Result<std::string> expand_environment(std::string_view text);
 
-std::string format_duration(std::chrono::milliseconds duration);
-
 }  // namespace invalidator::config

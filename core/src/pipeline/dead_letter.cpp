@@ -36,7 +36,6 @@ sdk::Result<std::unique_ptr<DeadLetterFile>> DeadLetterFile::open(const std::str
 }
 
 void DeadLetterFile::write(const std::string& line) {
-  count_.fetch_add(1, std::memory_order_relaxed);
   if (!out_.is_open()) return;
   std::lock_guard guard(mutex_);
   out_ << line << '\n';

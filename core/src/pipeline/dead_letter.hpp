@@ -19,7 +19,7 @@ namespace invalidator::pipeline {
 // flushed before the source position behind it is acknowledged.
 class DeadLetterFile {
  public:
-  // Empty path: no file; records are only counted.
+  // Empty path: no file (the pipeline's counters still count what would have gone there).
   static sdk::Result<std::unique_ptr<DeadLetterFile>> open(const std::string& path);
 
   bool enabled() const { return out_.is_open(); }
@@ -30,14 +30,11 @@ class DeadLetterFile {
   void invalidation(std::string_view source, std::string_view topic, const sdk::Invalidation& invalidation,
                     std::size_t route, std::string_view sink, std::string_view error);
 
-  std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
-
  private:
   void write(const std::string& line);
 
   std::mutex mutex_;
   std::ofstream out_;
-  std::atomic<std::uint64_t> count_{0};
 };
 
 }  // namespace invalidator::pipeline

@@ -187,7 +187,7 @@ void Pipeline::process(WorkItem& item, std::vector<route::RoutedInvalidation>& r
                  problem.route, problem.template_text, problem.column, why, event->table.qualified_name());
   }
   counters_.invalidations.fetch_add(routed.size(), std::memory_order_relaxed);
-  const std::string* topic = routed.empty() ? nullptr : &*topics_.insert(event->topic).first;
+  const std::string* topic = routed.empty() ? nullptr : intern_topic(event->topic);
   for (auto& routed_item : routed) {
     tracker.retain(*entry);
     queue_for_lanes(routed_item.sink,
@@ -218,6 +218,12 @@ void Pipeline::queue_for_lanes(std::size_t sink, LaneItem item) {
   pending_lane_items_[lane].push_back(std::move(item));
 }
 
+const std::string* Pipeline::intern_topic(const std::string& topic) {
+  // Consecutive messages nearly always share a topic: a comparison spares the hash lookup.
+  if (last_topic_ == nullptr || *last_topic_ != topic) last_topic_ = &*topics_.insert(topic).first;
+  return last_topic_;
+}
+
 void Pipeline::flush_lane_items() {
   for (std::size_t lane = 0; lane < lanes_.size(); ++lane) {
     auto& items = pending_lane_items_[lane];
@@ -242,7 +248,7 @@ void Pipeline::replay_invalidation(const WorkItem& item, const sdk::RawMessage& 
   }
   counters_.invalidations.fetch_add(1, std::memory_order_relaxed);
   tracker.retain(entry);
-  const std::string* topic = &*topics_.insert(raw.topic).first;
+  const std::string* topic = intern_topic(raw.topic);
   queue_for_lanes(static_cast<std::size_t>(sink - sink_ids_.begin()),
                   LaneItem{std::move(result.invalidation), &tracker, &entry, topic, item.source,
                            static_cast<std::uint32_t>(result.route), std::chrono::milliseconds{0}});
@@ -287,7 +293,6 @@ sdk::Status Pipeline::wait() {
       watchdog.request_stop();
       watchdog.join();
     }
-    finished_ = true;
   }
   std::lock_guard guard(status_mutex_);
   if (!failure_.empty()) return sdk::Status::error(failure_);

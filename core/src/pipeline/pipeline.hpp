@@ -55,7 +55,6 @@ class Pipeline {
   // Until every source has ended and its work is drained (or the shutdown deadline passed).
   // An error if a source failed.
   sdk::Status wait();
-  bool finished() const { return finished_.load(); }
 
   const Counters& counters() const { return counters_; }
   std::uint64_t acknowledged() const;
@@ -90,6 +89,8 @@ class Pipeline {
   sdk::ChangeEvent decoded_;  // reused: the router thread decodes into it
   std::vector<std::vector<LaneItem>> pending_lane_items_;  // per lane, pushed once per input batch
   std::unordered_set<std::string> topics_;  // interned for lane items; router thread only
+  const std::string* last_topic_ = nullptr;
+  const std::string* intern_topic(const std::string& topic);
   Counters counters_;
 
   BoundedQueue<WorkItem> input_;
@@ -112,7 +113,6 @@ class Pipeline {
   std::mutex status_mutex_;
   std::string failure_;
   std::atomic<bool> started_{false};
-  std::atomic<bool> finished_{false};
   std::atomic<bool> waited_{false};
 };
 

@@ -21,8 +21,6 @@ class KeyTemplate {
 
   const std::string& text() const { return text_; }
   const std::vector<std::string>& columns() const { return columns_; }
-  // The failed column of the last non-rendered outcome is reported by name for logs.
-  const std::string& column_name(std::size_t index) const { return columns_[index]; }
 
  private:
   struct Piece {
