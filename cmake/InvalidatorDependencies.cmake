@@ -12,3 +12,6 @@ endif()
 if(INVALIDATOR_BUILD_BENCH)
   find_package(benchmark REQUIRED)
 endif()
+# Client libraries of the sink plugins (pkg-config only; GLOBAL so that tests can use them too).
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET GLOBAL hiredis)
+pkg_check_modules(LIBMEMCACHED REQUIRED IMPORTED_TARGET GLOBAL libmemcached)

@@ -34,6 +34,8 @@ void report_refusals(const plugin_host::Registry& registry) {
 class SignalWaiter {
  public:
   explicit SignalWaiter(Engine& engine) {
+    // A cache or broker closing its socket must make write() fail, not end the process.
+    std::signal(SIGPIPE, SIG_IGN);
     sigemptyset(&signals_);
     sigaddset(&signals_, SIGINT);
     sigaddset(&signals_, SIGTERM);

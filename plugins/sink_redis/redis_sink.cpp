@@ -1,0 +1,386 @@
+#include "redis_sink.hpp"
+
+#include <algorithm>
+
+#include "fence_script.hpp"
+#include "invalidator/sdk/plugin.hpp"
+#include "invalidator/sdk/sigpipe.hpp"
+
+namespace invalidator::plugins {
+namespace {
+
+std::string reply_text(const redisReply& reply) { return std::string(reply.str, reply.len); }
+
+// SCAN MATCH takes a glob: the key prefix must match itself only.
+std::string escape_glob(std::string_view text) {
+  std::string escaped;
+  for (char c : text) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') escaped += '\\';
+    escaped += c;
+  }
+  return escaped;
+}
+
+std::vector<sdk::ItemFailure> fail_all(std::size_t count, const std::string& reason) {
+  std::vector<sdk::ItemFailure> failures;
+  failures.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) failures.push_back({i, reason, false});
+  return failures;
+}
+
+}  // namespace
+
+sdk::ConfigSpec RedisSink::spec() {
+  sdk::ConfigSpec spec;
+  spec.summary("Deletes, expires or sets keys in Redis: each batch one pipeline on one of a pool of connections, "
+               "optionally version-fenced by a Lua script so that a stale write-back cannot outlive an invalidation.")
+      .option("url", sdk::OptionType::string)
+      .description("redis://[user:password@]host:port/db or unix:///path/to/redis.sock?db=N.")
+      .default_value("\"redis://127.0.0.1:6379\"")
+      .option("password", sdk::OptionType::string)
+      .description("Password (AUTH), instead of one in the URL; write it as \"${REDIS_PASSWORD}\" to keep it out of the file. Never logged.")
+      .default_value("\"\"")
+      .secret()
+      .option("key_prefix", sdk::OptionType::string)
+      .description("Prepended to every key and pattern, e.g. \"app1:\".")
+      .default_value("\"\"")
+      .option("connect_timeout", sdk::OptionType::duration)
+      .description("How long a connection attempt may take.")
+      .default_value("\"2s\"")
+      .min(1)
+      .option("command_timeout", sdk::OptionType::duration)
+      .description("How long a reply may take before the connection is dropped and the batch retried.")
+      .default_value("\"5s\"")
+      .min(1)
+      .option("pool", sdk::OptionType::integer)
+      .description("Connections; as many batches are delivered at once (the sink's `lanes` is capped by it).")
+      .default_value("4")
+      .min(1)
+      .max(64)
+      .option("delete_command", sdk::OptionType::string)
+      .description("\"del\" frees memory at once; \"unlink\" frees it in the background (large values).")
+      .default_value("\"del\"")
+      .one_of({"del", "unlink"})
+      .option("keys_per_delete", sdk::OptionType::integer)
+      .description("Consecutive deletes of a batch sent as one multi-key command; 1: a command per key.")
+      .default_value("64")
+      .min(1)
+      .max(10000)
+      .option("pipeline_depth", sdk::OptionType::integer)
+      .description("Commands written before their replies are read.")
+      .default_value("1024")
+      .min(1)
+      .max(100000)
+      .option("fence", sdk::OptionType::boolean)
+      .description("Version-fenced sets and deletes through a Lua script (see the plugin's README): a value is written "
+                   "only over an older version, and a delete leaves a tombstone that refuses a reader's stale fill.")
+      .default_value("false")
+      .option("fence_suffix", sdk::OptionType::string)
+      .description("Appended to a key to name its fence key (the newest version applied, or a tombstone).")
+      .default_value("\"#fence\"")
+      .option("tombstone_ttl", sdk::OptionType::duration)
+      .description("How long a fence key lives after its last write: longer than any reader takes from cache miss to fill.")
+      .default_value("\"60s\"")
+      .min(1)
+      .option("scan_count", sdk::OptionType::integer)
+      .description("COUNT hint of each SCAN round when deleting a pattern (truncates).")
+      .default_value("1000")
+      .min(1);
+  return spec;
+}
+
+sdk::Result<std::unique_ptr<sdk::Sink>> RedisSink::create(const sdk::Config& config,
+                                                        const sdk::PluginContext& context) {
+  auto address = parse_redis_url(config.string("url", "redis://127.0.0.1:6379"));
+  if (!address) return sdk::Status::error("url: " + address.error());
+  RedisSinkOptions options;
+  options.address = std::move(*address);
+  if (auto password = config.string("password"); !password.empty()) options.address.password = password;
+  options.key_prefix = config.string("key_prefix");
+  options.timeouts.connect = config.duration("connect_timeout", std::chrono::seconds(2));
+  options.timeouts.command = config.duration("command_timeout", std::chrono::seconds(5));
+  options.pool = static_cast<std::size_t>(config.integer("pool", 4));
+  options.unlink = config.string("delete_command", "del") == "unlink";
+  options.keys_per_delete = static_cast<std::size_t>(config.integer("keys_per_delete", 64));
+  options.pipeline_depth = static_cast<std::size_t>(config.integer("pipeline_depth", 1024));
+  options.fence = config.boolean("fence");
+  options.fence_suffix = config.string("fence_suffix", "#fence");
+  options.tombstone_ttl = config.duration("tombstone_ttl", std::chrono::seconds(60));
+  options.scan_count = static_cast<std::size_t>(config.integer("scan_count", 1000));
+  return std::unique_ptr<sdk::Sink>(std::make_unique<RedisSink>(std::move(options), context.logger));
+}
+
+RedisSink::RedisSink(RedisSinkOptions options, sdk::Logger* logger)
+    : options_(std::move(options)), logger_(logger), tombstone_ttl_ms_(std::to_string(options_.tombstone_ttl.count())) {
+  for (std::size_t i = 0; i < options_.pool; ++i) {
+    slots_.push_back(std::make_unique<Slot>(options_));
+    idle_.push_back(slots_.back().get());
+  }
+}
+
+RedisSink::~RedisSink() = default;
+
+sdk::Status RedisSink::start() {
+  stopped_.store(false, std::memory_order_release);
+  sdk::ScopedSigpipeBlock no_sigpipe;
+  Slot* slot = acquire();
+  auto failed = connect(*slot, 1);
+  release(slot);
+  // A cache that is down at start-up is not a reason to stop: deliveries retry until it is
+  // back. A refusal (bad password, no such database) is: no retry will cure it.
+  if (failed && failed->kind() == sdk::DeliveryResult::Kind::partial) {
+    return sdk::Status::error(failed->failures().front().reason);
+  }
+  return sdk::Status::success();
+}
+
+void RedisSink::stop() {
+  stopped_.store(true, std::memory_order_release);
+  for (auto& slot : slots_) slot->connection.interrupt();
+}
+
+RedisSink::Slot* RedisSink::acquire() {
+  std::unique_lock lock(pool_mutex_);
+  pool_changed_.wait(lock, [&] { return !idle_.empty(); });
+  Slot* slot = idle_.back();
+  idle_.pop_back();
+  return slot;
+}
+
+void RedisSink::release(Slot* slot) {
+  {
+    std::lock_guard lock(pool_mutex_);
+    idle_.push_back(slot);
+  }
+  pool_changed_.notify_one();
+}
+
+void RedisSink::report_unreachable(const std::string& reason) {
+  if (!reported_unreachable_.exchange(true) && logger_) logger_->warn(reason + "; retrying");
+}
+
+void RedisSink::report_reachable() {
+  if (reported_unreachable_.exchange(false) && logger_) {
+    logger_->info("connected to " + options_.address.describe() + " again");
+  }
+}
+
+sdk::DeliveryResult RedisSink::deliver(std::span<const sdk::Invalidation> batch) {
+  if (stopped_.load(std::memory_order_acquire)) return sdk::DeliveryResult::retry("the Redis sink is stopped");
+  // stop() shuts sockets down under a running delivery; hiredis then writes to a closed socket.
+  sdk::ScopedSigpipeBlock no_sigpipe;
+  Slot* slot = acquire();
+  sdk::DeliveryResult result = [&] {
+    if (auto failed = connect(*slot, batch.size())) return std::move(*failed);
+    return apply(*slot, batch);
+  }();
+  release(slot);
+  return result;
+}
+
+std::optional<sdk::DeliveryResult> RedisSink::connect(Slot& slot, std::size_t batch_size) {
+  bool fresh = !slot.connection.connected();
+  auto outcome = slot.connection.ensure_connected();
+  if (outcome == RedisConnection::Outcome::unreachable) {
+    report_unreachable(slot.connection.error());
+    return sdk::DeliveryResult::retry(slot.connection.error());
+  }
+  if (outcome == RedisConnection::Outcome::refused) {
+    return sdk::DeliveryResult::partial(fail_all(batch_size, slot.connection.error()));
+  }
+  if (fresh && options_.fence) {
+    // Scripts do not survive a server restart: load on every new connection.
+    RespWriter load;
+    load.command(3);
+    load.argument("SCRIPT");
+    load.argument("LOAD");
+    load.argument(kFenceScript);
+    RedisReply reply = slot.connection.call(load);
+    if (!reply) return lost(slot);
+    if (reply->type != REDIS_REPLY_STRING) {
+      std::string reason = "cannot load the fence script: " +
+                           (reply->type == REDIS_REPLY_ERROR ? reply_text(*reply) : std::string("unexpected reply"));
+      slot.connection.disconnect();
+      return sdk::DeliveryResult::retry(reason);
+    }
+    slot.fence_sha = reply_text(*reply);
+  }
+  report_reachable();
+  return std::nullopt;
+}
+
+sdk::DeliveryResult RedisSink::lost(Slot& slot) {
+  if (stopped_.load(std::memory_order_acquire)) return sdk::DeliveryResult::retry("the Redis sink is stopped");
+  report_unreachable(slot.connection.error());
+  return sdk::DeliveryResult::retry(slot.connection.error());
+}
+
+// Writes the command for batch[index] (and the deletes following it that join it); returns
+// the index after the last item it covers.
+std::size_t RedisSink::write_command(RespWriter& writer, const Slot& slot, std::span<const sdk::Invalidation> batch,
+                                     std::size_t index) const {
+  const sdk::Invalidation& item = batch[index];
+  const std::string_view prefix = options_.key_prefix;
+  const std::string_view delete_verb = options_.unlink ? "UNLINK" : "DEL";
+  // An expire to zero is a delete: PEXPIRE 0 would do the same, less plainly.
+  bool is_delete = item.action == sdk::Action::delete_key ||
+                   (item.action == sdk::Action::expire && item.ttl.count() <= 0);
+
+  if (is_delete && !options_.fence) {
+    std::size_t end = index + 1;
+    auto joins = [&](const sdk::Invalidation& next) {
+      return next.action == sdk::Action::delete_key || (next.action == sdk::Action::expire && next.ttl.count() <= 0);
+    };
+    while (end < batch.size() && end - index < options_.keys_per_delete && joins(batch[end])) ++end;
+    writer.command(1 + (end - index));
+    writer.argument(delete_verb);
+    for (std::size_t i = index; i < end; ++i) writer.argument(prefix, batch[i].key);
+    return end;
+  }
+  if (is_delete) {
+    writer.command(8);
+    writer.argument("EVALSHA");
+    writer.argument(slot.fence_sha);
+    writer.argument("2");
+    writer.argument(prefix, item.key);
+    writer.argument(prefix, item.key, options_.fence_suffix);
+    writer.argument("delete");
+    writer.argument(fence_version(item.version));
+    writer.argument(tombstone_ttl_ms_);
+    return index + 1;
+  }
+  switch (item.action) {
+    case sdk::Action::set_value: {
+      const std::string empty;
+      const std::string& value = item.value ? *item.value : empty;
+      if (options_.fence) {
+        writer.command(10);
+        writer.argument("EVALSHA");
+        writer.argument(slot.fence_sha);
+        writer.argument("2");
+        writer.argument(prefix, item.key);
+        writer.argument(prefix, item.key, options_.fence_suffix);
+        writer.argument("set");
+        writer.argument(fence_version(item.version));
+        writer.argument(value);
+        writer.argument(static_cast<std::uint64_t>(std::max<std::int64_t>(item.ttl.count(), 0)));
+        writer.argument(tombstone_ttl_ms_);
+      } else if (item.ttl.count() > 0) {
+        writer.command(5);
+        writer.argument("SET");
+        writer.argument(prefix, item.key);
+        writer.argument(value);
+        writer.argument("PX");
+        writer.argument(static_cast<std::uint64_t>(item.ttl.count()));
+      } else {
+        writer.command(3);
+        writer.argument("SET");
+        writer.argument(prefix, item.key);
+        writer.argument(value);
+      }
+      return index + 1;
+    }
+    case sdk::Action::expire:
+      writer.command(3);
+      writer.argument("PEXPIRE");
+      writer.argument(prefix, item.key);
+      writer.argument(static_cast<std::uint64_t>(item.ttl.count()));
+      return index + 1;
+    case sdk::Action::delete_key:
+    case sdk::Action::delete_pattern:
+      break;
+  }
+  return index + 1;  // not reached: deletes are handled above, patterns by delete_pattern()
+}
+
+sdk::DeliveryResult RedisSink::apply(Slot& slot, std::span<const sdk::Invalidation> batch) {
+  std::vector<sdk::ItemFailure> failures;
+  std::vector<CommandSpan> spans;
+  RespWriter writer;
+  std::size_t index = 0;
+  while (index < batch.size()) {
+    if (stopped_.load(std::memory_order_acquire)) return sdk::DeliveryResult::retry("the Redis sink is stopped");
+    if (batch[index].action == sdk::Action::delete_pattern) {
+      if (auto stopped_early = delete_pattern(slot, batch[index])) return std::move(*stopped_early);
+      ++index;
+      continue;
+    }
+    // One round: up to pipeline_depth commands written, then their replies read.
+    writer.clear();
+    spans.clear();
+    while (index < batch.size() && spans.size() < options_.pipeline_depth &&
+           batch[index].action != sdk::Action::delete_pattern) {
+      std::size_t next = write_command(writer, slot, batch, index);
+      spans.push_back({index, next});
+      index = next;
+    }
+    if (!slot.connection.append(writer)) return lost(slot);
+    std::optional<std::string> transient;
+    bool script_missing = false;
+    for (const CommandSpan& span : spans) {
+      RedisReply reply = slot.connection.read_reply();
+      if (!reply) return lost(slot);
+      if (reply->type != REDIS_REPLY_ERROR) continue;
+      std::string_view code = error_code(*reply);
+      if (code == "NOSCRIPT") {
+        script_missing = true;
+      } else if (is_transient_server_error(code)) {
+        transient = reply_text(*reply);
+      } else {
+        // WRONGTYPE, NOAUTH, OOM...: the server's own words, per item. Only OOM may pass.
+        bool retryable = code == "OOM";
+        for (std::size_t i = span.begin; i < span.end; ++i) failures.push_back({i, reply_text(*reply), retryable});
+      }
+    }
+    if (script_missing) {
+      // SCRIPT FLUSH under our feet: load it again on the next connection and redo the batch,
+      // which is harmless (fenced writes are idempotent).
+      slot.connection.disconnect();
+      return sdk::DeliveryResult::retry("the fence script was flushed from the server; reloading it");
+    }
+    if (transient) return sdk::DeliveryResult::retry("Redis: " + *transient);
+  }
+  if (!failures.empty()) return sdk::DeliveryResult::partial(std::move(failures));
+  return sdk::DeliveryResult::ok();
+}
+
+std::optional<sdk::DeliveryResult> RedisSink::delete_pattern(Slot& slot, const sdk::Invalidation& invalidation) {
+  const std::string match = escape_glob(options_.key_prefix) + invalidation.key;
+  const std::string count = std::to_string(options_.scan_count);
+  const std::string_view delete_verb = options_.unlink ? "UNLINK" : "DEL";
+  std::string cursor = "0";
+  RespWriter writer;
+  do {
+    if (stopped_.load(std::memory_order_acquire)) return sdk::DeliveryResult::retry("the Redis sink is stopped");
+    writer.clear();
+    writer.command(6);
+    writer.argument("SCAN");
+    writer.argument(cursor);
+    writer.argument("MATCH");
+    writer.argument(match);
+    writer.argument("COUNT");
+    writer.argument(count);
+    RedisReply reply = slot.connection.call(writer);
+    if (!reply) return lost(slot);
+    if (reply->type == REDIS_REPLY_ERROR) return sdk::DeliveryResult::retry("Redis SCAN: " + reply_text(*reply));
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || reply->element[0]->type != REDIS_REPLY_STRING ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY) {
+      return sdk::DeliveryResult::retry("Redis SCAN: unexpected reply");
+    }
+    cursor = reply_text(*reply->element[0]);
+    const redisReply& keys = *reply->element[1];
+    if (keys.elements == 0) continue;
+    writer.clear();
+    writer.command(1 + keys.elements);
+    writer.argument(delete_verb);
+    for (std::size_t i = 0; i < keys.elements; ++i) writer.argument(reply_text(*keys.element[i]));
+    RedisReply deleted = slot.connection.call(writer);
+    if (!deleted) return lost(slot);
+    if (deleted->type == REDIS_REPLY_ERROR) return sdk::DeliveryResult::retry("Redis " + std::string(delete_verb) + ": " + reply_text(*deleted));
+  } while (cursor != "0");
+  return std::nullopt;
+}
+
+}  // namespace invalidator::plugins
+
+INVALIDATOR_SINK_PLUGIN(redis, "0.1.0", invalidator::plugins::RedisSink::spec, invalidator::plugins::RedisSink::create)
