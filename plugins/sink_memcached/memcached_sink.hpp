@@ -1,0 +1,90 @@
+#pragma once
+
+#include <libmemcached/memcached.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "invalidator/sdk/config_spec.hpp"
+#include "invalidator/sdk/context.hpp"
+#include "invalidator/sdk/result.hpp"
+#include "invalidator/sdk/sink.hpp"
+
+namespace invalidator::plugins {
+
+// How fenced items are told apart in memcached, by their 32-bit flags. A fenced value holds
+// its version before the payload: 20 digits, then ':'; a tombstone holds only the version.
+inline constexpr std::uint32_t kFencedValueFlags = 0x46'56'41'4C;  // "FVAL"
+inline constexpr std::uint32_t kTombstoneFlags = 0x46'54'4F'4D;    // "FTOM"
+inline constexpr std::size_t kFenceVersionDigits = 20;
+
+struct MemcachedSinkOptions {
+  std::vector<std::string> servers;  // host:port
+  std::string key_prefix;
+  bool reliable = true;  // false: noreply, buffered
+  bool fence = false;
+  std::chrono::milliseconds tombstone_ttl{60'000};
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds command_timeout{2000};
+  std::size_t pool = 4;
+  bool flush_on_pattern = false;
+};
+
+// Deletes, touches and sets memcached keys through libmemcached (binary protocol, keys spread
+// over the servers by consistent hashing).
+class MemcachedSink final : public sdk::Sink {
+ public:
+  MemcachedSink(MemcachedSinkOptions options, sdk::Logger* logger);
+  ~MemcachedSink() override;
+
+  static sdk::ConfigSpec spec();
+  static sdk::Result<std::unique_ptr<sdk::Sink>> create(const sdk::Config& config, const sdk::PluginContext& context);
+
+  sdk::Status start() override;
+  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch) override;
+  void stop() override { stopped_.store(true, std::memory_order_release); }
+  std::size_t concurrency() const override { return options_.pool; }
+
+ private:
+  struct ClientDeleter {
+    void operator()(memcached_st* client) const { memcached_free(client); }
+  };
+  using Client = std::unique_ptr<memcached_st, ClientDeleter>;
+
+  // What one item's outcome asks of the batch.
+  enum class Outcome { applied, failed, retry };
+  struct ItemResult {
+    Outcome outcome = Outcome::applied;
+    std::string reason;
+  };
+
+  memcached_st* acquire();
+  void release(memcached_st* client);
+  ItemResult apply(memcached_st* client, const sdk::Invalidation& item, std::string& key);
+  ItemResult fenced_write(memcached_st* client, std::string_view key, std::uint64_t version,
+                          const std::string* value, std::chrono::milliseconds ttl);
+  ItemResult classify(memcached_st* client, memcached_return_t rc, std::string_view key, std::string_view what);
+
+  MemcachedSinkOptions options_;
+  sdk::Logger* logger_;
+  std::vector<Client> clients_;
+  std::vector<memcached_st*> idle_;
+  std::mutex pool_mutex_;
+  std::condition_variable pool_changed_;
+  std::atomic<bool> stopped_{false};
+  std::atomic<bool> reported_unreachable_{false};
+};
+
+// memcached reads an expiration over 30 days as a Unix time; below one second, as "never".
+time_t memcached_expiration(std::chrono::milliseconds ttl);
+
+}  // namespace invalidator::plugins
