@@ -160,8 +160,11 @@ TEST(Loader, ScanningADirectoryRecordsEveryRefusalAndKeepsTheGoodPlugins) {
 }
 
 TEST(Loader, TheSameFileReachedTwiceIsLoadedOnce) {
+  std::size_t libraries = 0;
+  for (const auto& entry : fs::directory_iterator(kPlugins)) libraries += entry.path().extension() == ".so" ? 1 : 0;
+  ASSERT_GT(libraries, 0u);
   Registry registry;
-  EXPECT_EQ(registry.load_directory(kPlugins), 2u);
+  EXPECT_EQ(registry.load_directory(kPlugins), libraries);
   EXPECT_EQ(registry.load_directory(kPlugins), 0u);
   EXPECT_NE(registry.find(sdk::PluginKind::sink, "memory"), nullptr);
   EXPECT_TRUE(registry.refusals().empty()) << refusal_text(registry);
