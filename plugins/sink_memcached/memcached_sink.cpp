@@ -149,7 +149,10 @@ MemcachedSink::MemcachedSink(MemcachedSinkOptions options, sdk::Logger* logger)
       auto address = parse_server(server);  // validated by create()
       memcached_server_add(raw, address->host.c_str(), address->port);
     }
-    memcached_behavior_set(raw, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, 1);
+    // Binary for acknowledged commands (CAS, precise status codes); text for noreply: a
+    // binary quiet delete of a missing key still gets a "not found" reply, which nobody reads
+    // and which stalls the connection once the socket buffers fill.
+    memcached_behavior_set(raw, MEMCACHED_BEHAVIOR_BINARY_PROTOCOL, options_.reliable ? 1 : 0);
     // The same ketama hashing as most clients, so that readers and this sink agree on the
     // server of a key.
     memcached_behavior_set(raw, MEMCACHED_BEHAVIOR_KETAMA, 1);
