@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -17,6 +18,7 @@
 #include "invalidator/sdk/config_spec.hpp"
 #include "invalidator/sdk/context.hpp"
 #include "invalidator/sdk/result.hpp"
+#include "delete_pipeline.hpp"
 #include "invalidator/sdk/sink.hpp"
 
 namespace invalidator::plugins {
@@ -67,8 +69,19 @@ class MemcachedSink final : public sdk::Sink {
     std::string reason;
   };
 
-  memcached_st* acquire();
-  void release(memcached_st* client);
+  // A pool member: a libmemcached client and, per server, a pipeline for acknowledged deletes.
+  struct Slot {
+    Client client;
+    std::map<std::string, std::unique_ptr<DeletePipeline>, std::less<>> pipelines;
+  };
+
+  Slot* acquire();
+  void release(Slot* slot);
+  // Whether batch[index] can go through a delete pipeline.
+  bool pipelinable(const sdk::Invalidation& item) const;
+  // Deletes batch[begin, end) through the pipelines, grouped by server.
+  ItemResult delete_run(Slot& slot, std::span<const sdk::Invalidation> batch, std::size_t begin, std::size_t end,
+                        std::vector<sdk::ItemFailure>& failures);
   ItemResult apply(memcached_st* client, const sdk::Invalidation& item, std::string& key);
   ItemResult fenced_write(memcached_st* client, std::string_view key, std::uint64_t version,
                           const std::string* value, std::chrono::milliseconds ttl);
@@ -76,8 +89,8 @@ class MemcachedSink final : public sdk::Sink {
 
   MemcachedSinkOptions options_;
   sdk::Logger* logger_;
-  std::vector<Client> clients_;
-  std::vector<memcached_st*> idle_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<Slot*> idle_;
   std::mutex pool_mutex_;
   std::condition_variable pool_changed_;
   std::atomic<bool> stopped_{false};

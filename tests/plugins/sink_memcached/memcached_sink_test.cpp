@@ -203,6 +203,23 @@ TEST_F(MemcachedSinkTest, AppliesEveryActionUnderTheKeyPrefix) {
   EXPECT_EQ(client_->get("app:slow"), std::nullopt);
 }
 
+// Deletes are pipelined (text protocol); keys it cannot carry take libmemcached's binary path.
+TEST_F(MemcachedSinkTest, KeysThePipelineCannotCarryAreStillDeletedOrFailedByThemselves) {
+  auto sink = started();
+  const std::string spaced = "customer name:Sally Thomas";
+  client_->set(spaced, "v");
+  client_->set("plain", "v");
+  std::vector<Invalidation> batch{item(Action::delete_key, "plain"), item(Action::delete_key, spaced),
+                                  item(Action::delete_key, std::string(300, 'k'))};
+  auto result = sink->deliver(batch);
+  ASSERT_EQ(result.kind(), DeliveryResult::Kind::partial) << result.reason();
+  ASSERT_EQ(result.failures().size(), 1u);
+  EXPECT_EQ(result.failures()[0].index, 2u);
+  EXPECT_FALSE(result.failures()[0].retryable) << "a key too long will never be deleted";
+  EXPECT_EQ(client_->get("plain"), std::nullopt);
+  EXPECT_EQ(client_->get(spaced), std::nullopt);
+}
+
 TEST_F(MemcachedSinkTest, FireAndForgetModeDeletesTooWhenTheServerIsUp) {
   auto sink = started({{"reliable", false}});
   std::vector<Invalidation> batch;
