@@ -347,7 +347,8 @@ sdk::DeliveryResult RedisSink::apply(Slot& slot, std::span<const sdk::Invalidati
 std::optional<sdk::DeliveryResult> RedisSink::delete_pattern(Slot& slot, const sdk::Invalidation& invalidation) {
   const std::string match = escape_glob(options_.key_prefix) + invalidation.key;
   const std::string count = std::to_string(options_.scan_count);
-  const std::string_view delete_verb = options_.unlink ? "UNLINK" : "DEL";
+  // A pattern may match millions of keys: free them in the background whatever delete_command says.
+  const std::string_view delete_verb = "UNLINK";
   std::string cursor = "0";
   RespWriter writer;
   do {
