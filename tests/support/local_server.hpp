@@ -3,6 +3,8 @@
 // A Redis or Memcached server of the machine's own packages, started on loopback on a free
 // port for one test through scripts/services, and stopped (its directory removed) after it.
 
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
 
@@ -23,6 +25,14 @@ class LocalServer {
     server->port_ = std::stoi(read_file(server->dir_ / "port"));
     server->address_ = read_file(server->dir_ / "url");
     while (!server->address_.empty() && server->address_.back() == '\n') server->address_.pop_back();
+    return server;
+  }
+
+  // For a test: the server, or null with the reason recorded as a test failure.
+  static std::unique_ptr<LocalServer> start_for_test(const std::string& kind) {
+    std::string error;
+    auto server = start(kind, error);
+    if (!server) ADD_FAILURE() << error;
     return server;
   }
 

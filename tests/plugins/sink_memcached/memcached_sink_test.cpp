@@ -7,6 +7,7 @@
 #include "invalidator/sdk/plugin.hpp"
 #include "invalidator/sdk/testing/sink_conformance.hpp"
 #include "memcached_sink.hpp"
+#include "support/invalidations.hpp"
 #include "support/local_server.hpp"
 #include "support/tcp_relay.hpp"
 
@@ -22,14 +23,10 @@ using sdk::Invalidation;
 using sdk::testing::SinkConformance;
 using sdk::testing::SinkConformanceParam;
 using sdk::testing::SinkHarness;
+using testing::item;
 using testing::LocalServer;
 
-std::unique_ptr<LocalServer> start_memcached() {
-  std::string error;
-  auto server = LocalServer::start("memcached", error);
-  EXPECT_NE(server, nullptr) << error;
-  return server;
-}
+std::unique_ptr<LocalServer> start_memcached() { return LocalServer::start_for_test("memcached"); }
 
 std::unique_ptr<sdk::Sink> make_sink(std::vector<std::string> servers,
                                      std::map<std::string, sdk::ConfigValue> extra = {}) {
@@ -42,10 +39,6 @@ std::unique_ptr<sdk::Sink> make_sink(std::vector<std::string> servers,
   return created ? std::move(created.value()) : nullptr;
 }
 
-Invalidation item(Action action, std::string key, std::uint64_t version = 1,
-                  std::optional<std::string> value = std::nullopt, std::chrono::milliseconds ttl = 0ms) {
-  return Invalidation{action, std::move(key), std::move(value), version, ttl};
-}
 
 // What a service reading the cache uses: libmemcached, hashing keys the same way as the sink.
 class MemcachedClient {

@@ -12,6 +12,7 @@
 #include "redis_address.hpp"
 #include "redis_client.hpp"
 #include "redis_sink.hpp"
+#include "support/invalidations.hpp"
 #include "support/local_server.hpp"
 
 INVALIDATOR_DECLARE_STATIC_PLUGIN(redis);
@@ -26,15 +27,11 @@ using sdk::Invalidation;
 using sdk::testing::SinkConformance;
 using sdk::testing::SinkConformanceParam;
 using sdk::testing::SinkHarness;
+using testing::item;
 using testing::LocalServer;
 using testing::RedisClient;
 
-std::unique_ptr<LocalServer> start_redis() {
-  std::string error;
-  auto server = LocalServer::start("redis", error);
-  EXPECT_NE(server, nullptr) << error;
-  return server;
-}
+std::unique_ptr<LocalServer> start_redis() { return LocalServer::start_for_test("redis"); }
 
 sdk::Config config_for(const LocalServer& server, std::map<std::string, sdk::ConfigValue> extra = {}) {
   sdk::Config config;
@@ -50,10 +47,6 @@ std::unique_ptr<sdk::Sink> make_sink(const sdk::Config& config) {
   return std::move(created.value());
 }
 
-Invalidation item(Action action, std::string key, std::uint64_t version = 1,
-                  std::optional<std::string> value = std::nullopt, std::chrono::milliseconds ttl = 0ms) {
-  return Invalidation{action, std::move(key), std::move(value), version, ttl};
-}
 
 // ---------------------------------------------------------------------------------------
 // The SDK's conformance suite against a real redis-server, plain and fenced.
