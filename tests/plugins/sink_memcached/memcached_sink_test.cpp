@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 #include <libmemcached/memcached.h>
 
+#include <array>
+#include <atomic>
 #include <fstream>
+#include <random>
 #include <thread>
 
 #include "invalidator/sdk/plugin.hpp"
@@ -352,6 +355,49 @@ TEST_F(MemcachedSinkTest, WithAFenceTheStaleWriteBackIsRefused) {
     ASSERT_TRUE(next);
     EXPECT_TRUE(reader.fill(key, *next, "new")) << key;
     EXPECT_EQ(fenced_payload(client_->gets(key)), "new") << key;
+  }
+}
+
+// The race run for real: writers change rows and deliver their invalidations while readers
+// fill concurrently. Once all has settled a fenced cache holds the newest row or nothing.
+TEST_F(MemcachedSinkTest, ConcurrentReadersNeverLeaveAStaleValueBehindAFence) {
+  constexpr int kKeys = 8;
+  constexpr int kChanges = 200;
+  auto sink = started({{"fence", true}, {"pool", std::int64_t{kKeys}}});
+  std::array<std::atomic<int>, kKeys> database{};
+  std::atomic<bool> writers_done{false};
+  std::vector<std::thread> threads;
+  for (int k = 0; k < kKeys; ++k) {
+    const std::string key = "row:" + std::to_string(k);
+    threads.emplace_back([&, k, key] {
+      for (int version = 1; version <= kChanges; ++version) {
+        database[static_cast<std::size_t>(k)].store(version);
+        std::vector<Invalidation> batch{item(Action::delete_key, key, static_cast<std::uint64_t>(version))};
+        while (!sink->deliver(batch).is_ok()) {
+        }
+      }
+    });
+    threads.emplace_back([&, k, key] {
+      MemcachedClient connection({server_->port()});
+      ReadThrough reader{connection};
+      std::minstd_rand random(static_cast<unsigned>(k));
+      while (!writers_done.load()) {
+        auto miss = reader.lookup(key);
+        if (!miss) continue;
+        std::string value = std::to_string(database[static_cast<std::size_t>(k)].load());
+        std::this_thread::sleep_for(std::chrono::microseconds(random() % 300));  // a slow query
+        reader.fill(key, *miss, value);
+      }
+    });
+  }
+  for (std::size_t i = 0; i < threads.size(); i += 2) threads[i].join();
+  writers_done = true;
+  for (std::size_t i = 1; i < threads.size(); i += 2) threads[i].join();
+  for (int k = 0; k < kKeys; ++k) {
+    auto cached = fenced_payload(client_->gets("row:" + std::to_string(k)));
+    if (cached) {
+      EXPECT_EQ(*cached, std::to_string(kChanges)) << "row " << k << " holds a stale value";
+    }
   }
 }
 
