@@ -15,3 +15,4 @@ endif()
 # Client libraries of the sink plugins (pkg-config only; GLOBAL so that tests can use them too).
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET GLOBAL hiredis)
 pkg_check_modules(LIBMEMCACHED REQUIRED IMPORTED_TARGET GLOBAL libmemcached)
+pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET GLOBAL rdkafka)

@@ -28,6 +28,20 @@ TEST(BoundedQueue, ProducerWaitsWhileFull) {
   EXPECT_EQ(queue.size(), 2u);
 }
 
+TEST(BoundedQueue, SaysWhenAPushWouldWait) {
+  BoundedQueue<int> queue(2);
+  EXPECT_FALSE(queue.full());
+  queue.push(1);
+  queue.push(2);
+  EXPECT_TRUE(queue.full());
+  std::vector<int> out;
+  queue.pop_batch(out, 1, 0ms);
+  EXPECT_FALSE(queue.full());
+  queue.push(3);
+  queue.close();
+  EXPECT_FALSE(queue.full()) << "a closed queue refuses at once, it never waits";
+}
+
 TEST(BoundedQueue, StopReleasesABlockedProducer) {
   BoundedQueue<int> queue(1);
   queue.push(1);

@@ -117,6 +117,11 @@ class BoundedQueue {
     return items_.size();
   }
   std::size_t capacity() const { return capacity_; }
+  // A push would wait now.
+  bool full() const {
+    std::lock_guard guard(mutex_);
+    return !closed_ && items_.size() >= capacity_;
+  }
 
  private:
   const std::size_t capacity_;

@@ -18,6 +18,7 @@ class Pipeline::SourceEmitter final : public sdk::Emitter {
   SourceEmitter(Pipeline& pipeline, std::uint32_t source) : pipeline_(pipeline), source_(source) {}
   bool emit(sdk::RawMessage message) override { return push(std::move(message)); }
   bool emit(sdk::ChangeEvent event) override { return push(std::move(event)); }
+  bool full() const override { return pipeline_.input_.full(); }
 
  private:
   template <typename Message>

@@ -16,6 +16,10 @@ class Emitter {
   virtual bool emit(RawMessage message) = 0;
   // An event the source decoded itself (e.g. PostgreSQL logical replication).
   virtual bool emit(ChangeEvent event) = 0;
+  // True while emit() would block. A source that must keep serving its transport while the
+  // pipeline is full (a Kafka consumer answers its group's protocol) pauses its input instead
+  // of blocking, and emits again once this is false.
+  virtual bool full() const { return false; }
 };
 
 class Source {

@@ -1,0 +1,376 @@
+#include "kafka_source.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <deque>
+
+#include "invalidator/sdk/plugin.hpp"
+
+namespace invalidator::plugins {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* list) const { rd_kafka_topic_partition_list_destroy(list); }
+};
+using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+
+struct MessageDeleter {
+  void operator()(rd_kafka_message_t* message) const { rd_kafka_message_destroy(message); }
+};
+using Message = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
+
+// Settings the source decides itself; the passthrough table must not change them.
+constexpr std::array kOwnedSettings = {"bootstrap.servers", "group.id", "enable.auto.commit",
+                                       "enable.auto.offset.store", "auto.offset.reset", "enable.partition.eof"};
+
+// Errors after which retrying cannot help: the process exits with the reason.
+bool is_fatal(rd_kafka_resp_err_t error) {
+  switch (error) {
+    case RD_KAFKA_RESP_ERR__FATAL:
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::string optional_bytes(const void* data, std::size_t length) {
+  return std::string(static_cast<const char*>(data), length);
+}
+
+}  // namespace
+
+sdk::ConfigSpec KafkaSource::spec() {
+  sdk::ConfigSpec spec;
+  spec.summary("Consumes Debezium change events from Kafka as a member of a consumer group; offsets are committed "
+               "only once the invalidations of a message, and of every earlier one of its partition, were delivered.")
+      .option("brokers", sdk::OptionType::string)
+      .description("bootstrap.servers: host:port[,host:port...].")
+      .required()
+      .example("\"kafka-1:9092,kafka-2:9092\"")
+      .option("topics", sdk::OptionType::string_list)
+      .description("Topic names; an entry starting with ^ is a regular expression (e.g. \"^dbserver1\\\\.public\\\\..*\").")
+      .required()
+      .example("[\"dbserver1.public.customers\"]")
+      .option("group_id", sdk::OptionType::string)
+      .description("Consumer group: processes with the same group share the partitions.")
+      .default_value("\"invalidator\"")
+      .option("start", sdk::OptionType::string)
+      .description("Where a group without committed offsets starts.")
+      .default_value("\"earliest\"")
+      .one_of({"earliest", "latest"})
+      .option("format", sdk::OptionType::string)
+      .description("How message values are decoded.")
+      .default_value("\"debezium\"")
+      .one_of({"debezium"})
+      .option("commit_interval", sdk::OptionType::duration)
+      .description("How often acknowledged offsets are committed (asynchronously); also on revoke and shutdown (synchronously).")
+      .default_value("\"1s\"")
+      .min(1)
+      .option("revoke_timeout", sdk::OptionType::duration)
+      .description("How long a revoked partition's in-flight messages may take to be acknowledged before it is released.")
+      .default_value("\"10s\"")
+      .min(0)
+      .option("librdkafka", sdk::OptionType::string_map)
+      .description("librdkafka settings passed through verbatim (security.protocol, sasl.*, ssl.*, fetch tuning); "
+                   "librdkafka itself validates them.")
+      .example("{ \"security.protocol\" = \"sasl_ssl\", \"sasl.mechanism\" = \"PLAIN\" }");
+  return spec;
+}
+
+sdk::Result<std::unique_ptr<sdk::Source>> KafkaSource::create(const sdk::Config& config,
+                                                            const sdk::PluginContext& context) {
+  KafkaSourceOptions options;
+  options.brokers = config.string("brokers");
+  options.topics = config.string_list("topics");
+  if (options.topics.empty()) return sdk::Status::error("topics: name at least one topic");
+  options.group_id = config.string("group_id", "invalidator");
+  options.start = config.string("start", "earliest");
+  options.commit_interval = config.duration("commit_interval", std::chrono::seconds(1));
+  options.revoke_timeout = config.duration("revoke_timeout", std::chrono::seconds(10));
+  options.librdkafka = config.string_map("librdkafka");
+
+  std::unique_ptr<KafkaSource> source(new KafkaSource(std::move(options), context.logger));
+  const KafkaSourceOptions& o = source->options_;
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char error[512];
+  auto set = [&](const std::string& name, const std::string& value, const std::string& where) -> sdk::Status {
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof error) != RD_KAFKA_CONF_OK) {
+      return sdk::Status::error(where + ": " + error);
+    }
+    return sdk::Status::success();
+  };
+  for (const auto& [name, value] : o.librdkafka) {
+    if (std::find(kOwnedSettings.begin(), kOwnedSettings.end(), name) != kOwnedSettings.end()) {
+      rd_kafka_conf_destroy(conf);
+      return sdk::Status::error("librdkafka." + name + ": set by the source itself (use its own options: brokers, "
+                                "group_id, start); offsets are committed from acknowledgements only");
+    }
+    if (auto status = set(name, value, "librdkafka." + name); !status.ok()) {
+      rd_kafka_conf_destroy(conf);
+      return status;
+    }
+  }
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"bootstrap.servers", o.brokers},
+           {"group.id", o.group_id},
+           {"enable.auto.commit", "false"},
+           {"enable.auto.offset.store", "false"},
+           {"auto.offset.reset", o.start == "latest" ? "latest" : "earliest"},
+           {"enable.partition.eof", "false"}}) {
+    if (auto status = set(name, value, name); !status.ok()) {
+      rd_kafka_conf_destroy(conf);
+      return status;
+    }
+  }
+  rd_kafka_conf_set_opaque(conf, source.get());
+  rd_kafka_conf_set_rebalance_cb(conf, &KafkaSource::on_rebalance);
+  rd_kafka_conf_set_error_cb(conf, &KafkaSource::on_error);
+  source->consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof error);
+  if (source->consumer_ == nullptr) {  // rd_kafka_new frees conf only on success
+    rd_kafka_conf_destroy(conf);
+    return sdk::Status::error(std::string("cannot create the Kafka consumer: ") + error);
+  }
+  rd_kafka_poll_set_consumer(source->consumer_);
+  return std::unique_ptr<sdk::Source>(std::move(source));
+}
+
+KafkaSource::~KafkaSource() {
+  if (consumer_ != nullptr) {
+    if (!closed_) rd_kafka_consumer_close(consumer_);
+    rd_kafka_destroy(consumer_);
+  }
+}
+
+void KafkaSource::on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t error, rd_kafka_topic_partition_list_t* partitions,
+                               void* opaque) {
+  auto* source = static_cast<KafkaSource*>(opaque);
+  if (error == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    source->assigned(partitions);
+  } else {
+    source->revoked(partitions);
+  }
+}
+
+void KafkaSource::on_error(rd_kafka_t* consumer, int error, const char* reason, void* opaque) {
+  auto* source = static_cast<KafkaSource*>(opaque);
+  if (!source->logger_) return;
+  auto code = static_cast<rd_kafka_resp_err_t>(error);
+  if (code == RD_KAFKA_RESP_ERR__FATAL) {
+    char fatal[512];
+    rd_kafka_fatal_error(consumer, fatal, sizeof fatal);
+    source->logger_->error(std::string("Kafka: fatal error: ") + fatal);
+    return;
+  }
+  // Brokers down or unreachable: librdkafka reconnects by itself; one line every 10 s is enough.
+  auto now = Clock::now();
+  if (now - source->last_error_log_ < std::chrono::seconds(10)) return;
+  source->last_error_log_ = now;
+  source->logger_->warn(std::string("Kafka: ") + rd_kafka_err2str(code) + ": " + reason + " (retrying)");
+}
+
+std::optional<std::uint64_t> KafkaSource::stream_of(const std::string& topic, std::int32_t partition) {
+  std::lock_guard lock(mutex_);
+  auto found = active_.find({topic, partition});
+  if (found == active_.end()) return std::nullopt;
+  return found->second;
+}
+
+void KafkaSource::assigned(rd_kafka_topic_partition_list_t* partitions) {
+  {
+    std::lock_guard lock(mutex_);
+    for (int i = 0; i < partitions->cnt; ++i) {
+      const auto& partition = partitions->elems[i];
+      std::uint64_t id = next_stream_++;
+      streams_[id] = Stream{partition.topic, partition.partition};
+      active_[{partition.topic, partition.partition}] = id;
+    }
+  }
+  if (logger_) logger_->info("assigned " + std::to_string(partitions->cnt) + " partition(s) of group " + options_.group_id);
+  rd_kafka_assign(consumer_, partitions);
+}
+
+void KafkaSource::revoked(rd_kafka_topic_partition_list_t* partitions) {
+  std::vector<std::uint64_t> leaving;
+  {
+    std::unique_lock lock(mutex_);
+    for (int i = 0; i < partitions->cnt; ++i) {
+      auto found = active_.find({partitions->elems[i].topic, partitions->elems[i].partition});
+      if (found != active_.end()) leaving.push_back(found->second);
+    }
+    // Let what is in flight finish, within bounds: what is acknowledged by then is committed,
+    // the rest is read again by the partition's next owner.
+    auto all_acknowledged = [&] {
+      return std::all_of(leaving.begin(), leaving.end(), [&](std::uint64_t id) {
+        const Stream& stream = streams_[id];
+        return stream.emitted_next < 0 || stream.acked_next >= stream.emitted_next;
+      });
+    };
+    acknowledged_.wait_for(lock, options_.revoke_timeout, all_acknowledged);
+  }
+  commit(true, &leaving);
+  {
+    std::lock_guard lock(mutex_);
+    for (std::uint64_t id : leaving) {
+      Stream& stream = streams_[id];
+      active_.erase({stream.topic, stream.partition});
+      streams_.erase(id);
+    }
+  }
+  if (logger_) logger_->info("released " + std::to_string(partitions->cnt) + " partition(s)");
+  rd_kafka_assign(consumer_, nullptr);
+}
+
+void KafkaSource::acknowledge(const sdk::Position& position) {
+  {
+    std::lock_guard lock(mutex_);
+    auto found = streams_.find(position.stream);
+    if (found == streams_.end()) return;  // released meanwhile: its next owner reads it again
+    found->second.acked_next = std::max(found->second.acked_next, static_cast<std::int64_t>(position.offset) + 1);
+  }
+  acknowledged_.notify_all();
+}
+
+void KafkaSource::commit(bool synchronous, const std::vector<std::uint64_t>* only) {
+  PartitionList offsets(rd_kafka_topic_partition_list_new(8));
+  std::vector<std::pair<std::uint64_t, std::int64_t>> committing;
+  {
+    std::lock_guard lock(mutex_);
+    auto add = [&](std::uint64_t id, const Stream& stream) {
+      if (stream.acked_next <= stream.committed_next) return;
+      rd_kafka_topic_partition_list_add(offsets.get(), stream.topic.c_str(), stream.partition)->offset = stream.acked_next;
+      committing.emplace_back(id, stream.acked_next);
+    };
+    if (only != nullptr) {
+      for (std::uint64_t id : *only) add(id, streams_[id]);
+    } else {
+      for (const auto& [id, stream] : streams_) add(id, stream);
+    }
+  }
+  if (offsets->cnt == 0) return;
+  rd_kafka_resp_err_t error = rd_kafka_commit(consumer_, offsets.get(), synchronous ? 0 : 1);
+  if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    // A rebalance in progress, a coordinator moving: the next commit carries these offsets too.
+    if (logger_) logger_->warn(std::string("Kafka: commit failed: ") + rd_kafka_err2str(error) + " (committed again later)");
+    return;
+  }
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, next] : committing) {
+    auto found = streams_.find(id);
+    if (found != streams_.end()) found->second.committed_next = std::max(found->second.committed_next, next);
+  }
+}
+
+void KafkaSource::pause_all(bool pause) {
+  rd_kafka_topic_partition_list_t* assignment = nullptr;
+  if (rd_kafka_assignment(consumer_, &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  PartitionList owned(assignment);
+  if (pause) {
+    rd_kafka_pause_partitions(consumer_, owned.get());
+  } else {
+    rd_kafka_resume_partitions(consumer_, owned.get());
+  }
+}
+
+sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
+  PartitionList subscription(rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size())));
+  for (const auto& topic : options_.topics) {
+    rd_kafka_topic_partition_list_add(subscription.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  if (auto error = rd_kafka_subscribe(consumer_, subscription.get()); error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return sdk::Status::error(std::string("cannot subscribe: ") + rd_kafka_err2str(error));
+  }
+
+  // Messages read while the pipeline was full, in order; their partitions are paused, so this
+  // holds only what was already fetched (and what a partition assigned meanwhile delivers).
+  std::deque<Message> backlog;
+  bool paused = false;
+  auto last_commit = Clock::now();
+  sdk::Status outcome = sdk::Status::success();
+  while (!stop.stop_requested()) {
+    if (Clock::now() - last_commit >= options_.commit_interval) {
+      commit(false);
+      last_commit = Clock::now();
+    }
+    Message message;
+    if (!backlog.empty() && !emitter.full()) {
+      message = std::move(backlog.front());
+      backlog.pop_front();
+    } else {
+      // Polling goes on while the pipeline is full: it serves the group (heartbeats, rebalances).
+      message.reset(rd_kafka_consumer_poll(consumer_, backlog.empty() ? 100 : 20));
+      if (!message) {
+        if (paused && backlog.empty()) {
+          pause_all(false);
+          paused = false;
+        }
+        continue;
+      }
+      if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+        std::string reason = rd_kafka_message_errstr(message.get());
+        if (is_fatal(message->err)) {
+          outcome = sdk::Status::error("Kafka: " + std::string(rd_kafka_err2str(message->err)) + ": " + reason);
+          break;
+        }
+        if (logger_) logger_->warn("Kafka: " + reason + " (retrying)");
+        continue;
+      }
+      if (!backlog.empty() || emitter.full()) {
+        pause_all(true);  // again each time: a partition assigned since must pause too
+        paused = true;
+        backlog.push_back(std::move(message));
+        continue;
+      }
+    }
+
+    std::string topic = rd_kafka_topic_name(message->rkt);
+    std::optional<std::uint64_t> stream = stream_of(topic, message->partition);
+    if (!stream) continue;  // from a partition revoked since: its next owner reads it
+
+    sdk::RawMessage raw;
+    raw.topic = std::move(topic);
+    if (message->key != nullptr) raw.key = optional_bytes(message->key, message->key_len);
+    if (message->payload != nullptr) {
+      std::string value;
+      value.reserve(message->len + sdk::kDecodePadding);  // parsed in place, without a copy
+      value.assign(static_cast<const char*>(message->payload), message->len);
+      raw.value = std::move(value);
+    }
+    rd_kafka_headers_t* headers = nullptr;
+    if (rd_kafka_message_headers(message.get(), &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name = nullptr;
+      const void* value = nullptr;
+      std::size_t size = 0;
+      for (std::size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+        raw.headers.push_back({name, value ? optional_bytes(value, size) : std::string{}});
+      }
+    }
+    raw.position = sdk::Position{*stream, static_cast<std::uint64_t>(message->offset)};
+    {
+      std::lock_guard lock(mutex_);
+      auto found = streams_.find(*stream);
+      if (found != streams_.end()) found->second.emitted_next = message->offset + 1;
+    }
+    if (!emitter.emit(std::move(raw))) break;
+  }
+  // Leaving the group revokes the partitions: what is in flight gets revoke_timeout to be
+  // acknowledged, and what was acknowledged is committed before the partitions are released.
+  commit(true);
+  rd_kafka_consumer_close(consumer_);
+  closed_ = true;
+  return outcome;
+}
+
+}  // namespace invalidator::plugins
+
+INVALIDATOR_SOURCE_PLUGIN(kafka, "0.1.0", invalidator::plugins::KafkaSource::spec,
+                          invalidator::plugins::KafkaSource::create)

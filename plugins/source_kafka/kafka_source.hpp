@@ -1,0 +1,85 @@
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "invalidator/sdk/config_spec.hpp"
+#include "invalidator/sdk/context.hpp"
+#include "invalidator/sdk/result.hpp"
+#include "invalidator/sdk/source.hpp"
+
+namespace invalidator::plugins {
+
+struct KafkaSourceOptions {
+  std::string brokers;
+  std::vector<std::string> topics;  // "^..." entries are regular expressions
+  std::string group_id = "invalidator";
+  std::string start = "earliest";
+  std::chrono::milliseconds commit_interval{1000};
+  std::chrono::milliseconds revoke_timeout{10'000};
+  std::map<std::string, std::string> librdkafka;  // passed through verbatim
+};
+
+// A member of a Kafka consumer group reading Debezium messages. Offsets are committed only
+// from the pipeline's acknowledgements: per partition, the highest contiguous acknowledged
+// offset + 1, asynchronously every commit_interval and synchronously on revoke and shutdown.
+class KafkaSource final : public sdk::Source {
+ public:
+  ~KafkaSource() override;
+
+  static sdk::ConfigSpec spec();
+  static sdk::Result<std::unique_ptr<sdk::Source>> create(const sdk::Config& config,
+                                                          const sdk::PluginContext& context);
+
+  sdk::Status run(sdk::Emitter& emitter, std::stop_token stop) override;
+  void acknowledge(const sdk::Position& position) override;
+
+ private:
+  // One assignment of one partition. A partition assigned again after a revoke gets a new
+  // stream, so that the core's per-stream ordering never sees its offsets go back.
+  struct Stream {
+    std::string topic;
+    std::int32_t partition = 0;
+    std::int64_t emitted_next = -1;    // offset after the last message handed to the pipeline
+    std::int64_t acked_next = -1;      // offset after the last acknowledged one
+    std::int64_t committed_next = -1;  // what the group coordinator has
+    bool active = true;
+  };
+
+  KafkaSource(KafkaSourceOptions options, sdk::Logger* logger) : options_(std::move(options)), logger_(logger) {}
+
+  static void on_rebalance(rd_kafka_t* consumer, rd_kafka_resp_err_t error,
+                           rd_kafka_topic_partition_list_t* partitions, void* opaque);
+  static void on_error(rd_kafka_t* consumer, int error, const char* reason, void* opaque);
+  void assigned(rd_kafka_topic_partition_list_t* partitions);
+  void revoked(rd_kafka_topic_partition_list_t* partitions);
+  // Commits what was acknowledged beyond what was committed; `only` limits it to some streams.
+  void commit(bool synchronous, const std::vector<std::uint64_t>* only = nullptr);
+  std::optional<std::uint64_t> stream_of(const std::string& topic, std::int32_t partition);
+  void pause_all(bool pause);
+
+  KafkaSourceOptions options_;
+  sdk::Logger* logger_;
+  rd_kafka_t* consumer_ = nullptr;
+  bool closed_ = false;
+
+  std::mutex mutex_;
+  std::condition_variable acknowledged_;
+  std::map<std::uint64_t, Stream> streams_;
+  std::map<std::pair<std::string, std::int32_t>, std::uint64_t> active_;
+  std::uint64_t next_stream_ = 1;
+
+  std::chrono::steady_clock::time_point last_error_log_{};
+  bool connected_once_ = false;
+};
+
+}  // namespace invalidator::plugins

@@ -1,0 +1,147 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "invalidator/engine.hpp"
+#include "invalidator/sdk/plugin.hpp"
+#include "support/kafka_cluster.hpp"
+#include "support/test_support.hpp"
+
+INVALIDATOR_DECLARE_STATIC_PLUGIN(kafka);
+INVALIDATOR_DECLARE_STATIC_PLUGIN(memory);
+
+namespace invalidator::plugins {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::fixture;
+using testing::KafkaCluster;
+
+// Waits (bounded) until `done` holds.
+template <typename Condition>
+bool eventually(Condition done, std::chrono::seconds limit = 60s) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(20ms);
+  }
+  return true;
+}
+
+std::string source_table(const KafkaCluster& cluster, const std::string& topic, const std::string& group) {
+  return "[sources.kafka]\ntype = \"kafka\"\nbrokers = \"" + cluster.bootstrap() + "\"\ntopics = [\"" + topic +
+         "\"]\ngroup_id = \"" + group + "\"\ncommit_interval = \"100ms\"\n";
+}
+
+// The real Debezium fixtures, produced as Debezium would (keys, values, a tombstone), come
+// out as exactly the expected invalidations, and the group's offset reaches the end.
+TEST(KafkaSource, DeliversTheKeysOfRealDebeziumFixturesAndCommitsThem) {
+  KafkaCluster cluster;
+  const std::string topic = "fullfillment.inventory.products";
+  cluster.create_topic(topic, 1);
+  const std::vector<std::string> values{"pg_create_no_schema.json",           "pg_update_replica_full_no_schema.json",
+                                        "pg_update_before_null_no_schema.json", "pg_delete_replica_full_no_schema.json",
+                                        "pg_snapshot_read_with_schema.json",    "unwrap_create_plain.json"};
+  for (const auto& file : values) cluster.produce(topic, 0, std::nullopt, fixture("debezium/" + file));
+  cluster.produce(topic, 0, fixture("debezium/pg_tombstone.key.no_schema.json"), std::nullopt);  // a tombstone
+  cluster.flush();
+  const std::int64_t produced = static_cast<std::int64_t>(values.size()) + 1;
+
+  auto engine = EngineBuilder()
+                    .without_plugin_files()
+                    .register_plugin(invalidator_static_plugin_kafka())
+                    .register_plugin(invalidator_static_plugin_memory())
+                    .config_string(source_table(cluster, topic, "fixtures") +
+                                   "[sinks.cache]\ntype = \"memory\"\n"
+                                   "[[routes]]\nfrom = [\"kafka\"]\ntable = \"*.products\"\n"
+                                   "ops = [\"insert\", \"update\", \"delete\", \"read\"]\n"
+                                   "keys = [\"product:{id}\"]\nto = [\"cache\"]\n")
+                    .build();
+  ASSERT_TRUE(engine) << engine.error();
+  sdk::Cache* cache = (*engine)->cache("cache");
+  for (const char* key : {"product:101", "product:106", "product:110", "product:111", "product:999"}) {
+    cache->put(key, "cached");
+  }
+  ASSERT_TRUE((*engine)->start().ok());
+  EXPECT_TRUE(eventually([&] { return (*engine)->stats().acknowledged >= static_cast<std::uint64_t>(produced); }))
+      << "acknowledged " << (*engine)->stats().acknowledged << " of " << produced;
+  EXPECT_TRUE(cluster.wait_committed("fixtures", topic, 0, produced)) << cluster.committed("fixtures", topic, 0);
+  ASSERT_TRUE((*engine)->stop().ok());
+
+  for (const char* key : {"product:101", "product:106", "product:110", "product:111"}) {
+    EXPECT_EQ(cache->get(key), std::nullopt) << key;
+  }
+  EXPECT_EQ(cache->get("product:999"), "cached") << "a key no event named";
+  auto stats = (*engine)->stats();
+  EXPECT_EQ(stats.events, 6u);
+  EXPECT_EQ(stats.skipped, 1u) << "the tombstone";
+}
+
+// A sink that cannot deliver: the group's offset stays before the first undelivered message,
+// and moves to the end once the sink recovers.
+class SwitchableSink final : public sdk::Sink {
+ public:
+  explicit SwitchableSink(std::atomic<bool>& healthy) : healthy_(healthy) {}
+  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation>) override {
+    if (!healthy_) return sdk::DeliveryResult::retry("the cache is down (test)");
+    return sdk::DeliveryResult::ok();
+  }
+
+ private:
+  std::atomic<bool>& healthy_;
+};
+
+TEST(KafkaSource, OffsetsDoNotMovePastUndeliveredEvents) {
+  KafkaCluster cluster;
+  const std::string topic = "shop.public.customers";
+  cluster.create_topic(topic, 1);
+  auto event = [](int id) {
+    return R"({"before":{"id":)" + std::to_string(id) + R"(},"after":{"id":)" + std::to_string(id) +
+           R"(},"source":{"schema":"public","table":"customers"},"op":"u"})";
+  };
+  for (int id = 1; id <= 3; ++id) cluster.produce(topic, 0, std::nullopt, event(id));
+  cluster.flush();
+
+  std::atomic<bool> healthy{true};
+  auto engine = EngineBuilder()
+                    .without_plugin_files()
+                    .register_plugin(invalidator_static_plugin_kafka())
+                    .add_sink("cache", std::make_unique<SwitchableSink>(healthy))
+                    .config_string(source_table(cluster, topic, "stalled") +
+                                   "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.customers\"\n"
+                                   "keys = [\"customer:{id}\"]\nto = [\"cache\"]\n")
+                    .build();
+  ASSERT_TRUE(engine) << engine.error();
+  ASSERT_TRUE((*engine)->start().ok());
+  ASSERT_TRUE(cluster.wait_committed("stalled", topic, 0, 3));
+
+  healthy = false;
+  for (int id = 4; id <= 6; ++id) cluster.produce(topic, 0, std::nullopt, event(id));
+  cluster.flush();
+  ASSERT_TRUE(eventually([&] { return (*engine)->stats().retries > 2; }));
+  std::this_thread::sleep_for(500ms);  // five commit intervals
+  EXPECT_EQ(cluster.committed("stalled", topic, 0), 3) << "committed past undelivered events";
+
+  healthy = true;
+  EXPECT_TRUE(cluster.wait_committed("stalled", topic, 0, 6)) << cluster.committed("stalled", topic, 0);
+  ASSERT_TRUE((*engine)->stop().ok());
+}
+
+TEST(KafkaSource, ABadLibrdkafkaSettingIsRefusedWithLibrdkafkasMessage) {
+  sdk::Config config;
+  config.set("brokers", std::string("127.0.0.1:9"));
+  config.set("topics", std::vector<std::string>{"t"});
+  config.set("librdkafka", std::map<std::string, std::string>{{"fetch.wait.max.ms", "soon"}});
+  auto created = invalidator_static_plugin_kafka().create_source(config, sdk::PluginContext{});
+  ASSERT_FALSE(created);
+  EXPECT_NE(created.error().find("librdkafka.fetch.wait.max.ms"), std::string::npos) << created.error();
+
+  config.set("librdkafka", std::map<std::string, std::string>{{"enable.auto.commit", "true"}});
+  auto owned = invalidator_static_plugin_kafka().create_source(config, sdk::PluginContext{});
+  ASSERT_FALSE(owned);
+  EXPECT_NE(owned.error().find("set by the source itself"), std::string::npos) << owned.error();
+}
+
+}  // namespace
+}  // namespace invalidator::plugins
