@@ -27,16 +27,8 @@ std::string in_repository(const std::string& arguments, const std::string& envir
          arguments;
 }
 
-// Starts `invalidator run -c CONFIG` with stderr to `log` (and stdin from `input`, if any).
 pid_t spawn_run(const std::string& config, const std::filesystem::path& log, int input = -1) {
-  pid_t child = ::fork();
-  if (child == 0) {
-    if (input >= 0) ::dup2(input, STDIN_FILENO);
-    std::freopen(log.c_str(), "w", stderr);
-    ::execl(kBinary.c_str(), kBinary.c_str(), "run", "-c", config.c_str(), nullptr);
-    ::_exit(127);
-  }
-  return child;
+  return invalidator::testing::spawn_invalidator_run(config, log, input);
 }
 
 // Waits until `log` contains `text` (bounded), as a person watching the log would.

@@ -27,6 +27,7 @@ class KafkaCluster {
     } else {
       mock_handle_ = make_handle(RD_KAFKA_PRODUCER, {{"log_level", "3"}});  // it connects nowhere itself
       mock_ = rd_kafka_mock_cluster_new(mock_handle_, brokers);
+      brokers_ = brokers;
       if (mock_ == nullptr) throw std::runtime_error("cannot create a Kafka mock cluster");
       bootstrap_ = rd_kafka_mock_cluster_bootstraps(mock_);
     }
@@ -43,6 +44,15 @@ class KafkaCluster {
 
   const std::string& bootstrap() const { return bootstrap_; }
   bool is_mock() const { return mock_ != nullptr; }
+
+  // Takes a broker of the mock cluster down (its connections closed, new ones refused) or up.
+  // False against a real cluster.
+  bool set_broker_up(std::int32_t broker, bool up) {
+    if (mock_ == nullptr) return false;
+    return (up ? rd_kafka_mock_broker_set_up(mock_, broker) : rd_kafka_mock_broker_set_down(mock_, broker)) ==
+           RD_KAFKA_RESP_ERR_NO_ERROR;
+  }
+  int brokers() const { return brokers_; }
 
   void create_topic(const std::string& topic, int partitions) {
     if (mock_ != nullptr) rd_kafka_mock_topic_create(mock_, topic.c_str(), partitions, 1);
@@ -127,6 +137,7 @@ class KafkaCluster {
   rd_kafka_mock_cluster_t* mock_ = nullptr;
   rd_kafka_t* producer_ = nullptr;
   std::string bootstrap_;
+  int brokers_ = 0;
 };
 
 }  // namespace invalidator::testing

@@ -5,7 +5,10 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 namespace invalidator::testing {
 
@@ -61,6 +64,26 @@ inline CommandResult run_command(const std::string& command) {
   int status = ::pclose(pipe);
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   return result;
+}
+
+// Starts `invalidator run -c CONFIG` as a child process, stderr to `log` (and stdin from
+// `input`, if any). The caller waits for it (waitpid) or kills it.
+inline pid_t spawn_invalidator_run(const std::string& config, const std::filesystem::path& log, int input = -1) {
+  pid_t child = ::fork();
+  if (child == 0) {
+    if (input >= 0) ::dup2(input, STDIN_FILENO);
+    if (std::freopen(log.c_str(), "w", stderr) == nullptr) ::_exit(126);
+    ::execl(INVALIDATOR_BINARY, INVALIDATOR_BINARY, "run", "-c", config.c_str(), nullptr);
+    ::_exit(127);
+  }
+  return child;
+}
+
+// The exit code of a child process, waiting for it.
+inline int wait_for_exit(pid_t child) {
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 }  // namespace invalidator::testing

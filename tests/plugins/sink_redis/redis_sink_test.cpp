@@ -10,7 +10,7 @@
 #include "invalidator/sdk/plugin.hpp"
 #include "invalidator/sdk/testing/sink_conformance.hpp"
 #include "redis_address.hpp"
-#include "redis_client.hpp"
+#include "support/redis_client.hpp"
 #include "redis_sink.hpp"
 #include "support/invalidations.hpp"
 #include "support/local_server.hpp"

@@ -1,0 +1,144 @@
+// The Kafka source inside real `invalidator run` processes, against the mock cluster (or
+// KAFKA_BROKERS) and a real redis-server: every key of the stream is pre-populated in Redis,
+// so "nothing missed" means Redis is empty at the end, whatever happened in between.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <thread>
+
+#include "support/kafka_cluster.hpp"
+#include "support/local_server.hpp"
+#include "support/redis_client.hpp"
+#include "support/test_support.hpp"
+
+namespace invalidator::plugins {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::KafkaCluster;
+using testing::LocalServer;
+using testing::RedisClient;
+
+constexpr int kPartitions = 16;  // the mock keeps 5 MiB per partition
+
+class KafkaProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    redis_ = LocalServer::start_for_test("redis");
+    ASSERT_NE(redis_, nullptr);
+    cluster_.create_topic(topic_, kPartitions);
+  }
+
+  // Produces `count` update events keyed by id (as Debezium keys them) and caches every key.
+  void produce_stream(int count) {
+    RedisClient client(redis_->port());
+    std::vector<std::string> keys;
+    for (int id = 1; id <= count; ++id) {
+      keys.push_back("customer:" + std::to_string(id));
+      cluster_.produce(topic_, id % kPartitions, R"({"id":)" + std::to_string(id) + "}",
+                       R"({"before":{"id":)" + std::to_string(id) + R"(,"email":"a@x"},"after":{"id":)" +
+                           std::to_string(id) + R"(,"email":"b@x"},"source":{"schema":"public","table":"customers","lsn":)" +
+                           std::to_string(id) + R"(},"op":"u"})");
+    }
+    cluster_.flush();
+    client.set_many(keys, "cached");
+  }
+
+  std::string write_config(const std::string& group) {
+    auto path = dir_ / ("pipeline-" + group + ".toml");
+    testing::write_file(path,
+                        "[engine]\nshutdown_timeout = \"30s\"\n"
+                        "[sources.kafka]\ntype = \"kafka\"\nbrokers = \"" + cluster_.bootstrap() + "\"\n"
+                        "topics = [\"" + topic_ + "\"]\ngroup_id = \"" + group + "\"\ncommit_interval = \"100ms\"\n"
+                        "[sources.kafka.librdkafka]\n\"session.timeout.ms\" = \"6000\"\n"
+                        "\"heartbeat.interval.ms\" = \"500\"\n"
+                        "[sinks.cache]\ntype = \"redis\"\nurl = \"" + redis_->address() + "\"\n"
+                        "[sinks.cache.retry]\ninitial_backoff = \"20ms\"\nmax_backoff = \"500ms\"\n"
+                        "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.customers\"\n"
+                        "keys = [\"customer:{id}\"]\nto = [\"cache\"]\n");
+    return path.string();
+  }
+
+  long long keys_left() {
+    try {
+      return RedisClient(redis_->port()).dbsize();
+    } catch (const std::exception&) {
+      return -1;
+    }
+  }
+
+  // Waits (bounded) until fewer than `below` keys are left.
+  bool wait_until_fewer_than(long long below, std::chrono::seconds limit = 120s) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      long long left = keys_left();
+      if (left >= 0 && left < below) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
+
+  KafkaCluster cluster_;
+  std::unique_ptr<LocalServer> redis_;
+  testing::TempDir dir_;
+  const std::string topic_ = "shop.public.customers";
+};
+
+// At-least-once across a crash: SIGKILL in the middle of the stream, then a new process of
+// the same group. Every key must be gone (duplicates allowed, none missing).
+TEST_F(KafkaProcessTest, AKilledConsumerIsReplacedAndNothingIsMissed) {
+  constexpr int kEvents = 100'000;
+  produce_stream(kEvents);
+  std::string config = write_config("killed");
+  pid_t first = testing::spawn_invalidator_run(config, dir_ / "first.log");
+  ASSERT_TRUE(wait_until_fewer_than(kEvents * 8 / 10)) << testing::read_file(dir_ / "first.log");
+  ::kill(first, SIGKILL);
+  testing::wait_for_exit(first);
+  long long left_at_kill = keys_left();
+  EXPECT_GT(left_at_kill, 0) << "the stream ended before the kill; make it longer";
+
+  pid_t second = testing::spawn_invalidator_run(config, dir_ / "second.log");
+  EXPECT_TRUE(wait_until_fewer_than(1)) << keys_left() << " keys left; " << testing::read_file(dir_ / "second.log");
+  ::kill(second, SIGTERM);
+  EXPECT_EQ(testing::wait_for_exit(second), 0) << testing::read_file(dir_ / "second.log");
+  EXPECT_EQ(keys_left(), 0);
+}
+
+// A second process joins the group mid-stream: the partitions are shared out, nothing is lost
+// in the hand-over.
+TEST_F(KafkaProcessTest, ASecondConsumerJoiningMidStreamLosesNothing) {
+  constexpr int kEvents = 100'000;
+  produce_stream(kEvents);
+  std::string config = write_config("shared");
+  pid_t first = testing::spawn_invalidator_run(config, dir_ / "first.log");
+  ASSERT_TRUE(wait_until_fewer_than(kEvents * 9 / 10)) << testing::read_file(dir_ / "first.log");
+  pid_t second = testing::spawn_invalidator_run(config, dir_ / "second.log");
+  EXPECT_TRUE(wait_until_fewer_than(1)) << keys_left() << " keys left";
+  ::kill(first, SIGTERM);
+  ::kill(second, SIGTERM);
+  EXPECT_EQ(testing::wait_for_exit(first), 0) << testing::read_file(dir_ / "first.log");
+  EXPECT_EQ(testing::wait_for_exit(second), 0) << testing::read_file(dir_ / "second.log");
+  EXPECT_EQ(keys_left(), 0);
+}
+
+// Every broker goes down mid-stream and comes back: consumption resumes, nothing is missed,
+// and the process never exits on it.
+TEST_F(KafkaProcessTest, BrokersDownAndUpAgainMissNothing) {
+  if (!cluster_.is_mock()) GTEST_SKIP() << "broker outages can only be staged on the mock cluster";
+  constexpr int kEvents = 50'000;
+  produce_stream(kEvents);
+  std::string config = write_config("outage");
+  pid_t child = testing::spawn_invalidator_run(config, dir_ / "run.log");
+  ASSERT_TRUE(wait_until_fewer_than(kEvents * 9 / 10)) << testing::read_file(dir_ / "run.log");
+  for (int broker = 1; broker <= cluster_.brokers(); ++broker) cluster_.set_broker_up(broker, false);
+  std::this_thread::sleep_for(3s);
+  EXPECT_GT(keys_left(), 0) << "the stream ended before the outage";
+  EXPECT_EQ(::waitpid(child, nullptr, WNOHANG), 0) << "the process exited during the outage";
+  for (int broker = 1; broker <= cluster_.brokers(); ++broker) cluster_.set_broker_up(broker, true);
+  EXPECT_TRUE(wait_until_fewer_than(1)) << keys_left() << " keys left; " << testing::read_file(dir_ / "run.log");
+  ::kill(child, SIGTERM);
+  EXPECT_EQ(testing::wait_for_exit(child), 0) << testing::read_file(dir_ / "run.log");
+}
+
+}  // namespace
+}  // namespace invalidator::plugins
