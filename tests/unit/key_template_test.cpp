@@ -33,6 +33,20 @@ TEST(KeyTemplate, NeverRendersAPlaceholderForAMissingValue) {
             KeyTemplate::Outcome::unavailable_column);
 }
 
+TEST(KeyTemplate, RendersMessageHeaders) {
+  auto compiled = KeyTemplate::compile("{header:tenant}:customer:{id}");
+  ASSERT_TRUE(compiled) << compiled.error();
+  EXPECT_EQ(compiled->columns(), std::vector<std::string>{"id"}) << "a header is not a column to decode";
+  EXPECT_EQ(compiled->headers(), std::vector<std::string>{"tenant"});
+  std::vector<sdk::Header> headers{{"trace", "x"}, {"tenant", "acme"}};
+  std::string key;
+  EXPECT_EQ(compiled->render(sdk::Row{{"id", std::int64_t{4}}}, key, headers), KeyTemplate::Outcome::rendered);
+  EXPECT_EQ(key, "acme:customer:4");
+  EXPECT_EQ(compiled->render(sdk::Row{{"id", std::int64_t{4}}}, key), KeyTemplate::Outcome::missing_header);
+  EXPECT_FALSE(KeyTemplate::compile("{header:}"));
+  EXPECT_FALSE(KeyTemplate::compile("{header:a b}"));
+}
+
 TEST(KeyTemplate, RejectsBadTemplates) {
   EXPECT_FALSE(KeyTemplate::compile("customer:{id"));
   EXPECT_FALSE(KeyTemplate::compile("customer:{}"));

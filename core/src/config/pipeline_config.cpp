@@ -118,7 +118,7 @@ const sdk::ConfigSpec& route_spec() {
         .description("An update passes only if one of these columns changed; empty: every update passes.")
         .example("[\"address\", \"email\"]")
         .option("keys", OptionType::string_list)
-        .description("Key templates, rendered against the row before and after the change.")
+        .description("Key templates, rendered against the row before and after the change: {column} is a column's value, {header:NAME} a message header's (e.g. a Kafka header).")
         .example("[\"customer:{id}\"]")
         .option("to", OptionType::string_list)
         .description("Sink ids receiving the invalidations.")

@@ -1,5 +1,6 @@
 #include "route/key_template.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 
@@ -11,7 +12,7 @@ sdk::Result<KeyTemplate> KeyTemplate::compile(std::string_view text) {
   std::string literal;
   auto flush_literal = [&] {
     if (!literal.empty()) {
-      compiled.pieces_.push_back(Piece{std::move(literal), -1});
+      compiled.pieces_.push_back(Piece{std::move(literal), -1, -1});
       literal.clear();
     }
   };
@@ -31,25 +32,31 @@ sdk::Result<KeyTemplate> KeyTemplate::compile(std::string_view text) {
                                   "\" (write {column}, or {{ for a literal brace)");
       }
       std::string_view name = text.substr(i + 1, close - i - 1);
+      constexpr std::string_view kHeader = "header:";
+      const bool is_header = name.starts_with(kHeader);
+      if (is_header) name.remove_prefix(kHeader.size());
       if (name.empty()) {
-        return sdk::Status::error("empty column name '{}' in key template \"" + std::string(text) + "\"");
+        return sdk::Status::error(std::string(is_header ? "empty header name '{header:}'" : "empty column name '{}'") +
+                                  " in key template \"" + std::string(text) + "\"");
       }
       for (char n : name) {
         if (!std::isalnum(static_cast<unsigned char>(n)) && n != '_' && n != '-' && n != '.' && n != '$') {
-          return sdk::Status::error("bad column name '" + std::string(name) + "' in key template \"" +
-                                    std::string(text) + "\" (a column name, e.g. {customer_id})");
+          return sdk::Status::error("bad " + std::string(is_header ? "header" : "column") + " name '" +
+                                    std::string(name) + "' in key template \"" + std::string(text) +
+                                    "\" (a column name, e.g. {customer_id}, or a message header, e.g. {header:tenant})");
         }
       }
       flush_literal();
+      std::vector<std::string>& names = is_header ? compiled.headers_ : compiled.columns_;
       int index = -1;
-      for (std::size_t k = 0; k < compiled.columns_.size(); ++k) {
-        if (compiled.columns_[k] == name) index = static_cast<int>(k);
+      for (std::size_t k = 0; k < names.size(); ++k) {
+        if (names[k] == name) index = static_cast<int>(k);
       }
       if (index < 0) {
-        compiled.columns_.emplace_back(name);
-        index = static_cast<int>(compiled.columns_.size() - 1);
+        names.emplace_back(name);
+        index = static_cast<int>(names.size() - 1);
       }
-      compiled.pieces_.push_back(Piece{{}, index});
+      compiled.pieces_.push_back(is_header ? Piece{{}, -1, index} : Piece{{}, index, -1});
       i = close;
     } else if (c == '}') {
       return sdk::Status::error("unmatched '}' at character " + std::to_string(i + 1) +
@@ -83,9 +90,17 @@ void append_value(const sdk::Value& value, std::string& out) {
   std::visit(Appender{out}, value);
 }
 
-KeyTemplate::Outcome KeyTemplate::render(const sdk::Row& row, std::string& out) const {
+KeyTemplate::Outcome KeyTemplate::render(const sdk::Row& row, std::string& out,
+                                         std::span<const sdk::Header> headers) const {
   out.clear();
   for (const auto& piece : pieces_) {
+    if (piece.header >= 0) {
+      const std::string& name = headers_[static_cast<std::size_t>(piece.header)];
+      auto found = std::find_if(headers.begin(), headers.end(), [&](const sdk::Header& h) { return h.name == name; });
+      if (found == headers.end()) return Outcome::missing_header;
+      out += found->value;
+      continue;
+    }
     if (piece.column < 0) {
       out += piece.literal;
       continue;

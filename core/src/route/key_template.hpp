@@ -1,5 +1,6 @@
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -10,26 +11,30 @@
 namespace invalidator::route {
 
 // A key template such as "order:{customer_id}:{id}", compiled once at start-up.
-// "{{" and "}}" stand for literal braces.
+// "{{" and "}}" stand for literal braces; "{header:NAME}" is the value of the message header
+// NAME (a Kafka header, for instance a tenant id set by the producer).
 class KeyTemplate {
  public:
   static sdk::Result<KeyTemplate> compile(std::string_view text);
 
-  enum class Outcome { rendered, missing_column, null_column, unavailable_column };
-  // Renders against one row image into `out` (cleared first).
-  Outcome render(const sdk::Row& row, std::string& out) const;
+  enum class Outcome { rendered, missing_column, null_column, unavailable_column, missing_header };
+  // Renders against one row image and the message's headers into `out` (cleared first).
+  Outcome render(const sdk::Row& row, std::string& out, std::span<const sdk::Header> headers = {}) const;
 
   const std::string& text() const { return text_; }
   const std::vector<std::string>& columns() const { return columns_; }
+  const std::vector<std::string>& headers() const { return headers_; }
 
  private:
   struct Piece {
-    std::string literal;          // used when column < 0
-    int column = -1;              // index into columns_
+    std::string literal;  // used when column < 0 and header < 0
+    int column = -1;      // index into columns_
+    int header = -1;      // index into headers_
   };
   std::string text_;
   std::vector<Piece> pieces_;
   std::vector<std::string> columns_;
+  std::vector<std::string> headers_;
 };
 
 // Appends the textual form of a value used in keys: integers in decimal, doubles in their

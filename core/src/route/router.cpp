@@ -81,9 +81,18 @@ bool Router::changed_passes(const CompiledRoute& route, const sdk::ChangeEvent& 
 }
 
 void Router::note_problem(const CompiledRoute& route, const KeyTemplate& key, KeyTemplate::Outcome outcome,
-                          const sdk::Row& row) {
+                          const sdk::Row& row, std::span<const sdk::Header> headers) {
   std::string column;
+  if (outcome == KeyTemplate::Outcome::missing_header) {
+    for (const auto& name : key.headers()) {
+      if (std::none_of(headers.begin(), headers.end(), [&](const sdk::Header& h) { return h.name == name; })) {
+        column = "header:" + name;
+        break;
+      }
+    }
+  }
   for (const auto& name : key.columns()) {
+    if (!column.empty()) break;
     const sdk::Value* value = row.find(name);
     if (value == nullptr || sdk::is_null(*value) || sdk::is_unavailable(*value)) {
       column = name;
@@ -181,12 +190,12 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
     auto render_image = [&](const sdk::Row* image) {
       if (image == nullptr) return;
       for (const auto& key : route.keys) {
-        auto outcome = key.render(*image, scratch_);
+        auto outcome = key.render(*image, scratch_, event.headers);
         if (outcome != KeyTemplate::Outcome::rendered) {
           // The record key only knows key columns; other columns missing there is expected.
           if (image == &event.key && outcome == KeyTemplate::Outcome::missing_column) continue;
           counters.unrendered.fetch_add(1, std::memory_order_relaxed);
-          note_problem(route, key, outcome, *image);
+          note_problem(route, key, outcome, *image, event.headers);
           continue;
         }
         if (std::find(rendered_.begin(), rendered_.end(), scratch_) == rendered_.end()) {
@@ -203,7 +212,7 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
     if (action == sdk::Action::set_value) {
       // A deleted row has no value to write, and a partial value is never written.
       if (event.op == sdk::Op::remove || new_image == nullptr ||
-          route.value->render(*new_image, scratch_) != KeyTemplate::Outcome::rendered) {
+          route.value->render(*new_image, scratch_, event.headers) != KeyTemplate::Outcome::rendered) {
         action = sdk::Action::delete_key;
       } else {
         value = scratch_;

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -76,7 +77,7 @@ class Router {
   bool table_matches(const CompiledRoute& route, const sdk::TableId& table) const;
   bool changed_passes(const CompiledRoute& route, const sdk::ChangeEvent& event) const;
   void note_problem(const CompiledRoute& route, const KeyTemplate& key, KeyTemplate::Outcome outcome,
-                    const sdk::Row& row);
+                    const sdk::Row& row, std::span<const sdk::Header> headers);
 
   std::vector<CompiledRoute> routes_;
   std::vector<std::unique_ptr<RouteCounters>> counters_;

@@ -128,6 +128,35 @@ TEST(KafkaSource, OffsetsDoNotMovePastUndeliveredEvents) {
   ASSERT_TRUE((*engine)->stop().ok());
 }
 
+// Message headers reach the routes: a key template can name one ({header:NAME}).
+TEST(KafkaSource, MessageHeadersReachKeyTemplates) {
+  KafkaCluster cluster;
+  const std::string topic = "saas.public.customers";
+  cluster.create_topic(topic, 1);
+  cluster.produce(topic, 0, std::nullopt,
+                  R"({"before":{"id":5},"after":{"id":5},"source":{"schema":"public","table":"customers"},"op":"u"})",
+                  {{"tenant", "acme"}});
+  cluster.flush();
+  auto engine = EngineBuilder()
+                    .without_plugin_files()
+                    .register_plugin(invalidator_static_plugin_kafka())
+                    .register_plugin(invalidator_static_plugin_memory())
+                    .config_string(source_table(cluster, topic, "headers") +
+                                   "[sinks.cache]\ntype = \"memory\"\n"
+                                   "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.customers\"\n"
+                                   "keys = [\"{header:tenant}:customer:{id}\"]\nto = [\"cache\"]\n")
+                    .build();
+  ASSERT_TRUE(engine) << engine.error();
+  sdk::Cache* cache = (*engine)->cache("cache");
+  cache->put("acme:customer:5", "cached");
+  cache->put("other:customer:5", "cached");
+  ASSERT_TRUE((*engine)->start().ok());
+  EXPECT_TRUE(eventually([&] { return (*engine)->stats().acknowledged >= 1; }));
+  ASSERT_TRUE((*engine)->stop().ok());
+  EXPECT_EQ(cache->get("acme:customer:5"), std::nullopt);
+  EXPECT_EQ(cache->get("other:customer:5"), "cached");
+}
+
 TEST(KafkaSource, ABadLibrdkafkaSettingIsRefusedWithLibrdkafkasMessage) {
   sdk::Config config;
   config.set("brokers", std::string("127.0.0.1:9"));
