@@ -53,6 +53,13 @@ class KafkaCluster {
            RD_KAFKA_RESP_ERR_NO_ERROR;
   }
   int brokers() const { return brokers_; }
+  // Makes the mock answer metadata requests for `topic` with `error` (e.g. unknown topic, as a
+  // cluster with auto-creation off does; the mock would otherwise create it).
+  bool set_topic_error(const std::string& topic, rd_kafka_resp_err_t error) {
+    if (mock_ == nullptr) return false;
+    rd_kafka_mock_topic_set_error(mock_, topic.c_str(), error);
+    return true;
+  }
 
   void create_topic(const std::string& topic, int partitions) {
     if (mock_ != nullptr) rd_kafka_mock_topic_create(mock_, topic.c_str(), partitions, 1);

@@ -157,6 +157,27 @@ TEST(KafkaSource, MessageHeadersReachKeyTemplates) {
   EXPECT_EQ(cache->get("other:customer:5"), "cached");
 }
 
+// A topic that does not exist (auto-creation off) is fatal: the engine ends with the reason.
+TEST(KafkaSource, AnUnknownTopicEndsTheRunWithTheReason) {
+  KafkaCluster cluster;
+  if (!cluster.set_topic_error("no.such.topic", RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)) {
+    GTEST_SKIP() << "only the mock cluster can be told to refuse a topic";
+  }
+  auto engine = EngineBuilder()
+                    .without_plugin_files()
+                    .register_plugin(invalidator_static_plugin_kafka())
+                    .register_plugin(invalidator_static_plugin_memory())
+                    .config_string(source_table(cluster, "no.such.topic", "unknown") +
+                                   "[sinks.cache]\ntype = \"memory\"\n"
+                                   "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.t\"\nkeys = [\"t:{id}\"]\nto = [\"cache\"]\n")
+                    .build();
+  ASSERT_TRUE(engine) << engine.error();
+  ASSERT_TRUE((*engine)->start().ok());
+  auto ended = (*engine)->wait();
+  ASSERT_FALSE(ended.ok()) << "an unknown topic must end the run";
+  EXPECT_NE(ended.message().find("no.such.topic"), std::string::npos) << ended.message();
+}
+
 TEST(KafkaSource, ABadLibrdkafkaSettingIsRefusedWithLibrdkafkasMessage) {
   sdk::Config config;
   config.set("brokers", std::string("127.0.0.1:9"));
