@@ -4,6 +4,7 @@
 #include <array>
 #include <cstring>
 #include <deque>
+#include <thread>
 
 #include "invalidator/sdk/plugin.hpp"
 
@@ -295,39 +296,62 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
   bool paused = false;
   auto last_commit = Clock::now();
   sdk::Status outcome = sdk::Status::success();
+  // An error event instead of a message: true when it ends the run.
+  auto fatal = [&](const rd_kafka_message_t& event) {
+    if (event.err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return false;
+    std::string reason = rd_kafka_message_errstr(&event);
+    if (is_fatal(event.err)) {
+      outcome = sdk::Status::error("Kafka: " + std::string(rd_kafka_err2str(event.err)) + ": " + reason);
+      return true;
+    }
+    if (logger_) logger_->warn("Kafka: " + reason + " (retrying)");
+    return false;
+  };
   while (!stop.stop_requested()) {
     if (Clock::now() - last_commit >= options_.commit_interval) {
       commit(false);
       last_commit = Clock::now();
     }
     Message message;
-    if (!backlog.empty() && !emitter.full()) {
+    if (!backlog.empty()) {
+      if (emitter.full()) {
+        // Paused: polling only serves the group (rebalances) and partitions assigned since.
+        Message polled(rd_kafka_consumer_poll(consumer_, 100));
+        if (!polled) continue;
+        if (polled->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          if (fatal(*polled)) break;
+          continue;
+        }
+        pause_all(true);  // again: a partition assigned since must pause too
+        backlog.push_back(std::move(polled));
+        continue;
+      }
       message = std::move(backlog.front());
       backlog.pop_front();
+      if (backlog.empty() && paused) {
+        pause_all(false);
+        paused = false;
+      }
     } else {
-      // Polling goes on while the pipeline is full: it serves the group (heartbeats, rebalances).
-      message.reset(rd_kafka_consumer_poll(consumer_, backlog.empty() ? 100 : 20));
-      if (!message) {
-        if (paused && backlog.empty()) {
-          pause_all(false);
-          paused = false;
-        }
-        continue;
-      }
+      message.reset(rd_kafka_consumer_poll(consumer_, 100));
+      if (!message) continue;
       if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
-        std::string reason = rd_kafka_message_errstr(message.get());
-        if (is_fatal(message->err)) {
-          outcome = sdk::Status::error("Kafka: " + std::string(rd_kafka_err2str(message->err)) + ": " + reason);
-          break;
-        }
-        if (logger_) logger_->warn("Kafka: " + reason + " (retrying)");
+        if (fatal(*message)) break;
         continue;
       }
-      if (!backlog.empty() || emitter.full()) {
-        pause_all(true);  // again each time: a partition assigned since must pause too
+    }
+    if (emitter.full()) {
+      // The pipeline is usually full for a moment only: wait for room a little, keeping what
+      // librdkafka prefetched, before pausing (which drops the prefetched messages). Not
+      // polling meanwhile is safe for far less than max.poll.interval.ms.
+      auto give_up = Clock::now() + std::chrono::milliseconds(500);
+      while (emitter.full() && Clock::now() < give_up && !stop.stop_requested()) {
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+      if (emitter.full()) {
+        pause_all(true);
         paused = true;
-        backlog.push_back(std::move(message));
+        backlog.push_front(std::move(message));
         continue;
       }
     }

@@ -52,6 +52,8 @@ class KafkaProcessTest : public ::testing::Test {
                         "topics = [\"" + topic_ + "\"]\ngroup_id = \"" + group + "\"\ncommit_interval = \"100ms\"\n"
                         "[sources.kafka.librdkafka]\n\"session.timeout.ms\" = \"6000\"\n"
                         "\"heartbeat.interval.ms\" = \"500\"\n"
+                        // A small prefetch, so that a broker outage is felt before the stream ends.
+                        "\"queued.max.messages.kbytes\" = \"1024\"\n"
                         "[sinks.cache]\ntype = \"redis\"\nurl = \"" + redis_->address() + "\"\n"
                         "[sinks.cache.retry]\ninitial_backoff = \"20ms\"\nmax_backoff = \"500ms\"\n"
                         "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.customers\"\n"
@@ -125,7 +127,7 @@ TEST_F(KafkaProcessTest, ASecondConsumerJoiningMidStreamLosesNothing) {
 // and the process never exits on it.
 TEST_F(KafkaProcessTest, BrokersDownAndUpAgainMissNothing) {
   if (!cluster_.is_mock()) GTEST_SKIP() << "broker outages can only be staged on the mock cluster";
-  constexpr int kEvents = 50'000;
+  constexpr int kEvents = 100'000;
   produce_stream(kEvents);
   std::string config = write_config("outage");
   pid_t child = testing::spawn_invalidator_run(config, dir_ / "run.log");

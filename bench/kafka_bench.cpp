@@ -1,0 +1,200 @@
+// Whole process, end to end: N Debezium update events pre-loaded into a Kafka cluster (the
+// mock cluster of librdkafka, 32 partitions, in this process; or KAFKA_BROKERS), then
+//   1. a plain librdkafka consumer reads them all (the ceiling: consuming and nothing else);
+//   2. `invalidator run` (Kafka source -> Redis sink, or the memory sink without --redis)
+//      runs until the group's committed offsets reach the end of every partition.
+// Reports events/s of both and the peak RSS of the invalidator process.
+//
+//   kafka_bench --invalidator build/core/invalidator [--events N] [--redis redis://127.0.0.1:PORT]
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "generated_events.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kPartitions = 32;
+const char* const kTopic = "dbserver1.public.customers";
+
+rd_kafka_t* make_handle(rd_kafka_type_t type, const std::vector<std::pair<std::string, std::string>>& settings) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char error[512];
+  for (const auto& [name, value] : settings) {
+    if (rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof error) != RD_KAFKA_CONF_OK) {
+      throw std::runtime_error(name + ": " + error);
+    }
+  }
+  rd_kafka_t* handle = rd_kafka_new(type, conf, error, sizeof error);
+  if (handle == nullptr) throw std::runtime_error(error);
+  return handle;
+}
+
+void preload(const std::string& bootstrap, std::size_t events) {
+  rd_kafka_t* producer = make_handle(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}, {"linger.ms", "20"},
+                                                         {"queue.buffering.max.messages", "1000000"}});
+  auto values = invalidator::bench::customer_updates(events, events);
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    std::string key = "{\"id\":" + std::to_string(i) + "}";
+    std::vector<rd_kafka_vu_t> fields(5);
+    fields[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+    fields[0].u.cstr = kTopic;
+    fields[1].vtype = RD_KAFKA_VTYPE_PARTITION;
+    fields[1].u.i32 = static_cast<std::int32_t>(i % kPartitions);
+    fields[2].vtype = RD_KAFKA_VTYPE_KEY;
+    fields[2].u.mem.ptr = key.data();
+    fields[2].u.mem.size = key.size();
+    fields[3].vtype = RD_KAFKA_VTYPE_VALUE;
+    fields[3].u.mem.ptr = values[i].data();
+    fields[3].u.mem.size = values[i].size();
+    fields[4].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    fields[4].u.i = RD_KAFKA_MSG_F_COPY;
+    while (rd_kafka_error_t* error = rd_kafka_produceva(producer, fields.data(), fields.size())) {
+      rd_kafka_error_destroy(error);
+      rd_kafka_poll(producer, 10);  // queue full: let deliveries drain
+    }
+  }
+  rd_kafka_flush(producer, 120'000);
+  rd_kafka_destroy(producer);
+}
+
+double consume_only(const std::string& bootstrap, std::size_t events) {
+  rd_kafka_t* consumer = make_handle(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
+                                                         {"group.id", "bench-consume-only"},
+                                                         {"auto.offset.reset", "earliest"},
+                                                         {"enable.auto.commit", "false"}});
+  rd_kafka_poll_set_consumer(consumer);
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(topics, kTopic, RD_KAFKA_PARTITION_UA);
+  rd_kafka_subscribe(consumer, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  std::size_t seen = 0;
+  Clock::time_point first{};
+  std::size_t bytes = 0;
+  while (seen < events) {
+    rd_kafka_message_t* message = rd_kafka_consumer_poll(consumer, 100);
+    if (message == nullptr) continue;
+    if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (seen++ == 0) first = Clock::now();  // from the first message: the group join is not consuming
+      bytes += message->len;
+    }
+    rd_kafka_message_destroy(message);
+  }
+  double seconds = std::chrono::duration<double>(Clock::now() - first).count();
+  rd_kafka_consumer_close(consumer);
+  rd_kafka_destroy(consumer);
+  std::printf("consume-only (librdkafka)   %9.0f events/s (%zu events, %.1f MB, %.2f s)\n",
+              static_cast<double>(events) / seconds, events, static_cast<double>(bytes) / 1e6, seconds);
+  return seconds;
+}
+
+std::int64_t committed_total(const std::string& bootstrap, const std::string& group) {
+  rd_kafka_t* consumer = make_handle(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap}, {"group.id", group}});
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(kPartitions);
+  for (int p = 0; p < kPartitions; ++p) rd_kafka_topic_partition_list_add(list, kTopic, p);
+  std::int64_t total = 0;
+  if (rd_kafka_committed(consumer, list, 10'000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int p = 0; p < list->cnt; ++p) total += list->elems[p].offset > 0 ? list->elems[p].offset : 0;
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  rd_kafka_destroy(consumer);
+  return total;
+}
+
+long peak_rss_kib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtol(line.c_str() + 6, nullptr, 10);
+  }
+  return -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string invalidator;
+  std::string redis;
+  std::size_t events = 200'000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string option = argv[i];
+    if (option == "--invalidator") invalidator = argv[i + 1];
+    else if (option == "--events") events = std::stoul(argv[i + 1]);
+    else if (option == "--redis") redis = argv[i + 1];
+  }
+  if (invalidator.empty()) {
+    std::fprintf(stderr, "usage: kafka_bench --invalidator PATH [--events N] [--redis URL]\n");
+    return 2;
+  }
+
+  rd_kafka_t* mock_handle = nullptr;
+  rd_kafka_mock_cluster_t* mock = nullptr;
+  std::string bootstrap;
+  if (const char* real = std::getenv("KAFKA_BROKERS"); real != nullptr && *real != '\0') {
+    bootstrap = real;
+  } else {
+    mock_handle = make_handle(RD_KAFKA_PRODUCER, {{"log_level", "3"}});
+    mock = rd_kafka_mock_cluster_new(mock_handle, 3);
+    rd_kafka_mock_topic_create(mock, kTopic, kPartitions, 1);
+    bootstrap = rd_kafka_mock_cluster_bootstraps(mock);
+  }
+  preload(bootstrap, events);
+  double ceiling = consume_only(bootstrap, events);
+
+  char config_path[] = "/tmp/kafka-bench-XXXXXX";
+  int fd = ::mkstemp(config_path);
+  std::string sink = redis.empty() ? "type = \"memory\"\n" : "type = \"redis\"\nurl = \"" + redis + "\"\nlanes = 4\n";
+  std::string config = "[sources.kafka]\ntype = \"kafka\"\nbrokers = \"" + bootstrap + "\"\ntopics = [\"" + kTopic +
+                       "\"]\ngroup_id = \"bench-invalidator\"\ncommit_interval = \"200ms\"\n"
+                       "[sinks.cache]\n" + sink +
+                       "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.customers\"\nchanged = [\"street\", \"email\"]\n"
+                       "keys = [\"customer:{id}\", \"customer:by-email:{email}\"]\nto = [\"cache\"]\n";
+  if (::write(fd, config.data(), config.size()) != static_cast<ssize_t>(config.size())) return 1;
+  ::close(fd);
+
+  auto started = Clock::now();
+  pid_t child = ::fork();
+  if (child == 0) {
+    if (std::freopen("/dev/null", "w", stderr) == nullptr) ::_exit(126);
+    ::execl(invalidator.c_str(), invalidator.c_str(), "run", "-c", config_path, nullptr);
+    ::_exit(127);
+  }
+  // Time to the last commit, minus the group join that the consume-only loop did not count
+  // either: measured from the first committed offset.
+  Clock::time_point first_commit{};
+  long rss = 0;
+  while (true) {
+    std::int64_t committed = committed_total(bootstrap, "bench-invalidator");
+    rss = std::max(rss, peak_rss_kib(child));
+    if (committed > 0 && first_commit == Clock::time_point{}) first_commit = Clock::now();
+    if (committed >= static_cast<std::int64_t>(events)) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  auto finished = Clock::now();
+  rss = std::max(rss, peak_rss_kib(child));
+  ::kill(child, SIGTERM);
+  ::waitpid(child, nullptr, 0);
+  ::unlink(config_path);
+  // The first commit comes up to one commit interval after the first acknowledgement.
+  double seconds = std::chrono::duration<double>(finished - first_commit).count() + 0.2;
+  std::printf("invalidator run -> %-8s %9.0f events/s (%.2f s after the first commit, %.2f s with the group join), "
+              "%.2fx the consume-only ceiling, peak RSS %.1f MiB\n",
+              redis.empty() ? "memory" : "redis", static_cast<double>(events) / seconds, seconds,
+              std::chrono::duration<double>(finished - started).count(), ceiling / seconds,
+              static_cast<double>(rss) / 1024.0);
+  if (mock != nullptr) rd_kafka_mock_cluster_destroy(mock);
+  if (mock_handle != nullptr) rd_kafka_destroy(mock_handle);
+  return 0;
+}
