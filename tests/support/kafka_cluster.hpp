@@ -90,7 +90,13 @@ class KafkaCluster {
     fields[4].u.i = RD_KAFKA_MSG_F_COPY;
     fields[5].vtype = RD_KAFKA_VTYPE_HEADERS;
     fields[5].u.headers = message_headers;
-    if (rd_kafka_error_t* error = rd_kafka_produceva(producer_, fields.data(), fields.size())) {
+    rd_kafka_error_t* error = rd_kafka_produceva(producer_, fields.data(), fields.size());
+    while (error != nullptr && rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_error_destroy(error);
+      rd_kafka_poll(producer_, 10);  // let deliveries make room
+      error = rd_kafka_produceva(producer_, fields.data(), fields.size());
+    }
+    if (error != nullptr) {
       std::string reason = rd_kafka_error_string(error);
       rd_kafka_error_destroy(error);
       rd_kafka_headers_destroy(message_headers);

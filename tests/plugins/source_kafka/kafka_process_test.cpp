@@ -142,5 +142,35 @@ TEST_F(KafkaProcessTest, BrokersDownAndUpAgainMissNothing) {
   EXPECT_EQ(testing::wait_for_exit(child), 0) << testing::read_file(dir_ / "run.log");
 }
 
+long peak_rss_mib(pid_t pid) {
+  std::string status = testing::read_file("/proc/" + std::to_string(pid) + "/status");
+  auto at = status.find("VmHWM:");
+  return at == std::string::npos ? -1 : std::strtol(status.c_str() + at + 6, nullptr, 10) / 1024;
+}
+
+// A million messages waiting in Kafka while the cache is down: the source pauses instead of
+// reading them all into memory, and nothing is acknowledged meanwhile.
+TEST_F(KafkaProcessTest, MemoryStaysBoundedWithAMillionMessageBacklog) {
+  constexpr int kEvents = 1'000'000;
+  for (int id = 1; id <= kEvents; ++id) {
+    cluster_.produce(topic_, id % kPartitions, std::nullopt,
+                     R"({"before":{"id":)" + std::to_string(id) + R"(},"after":{"id":)" + std::to_string(id) +
+                         R"(},"source":{"schema":"public","table":"customers"},"op":"u"})");
+  }
+  cluster_.flush();
+  ASSERT_TRUE(redis_->stop());  // every delivery now fails and is retried
+  std::string config = write_config("backlog");
+  pid_t child = testing::spawn_invalidator_run(config, dir_ / "run.log");
+  // Long enough for an unbounded reader to pull the whole backlog (~100 MB) in.
+  std::this_thread::sleep_for(8s);
+  long rss = peak_rss_mib(child);
+  EXPECT_EQ(::waitpid(child, nullptr, WNOHANG), 0) << "the process exited: " << testing::read_file(dir_ / "run.log");
+  EXPECT_GT(rss, 0);
+  EXPECT_LT(rss, 200) << "peak RSS with the cache down and a 1M-message backlog, MiB";
+  EXPECT_LT(cluster_.committed("backlog", topic_, 1), 1000) << "offsets moved while nothing was delivered";
+  ::kill(child, SIGKILL);
+  testing::wait_for_exit(child);
+}
+
 }  // namespace
 }  // namespace invalidator::plugins
