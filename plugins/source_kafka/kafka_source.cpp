@@ -135,6 +135,7 @@ sdk::Result<std::unique_ptr<sdk::Source>> KafkaSource::create(const sdk::Config&
   rd_kafka_conf_set_opaque(conf, source.get());
   rd_kafka_conf_set_rebalance_cb(conf, &KafkaSource::on_rebalance);
   rd_kafka_conf_set_error_cb(conf, &KafkaSource::on_error);
+  rd_kafka_conf_set_log_cb(conf, &KafkaSource::on_log);
   source->consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof error);
   if (source->consumer_ == nullptr) {  // rd_kafka_new frees conf only on success
     rd_kafka_conf_destroy(conf);
@@ -163,19 +164,32 @@ void KafkaSource::on_rebalance(rd_kafka_t*, rd_kafka_resp_err_t error, rd_kafka_
 
 void KafkaSource::on_error(rd_kafka_t* consumer, int error, const char* reason, void* opaque) {
   auto* source = static_cast<KafkaSource*>(opaque);
-  if (!source->logger_) return;
   auto code = static_cast<rd_kafka_resp_err_t>(error);
   if (code == RD_KAFKA_RESP_ERR__FATAL) {
     char fatal[512];
     rd_kafka_fatal_error(consumer, fatal, sizeof fatal);
-    source->logger_->error(std::string("Kafka: fatal error: ") + fatal);
+    std::lock_guard lock(source->mutex_);
+    source->fatal_reason_ = std::string("Kafka: fatal error: ") + fatal;
+    return;
+  }
+  if (is_fatal(code)) {  // authentication, authorization: retrying will not help
+    std::lock_guard lock(source->mutex_);
+    source->fatal_reason_ = std::string("Kafka: ") + rd_kafka_err2str(code) + ": " + reason;
     return;
   }
   // Brokers down or unreachable: librdkafka reconnects by itself; one line every 10 s is enough.
+  if (!source->logger_) return;
   auto now = Clock::now();
   if (now - source->last_error_log_ < std::chrono::seconds(10)) return;
   source->last_error_log_ = now;
   source->logger_->warn(std::string("Kafka: ") + rd_kafka_err2str(code) + ": " + reason + " (retrying)");
+}
+
+// librdkafka's own log lines (connection details) go to the debug log; what matters reaches
+// on_error too.
+void KafkaSource::on_log(const rd_kafka_t* consumer, int, const char* facility, const char* text) {
+  auto* source = static_cast<KafkaSource*>(rd_kafka_opaque(consumer));
+  if (source != nullptr && source->logger_) source->logger_->debug(std::string("librdkafka ") + facility + ": " + text);
 }
 
 std::optional<std::uint64_t> KafkaSource::stream_of(const std::string& topic, std::int32_t partition) {
@@ -308,6 +322,13 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
     return false;
   };
   while (!stop.stop_requested()) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!fatal_reason_.empty()) {
+        outcome = sdk::Status::error(fatal_reason_);
+        break;
+      }
+    }
     if (Clock::now() - last_commit >= options_.commit_interval) {
       commit(false);
       last_commit = Clock::now();

@@ -60,6 +60,7 @@ class KafkaSource final : public sdk::Source {
   static void on_rebalance(rd_kafka_t* consumer, rd_kafka_resp_err_t error,
                            rd_kafka_topic_partition_list_t* partitions, void* opaque);
   static void on_error(rd_kafka_t* consumer, int error, const char* reason, void* opaque);
+  static void on_log(const rd_kafka_t* consumer, int level, const char* facility, const char* text);
   void assigned(rd_kafka_topic_partition_list_t* partitions);
   void revoked(rd_kafka_topic_partition_list_t* partitions);
   // Commits what was acknowledged beyond what was committed; `only` limits it to some streams.
@@ -78,6 +79,7 @@ class KafkaSource final : public sdk::Source {
   std::map<std::pair<std::string, std::int32_t>, std::uint64_t> active_;
   std::uint64_t next_stream_ = 1;
 
+  std::string fatal_reason_;  // set by on_error; ends run()
   std::chrono::steady_clock::time_point last_error_log_{};
   bool connected_once_ = false;
 };

@@ -178,6 +178,28 @@ TEST(KafkaSource, AnUnknownTopicEndsTheRunWithTheReason) {
   EXPECT_NE(ended.message().find("no.such.topic"), std::string::npos) << ended.message();
 }
 
+// A failed authentication is fatal: the run ends with librdkafka's reason instead of retrying
+// forever. (The mock cluster speaks no SASL, so a SASL client fails to authenticate with it.)
+TEST(KafkaSource, AFailedAuthenticationEndsTheRunWithTheReason) {
+  KafkaCluster cluster;
+  if (!cluster.is_mock()) GTEST_SKIP() << "needs a cluster that refuses the client's SASL";
+  auto engine = EngineBuilder()
+                    .without_plugin_files()
+                    .register_plugin(invalidator_static_plugin_kafka())
+                    .register_plugin(invalidator_static_plugin_memory())
+                    .config_string(source_table(cluster, "t", "sasl") +
+                                   "[sources.kafka.librdkafka]\n\"security.protocol\" = \"sasl_plaintext\"\n"
+                                   "\"sasl.mechanism\" = \"PLAIN\"\n\"sasl.username\" = \"u\"\n\"sasl.password\" = \"p\"\n"
+                                   "[sinks.cache]\ntype = \"memory\"\n"
+                                   "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.t\"\nkeys = [\"t:{id}\"]\nto = [\"cache\"]\n")
+                    .build();
+  ASSERT_TRUE(engine) << engine.error();
+  ASSERT_TRUE((*engine)->start().ok());
+  auto ended = (*engine)->wait();
+  ASSERT_FALSE(ended.ok());
+  EXPECT_NE(ended.message().find("Authentication"), std::string::npos) << ended.message();
+}
+
 TEST(KafkaSource, ABadLibrdkafkaSettingIsRefusedWithLibrdkafkasMessage) {
   sdk::Config config;
   config.set("brokers", std::string("127.0.0.1:9"));
