@@ -199,6 +199,13 @@ std::optional<std::uint64_t> KafkaSource::stream_of(const std::string& topic, st
   return found->second;
 }
 
+// With the cooperative-sticky assignor (settable through the librdkafka table) a rebalance
+// hands over only the partitions that move, and the calls differ.
+bool KafkaSource::cooperative() const {
+  const char* protocol = rd_kafka_rebalance_protocol(consumer_);
+  return protocol != nullptr && std::strcmp(protocol, "COOPERATIVE") == 0;
+}
+
 void KafkaSource::assigned(rd_kafka_topic_partition_list_t* partitions) {
   {
     std::lock_guard lock(mutex_);
@@ -210,7 +217,11 @@ void KafkaSource::assigned(rd_kafka_topic_partition_list_t* partitions) {
     }
   }
   if (logger_) logger_->info("assigned " + std::to_string(partitions->cnt) + " partition(s) of group " + options_.group_id);
-  rd_kafka_assign(consumer_, partitions);
+  if (cooperative()) {
+    if (rd_kafka_error_t* error = rd_kafka_incremental_assign(consumer_, partitions)) rd_kafka_error_destroy(error);
+  } else {
+    rd_kafka_assign(consumer_, partitions);
+  }
 }
 
 void KafkaSource::revoked(rd_kafka_topic_partition_list_t* partitions) {
@@ -241,7 +252,11 @@ void KafkaSource::revoked(rd_kafka_topic_partition_list_t* partitions) {
     }
   }
   if (logger_) logger_->info("released " + std::to_string(partitions->cnt) + " partition(s)");
-  rd_kafka_assign(consumer_, nullptr);
+  if (cooperative()) {
+    if (rd_kafka_error_t* error = rd_kafka_incremental_unassign(consumer_, partitions)) rd_kafka_error_destroy(error);
+  } else {
+    rd_kafka_assign(consumer_, nullptr);
+  }
 }
 
 void KafkaSource::acknowledge(const sdk::Position& position) {

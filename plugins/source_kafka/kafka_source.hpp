@@ -61,6 +61,7 @@ class KafkaSource final : public sdk::Source {
                            rd_kafka_topic_partition_list_t* partitions, void* opaque);
   static void on_error(rd_kafka_t* consumer, int error, const char* reason, void* opaque);
   static void on_log(const rd_kafka_t* consumer, int level, const char* facility, const char* text);
+  bool cooperative() const;
   void assigned(rd_kafka_topic_partition_list_t* partitions);
   void revoked(rd_kafka_topic_partition_list_t* partitions);
   // Commits what was acknowledged beyond what was committed; `only` limits it to some streams.
