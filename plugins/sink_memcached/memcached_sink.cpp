@@ -172,27 +172,11 @@ MemcachedSink::MemcachedSink(MemcachedSinkOptions options, sdk::Logger* logger)
       memcached_behavior_set(raw, MEMCACHED_BEHAVIOR_BUFFER_REQUESTS, 1);
     }
     slots_.push_back(std::make_unique<Slot>(Slot{std::move(client), {}}));
-    idle_.push_back(slots_.back().get());
+    pool_.add(*slots_.back());
   }
 }
 
 MemcachedSink::~MemcachedSink() = default;
-
-MemcachedSink::Slot* MemcachedSink::acquire() {
-  std::unique_lock lock(pool_mutex_);
-  pool_changed_.wait(lock, [&] { return !idle_.empty(); });
-  Slot* slot = idle_.back();
-  idle_.pop_back();
-  return slot;
-}
-
-void MemcachedSink::release(Slot* slot) {
-  {
-    std::lock_guard lock(pool_mutex_);
-    idle_.push_back(slot);
-  }
-  pool_changed_.notify_one();
-}
 
 bool MemcachedSink::pipelinable(const sdk::Invalidation& item) const {
   bool is_delete = item.action == sdk::Action::delete_key || (item.action == sdk::Action::expire && item.ttl.count() <= 0);
@@ -242,10 +226,9 @@ MemcachedSink::ItemResult MemcachedSink::delete_run(Slot& slot, std::span<const 
 sdk::Status MemcachedSink::start() {
   stopped_.store(false, std::memory_order_release);
   sdk::ScopedSigpipeBlock no_sigpipe;
-  Slot* slot = acquire();
+  auto slot = pool_.lease();
   memcached_return_t rc = memcached_version(slot->client.get());
   std::string error = memcached_last_error_message(slot->client.get());
-  release(slot);
   // A server down at start-up is retried by the deliveries, not a reason to stop.
   if (rc != MEMCACHED_SUCCESS && logger_) {
     logger_->warn("memcached not reachable yet (" + error + "); retrying");
@@ -348,12 +331,11 @@ MemcachedSink::ItemResult MemcachedSink::apply(memcached_st* client, const sdk::
 sdk::DeliveryResult MemcachedSink::deliver(std::span<const sdk::Invalidation> batch) {
   if (stopped_.load(std::memory_order_acquire)) return sdk::DeliveryResult::retry("the memcached sink is stopped");
   sdk::ScopedSigpipeBlock no_sigpipe;
-  Slot* slot = acquire();
+  auto slot = pool_.lease();
   memcached_st* client = slot->client.get();
   std::vector<sdk::ItemFailure> failures;
   std::string key;
   auto give_up = [&](std::string reason) {
-    release(slot);
     if (!reported_unreachable_.exchange(true) && logger_) logger_->warn(reason + "; retrying");
     return sdk::DeliveryResult::retry(std::move(reason));
   };
@@ -362,10 +344,7 @@ sdk::DeliveryResult MemcachedSink::deliver(std::span<const sdk::Invalidation> ba
   constexpr std::size_t kRun = 4096;
   std::size_t i = 0;
   while (i < batch.size()) {
-    if (stopped_.load(std::memory_order_acquire)) {
-      release(slot);
-      return sdk::DeliveryResult::retry("the memcached sink is stopped");
-    }
+    if (stopped_.load(std::memory_order_acquire)) return sdk::DeliveryResult::retry("the memcached sink is stopped");
     ItemResult result;
     if (pipelinable(batch[i])) {
       std::size_t end = i + 1;
@@ -385,7 +364,6 @@ sdk::DeliveryResult MemcachedSink::deliver(std::span<const sdk::Invalidation> ba
       return give_up("memcached: sending buffered commands: " + std::string(memcached_last_error_message(client)));
     }
   }
-  release(slot);
   if (reported_unreachable_.exchange(false) && logger_) logger_->info("memcached reachable again");
   if (!failures.empty()) return sdk::DeliveryResult::partial(std::move(failures));
   return sdk::DeliveryResult::ok();

@@ -4,7 +4,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -17,6 +16,7 @@
 
 #include "invalidator/sdk/config_spec.hpp"
 #include "invalidator/sdk/context.hpp"
+#include "invalidator/sdk/pool.hpp"
 #include "invalidator/sdk/result.hpp"
 #include "delete_pipeline.hpp"
 #include "invalidator/sdk/sink.hpp"
@@ -75,8 +75,6 @@ class MemcachedSink final : public sdk::Sink {
     std::map<std::string, std::unique_ptr<DeletePipeline>, std::less<>> pipelines;
   };
 
-  Slot* acquire();
-  void release(Slot* slot);
   // Whether batch[index] can go through a delete pipeline.
   bool pipelinable(const sdk::Invalidation& item) const;
   // Deletes batch[begin, end) through the pipelines, grouped by server.
@@ -90,9 +88,7 @@ class MemcachedSink final : public sdk::Sink {
   MemcachedSinkOptions options_;
   sdk::Logger* logger_;
   std::vector<std::unique_ptr<Slot>> slots_;
-  std::vector<Slot*> idle_;
-  std::mutex pool_mutex_;
-  std::condition_variable pool_changed_;
+  sdk::Pool<Slot> pool_;
   std::atomic<bool> stopped_{false};
   std::atomic<bool> reported_unreachable_{false};
 };

@@ -114,7 +114,7 @@ RedisSink::RedisSink(RedisSinkOptions options, sdk::Logger* logger)
     : options_(std::move(options)), logger_(logger), tombstone_ttl_ms_(std::to_string(options_.tombstone_ttl.count())) {
   for (std::size_t i = 0; i < options_.pool; ++i) {
     slots_.push_back(std::make_unique<Slot>(options_));
-    idle_.push_back(slots_.back().get());
+    pool_.add(*slots_.back());
   }
 }
 
@@ -123,9 +123,7 @@ RedisSink::~RedisSink() = default;
 sdk::Status RedisSink::start() {
   stopped_.store(false, std::memory_order_release);
   sdk::ScopedSigpipeBlock no_sigpipe;
-  Slot* slot = acquire();
-  auto failed = connect(*slot, 1);
-  release(slot);
+  auto failed = connect(*pool_.lease(), 1);
   // A cache that is down at start-up is not a reason to stop: deliveries retry until it is
   // back. A refusal (bad password, no such database) is: no retry will cure it.
   if (failed && failed->kind() == sdk::DeliveryResult::Kind::partial) {
@@ -137,22 +135,6 @@ sdk::Status RedisSink::start() {
 void RedisSink::stop() {
   stopped_.store(true, std::memory_order_release);
   for (auto& slot : slots_) slot->connection.interrupt();
-}
-
-RedisSink::Slot* RedisSink::acquire() {
-  std::unique_lock lock(pool_mutex_);
-  pool_changed_.wait(lock, [&] { return !idle_.empty(); });
-  Slot* slot = idle_.back();
-  idle_.pop_back();
-  return slot;
-}
-
-void RedisSink::release(Slot* slot) {
-  {
-    std::lock_guard lock(pool_mutex_);
-    idle_.push_back(slot);
-  }
-  pool_changed_.notify_one();
 }
 
 void RedisSink::report_unreachable(const std::string& reason) {
@@ -169,13 +151,9 @@ sdk::DeliveryResult RedisSink::deliver(std::span<const sdk::Invalidation> batch)
   if (stopped_.load(std::memory_order_acquire)) return sdk::DeliveryResult::retry("the Redis sink is stopped");
   // stop() shuts sockets down under a running delivery; hiredis then writes to a closed socket.
   sdk::ScopedSigpipeBlock no_sigpipe;
-  Slot* slot = acquire();
-  sdk::DeliveryResult result = [&] {
-    if (auto failed = connect(*slot, batch.size())) return std::move(*failed);
-    return apply(*slot, batch);
-  }();
-  release(slot);
-  return result;
+  auto slot = pool_.lease();
+  if (auto failed = connect(*slot, batch.size())) return std::move(*failed);
+  return apply(*slot, batch);
 }
 
 std::optional<sdk::DeliveryResult> RedisSink::connect(Slot& slot, std::size_t batch_size) {

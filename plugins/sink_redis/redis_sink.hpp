@@ -2,7 +2,6 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -12,6 +11,7 @@
 
 #include "invalidator/sdk/config_spec.hpp"
 #include "invalidator/sdk/context.hpp"
+#include "invalidator/sdk/pool.hpp"
 #include "invalidator/sdk/result.hpp"
 #include "invalidator/sdk/sink.hpp"
 #include "redis_address.hpp"
@@ -60,8 +60,6 @@ class RedisSink final : public sdk::Sink {
     std::size_t end;
   };
 
-  Slot* acquire();
-  void release(Slot* slot);
   std::optional<sdk::DeliveryResult> connect(Slot& slot, std::size_t batch_size);
   sdk::DeliveryResult apply(Slot& slot, std::span<const sdk::Invalidation> batch);
   std::size_t write_command(RespWriter& writer, const Slot& slot, std::span<const sdk::Invalidation> batch,
@@ -77,9 +75,7 @@ class RedisSink final : public sdk::Sink {
   std::string tombstone_ttl_ms_;
 
   std::vector<std::unique_ptr<Slot>> slots_;
-  std::vector<Slot*> idle_;
-  std::mutex pool_mutex_;
-  std::condition_variable pool_changed_;
+  sdk::Pool<Slot> pool_;
 
   std::atomic<bool> stopped_{false};
   std::atomic<bool> reported_unreachable_{false};
