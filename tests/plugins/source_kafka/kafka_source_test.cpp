@@ -34,6 +34,17 @@ std::string source_table(const KafkaCluster& cluster, const std::string& topic, 
          "\"]\ngroup_id = \"" + group + "\"\ncommit_interval = \"100ms\"\n";
 }
 
+// An engine with the Kafka source (its table given) and a memory sink `cache` routed from
+// `route` ([[routes]] body without from/to).
+sdk::Result<std::unique_ptr<Engine>> kafka_to_memory(const std::string& source, const std::string& route) {
+  return EngineBuilder()
+      .without_plugin_files()
+      .register_plugin(invalidator_static_plugin_kafka())
+      .register_plugin(invalidator_static_plugin_memory())
+      .config_string(source + "[sinks.cache]\ntype = \"memory\"\n[[routes]]\nfrom = [\"kafka\"]\nto = [\"cache\"]\n" + route)
+      .build();
+}
+
 // The real Debezium fixtures, produced as Debezium would (keys, values, a tombstone), come
 // out as exactly the expected invalidations, and the group's offset reaches the end.
 TEST(KafkaSource, DeliversTheKeysOfRealDebeziumFixturesAndCommitsThem) {
@@ -48,16 +59,8 @@ TEST(KafkaSource, DeliversTheKeysOfRealDebeziumFixturesAndCommitsThem) {
   cluster.flush();
   const std::int64_t produced = static_cast<std::int64_t>(values.size()) + 1;
 
-  auto engine = EngineBuilder()
-                    .without_plugin_files()
-                    .register_plugin(invalidator_static_plugin_kafka())
-                    .register_plugin(invalidator_static_plugin_memory())
-                    .config_string(source_table(cluster, topic, "fixtures") +
-                                   "[sinks.cache]\ntype = \"memory\"\n"
-                                   "[[routes]]\nfrom = [\"kafka\"]\ntable = \"*.products\"\n"
-                                   "ops = [\"insert\", \"update\", \"delete\", \"read\"]\n"
-                                   "keys = [\"product:{id}\"]\nto = [\"cache\"]\n")
-                    .build();
+  auto engine = kafka_to_memory(source_table(cluster, topic, "fixtures"),
+                                "table = \"*.products\"\nops = [\"insert\", \"update\", \"delete\", \"read\"]\nkeys = [\"product:{id}\"]\n");
   ASSERT_TRUE(engine) << engine.error();
   sdk::Cache* cache = (*engine)->cache("cache");
   for (const char* key : {"product:101", "product:106", "product:110", "product:111", "product:999"}) {
@@ -137,15 +140,8 @@ TEST(KafkaSource, MessageHeadersReachKeyTemplates) {
                   R"({"before":{"id":5},"after":{"id":5},"source":{"schema":"public","table":"customers"},"op":"u"})",
                   {{"tenant", "acme"}});
   cluster.flush();
-  auto engine = EngineBuilder()
-                    .without_plugin_files()
-                    .register_plugin(invalidator_static_plugin_kafka())
-                    .register_plugin(invalidator_static_plugin_memory())
-                    .config_string(source_table(cluster, topic, "headers") +
-                                   "[sinks.cache]\ntype = \"memory\"\n"
-                                   "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.customers\"\n"
-                                   "keys = [\"{header:tenant}:customer:{id}\"]\nto = [\"cache\"]\n")
-                    .build();
+  auto engine = kafka_to_memory(source_table(cluster, topic, "headers"),
+                                "table = \"public.customers\"\nkeys = [\"{header:tenant}:customer:{id}\"]\n");
   ASSERT_TRUE(engine) << engine.error();
   sdk::Cache* cache = (*engine)->cache("cache");
   cache->put("acme:customer:5", "cached");
@@ -163,14 +159,8 @@ TEST(KafkaSource, AnUnknownTopicEndsTheRunWithTheReason) {
   if (!cluster.set_topic_error("no.such.topic", RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)) {
     GTEST_SKIP() << "only the mock cluster can be told to refuse a topic";
   }
-  auto engine = EngineBuilder()
-                    .without_plugin_files()
-                    .register_plugin(invalidator_static_plugin_kafka())
-                    .register_plugin(invalidator_static_plugin_memory())
-                    .config_string(source_table(cluster, "no.such.topic", "unknown") +
-                                   "[sinks.cache]\ntype = \"memory\"\n"
-                                   "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.t\"\nkeys = [\"t:{id}\"]\nto = [\"cache\"]\n")
-                    .build();
+  auto engine = kafka_to_memory(source_table(cluster, "no.such.topic", "unknown"),
+                                "table = \"public.t\"\nkeys = [\"t:{id}\"]\n");
   ASSERT_TRUE(engine) << engine.error();
   ASSERT_TRUE((*engine)->start().ok());
   auto ended = (*engine)->wait();
@@ -183,16 +173,10 @@ TEST(KafkaSource, AnUnknownTopicEndsTheRunWithTheReason) {
 TEST(KafkaSource, AFailedAuthenticationEndsTheRunWithTheReason) {
   KafkaCluster cluster;
   if (!cluster.is_mock()) GTEST_SKIP() << "needs a cluster that refuses the client's SASL";
-  auto engine = EngineBuilder()
-                    .without_plugin_files()
-                    .register_plugin(invalidator_static_plugin_kafka())
-                    .register_plugin(invalidator_static_plugin_memory())
-                    .config_string(source_table(cluster, "t", "sasl") +
-                                   "[sources.kafka.librdkafka]\n\"security.protocol\" = \"sasl_plaintext\"\n"
-                                   "\"sasl.mechanism\" = \"PLAIN\"\n\"sasl.username\" = \"u\"\n\"sasl.password\" = \"p\"\n"
-                                   "[sinks.cache]\ntype = \"memory\"\n"
-                                   "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.t\"\nkeys = [\"t:{id}\"]\nto = [\"cache\"]\n")
-                    .build();
+  auto engine = kafka_to_memory(source_table(cluster, "t", "sasl") +
+                                    "[sources.kafka.librdkafka]\n\"security.protocol\" = \"sasl_plaintext\"\n"
+                                    "\"sasl.mechanism\" = \"PLAIN\"\n\"sasl.username\" = \"u\"\n\"sasl.password\" = \"p\"\n",
+                                "table = \"public.t\"\nkeys = [\"t:{id}\"]\n");
   ASSERT_TRUE(engine) << engine.error();
   ASSERT_TRUE((*engine)->start().ok());
   auto ended = (*engine)->wait();
