@@ -4,10 +4,11 @@
 // so by default this is librdkafka's mock cluster: brokers in this process that speak the
 // Kafka protocol on loopback sockets, which the code under test reaches exactly as it would a
 // real cluster. With KAFKA_BROKERS set, the same tests run against that cluster instead
-// (topics must then be creatable by auto-creation; broker outages cannot be staged).
+// (topics are created with the Admin API; broker outages cannot be staged).
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -44,6 +45,17 @@ class KafkaCluster {
 
   const std::string& bootstrap() const { return bootstrap_; }
   bool is_mock() const { return mock_ != nullptr; }
+  // A group name of this run: on a real cluster, earlier runs left theirs behind.
+  std::string unique(const std::string& name) const {
+    if (mock_ != nullptr) return name;
+    return name + "-" + run_tag();
+  }
+  // A topic name of this run, tagged in front so that its last two parts (a Debezium topic's
+  // schema and table) stay as they are.
+  std::string unique_topic(const std::string& name) const {
+    if (mock_ != nullptr) return name;
+    return "run" + run_tag() + "." + name;
+  }
 
   // Takes a broker of the mock cluster down (its connections closed, new ones refused) or up.
   // False against a real cluster.
@@ -62,7 +74,34 @@ class KafkaCluster {
   }
 
   void create_topic(const std::string& topic, int partitions) {
-    if (mock_ != nullptr) rd_kafka_mock_topic_create(mock_, topic.c_str(), partitions, 1);
+    if (mock_ != nullptr) {
+      rd_kafka_mock_topic_create(mock_, topic.c_str(), partitions, 1);
+      return;
+    }
+    // A real cluster: the Admin API (a topic that already exists is fine).
+    char error[512];
+    rd_kafka_NewTopic_t* request = rd_kafka_NewTopic_new(topic.c_str(), partitions, -1, error, sizeof error);
+    if (request == nullptr) throw std::runtime_error(error);
+    rd_kafka_queue_t* replies = rd_kafka_queue_new(producer_);
+    rd_kafka_CreateTopics(producer_, &request, 1, nullptr, replies);
+    rd_kafka_event_t* event = rd_kafka_queue_poll(replies, 30'000);
+    std::string failure;
+    if (event == nullptr) {
+      failure = "no reply to CreateTopics";
+    } else if (const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event)) {
+      std::size_t count = 0;
+      const rd_kafka_topic_result_t** topics = rd_kafka_CreateTopics_result_topics(result, &count);
+      for (std::size_t i = 0; i < count; ++i) {
+        rd_kafka_resp_err_t code = rd_kafka_topic_result_error(topics[i]);
+        if (code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+          failure = rd_kafka_err2str(code);
+        }
+      }
+    }
+    if (event != nullptr) rd_kafka_event_destroy(event);
+    rd_kafka_queue_destroy(replies);
+    rd_kafka_NewTopic_destroy(request);
+    if (!failure.empty()) throw std::runtime_error("cannot create topic " + topic + ": " + failure);
   }
 
   // Produces one message and waits until the cluster has it. A null value is a tombstone.
@@ -144,6 +183,12 @@ class KafkaCluster {
       throw std::runtime_error(error);
     }
     return handle;
+  }
+
+  static std::string run_tag() {
+    static const std::string tag = std::to_string(::getpid()) + "x" +
+                                   std::to_string(std::chrono::steady_clock::now().time_since_epoch().count() % 1'000'000'007);
+    return tag;
   }
 
   rd_kafka_t* mock_handle_ = nullptr;

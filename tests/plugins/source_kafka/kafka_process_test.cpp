@@ -44,6 +44,7 @@ class KafkaProcessTest : public ::testing::Test {
     client.set_many(keys, "cached");
   }
 
+  // `group`: the consumer group, made unique per run with cluster_.unique() by the caller.
   std::string write_config(const std::string& group, const std::string& extra_librdkafka = "") {
     auto path = dir_ / ("pipeline-" + group + ".toml");
     testing::write_file(path,
@@ -83,7 +84,7 @@ class KafkaProcessTest : public ::testing::Test {
   KafkaCluster cluster_;
   std::unique_ptr<LocalServer> redis_;
   testing::TempDir dir_;
-  const std::string topic_ = "shop.public.customers";
+  const std::string topic_ = cluster_.unique_topic("shop.public.customers");
 };
 
 // At-least-once across a crash: SIGKILL in the middle of the stream, then a new process of
@@ -91,7 +92,7 @@ class KafkaProcessTest : public ::testing::Test {
 TEST_F(KafkaProcessTest, AKilledConsumerIsReplacedAndNothingIsMissed) {
   constexpr int kEvents = 100'000;
   produce_stream(kEvents);
-  std::string config = write_config("killed");
+  std::string config = write_config(cluster_.unique("killed"));
   pid_t first = testing::spawn_invalidator_run(config, dir_ / "first.log");
   ASSERT_TRUE(wait_until_fewer_than(kEvents * 8 / 10)) << testing::read_file(dir_ / "first.log");
   ::kill(first, SIGKILL);
@@ -113,7 +114,7 @@ class KafkaRebalanceTest : public KafkaProcessTest, public ::testing::WithParamI
 TEST_P(KafkaRebalanceTest, ASecondConsumerJoiningMidStreamLosesNothing) {
   constexpr int kEvents = 100'000;
   produce_stream(kEvents);
-  std::string config = write_config("shared", "\"partition.assignment.strategy\" = \"" + GetParam() + "\"\n");
+  std::string config = write_config(cluster_.unique("shared"), "\"partition.assignment.strategy\" = \"" + GetParam() + "\"\n");
   pid_t first = testing::spawn_invalidator_run(config, dir_ / "first.log");
   ASSERT_TRUE(wait_until_fewer_than(kEvents * 9 / 10)) << testing::read_file(dir_ / "first.log");
   pid_t second = testing::spawn_invalidator_run(config, dir_ / "second.log");
@@ -141,7 +142,7 @@ TEST_F(KafkaProcessTest, BrokersDownAndUpAgainMissNothing) {
   if (!cluster_.is_mock()) GTEST_SKIP() << "broker outages can only be staged on the mock cluster";
   constexpr int kEvents = 100'000;
   produce_stream(kEvents);
-  std::string config = write_config("outage");
+  std::string config = write_config(cluster_.unique("outage"));
   pid_t child = testing::spawn_invalidator_run(config, dir_ / "run.log");
   ASSERT_TRUE(wait_until_fewer_than(kEvents * 9 / 10)) << testing::read_file(dir_ / "run.log");
   for (int broker = 1; broker <= cluster_.brokers(); ++broker) cluster_.set_broker_up(broker, false);
@@ -171,7 +172,8 @@ TEST_F(KafkaProcessTest, MemoryStaysBoundedWithAMillionMessageBacklog) {
   }
   cluster_.flush();
   ASSERT_TRUE(redis_->stop());  // every delivery now fails and is retried
-  std::string config = write_config("backlog");
+  const std::string group = cluster_.unique("backlog");
+  std::string config = write_config(group);
   pid_t child = testing::spawn_invalidator_run(config, dir_ / "run.log");
   // Long enough for an unbounded reader to pull the whole backlog (~100 MB) in.
   std::this_thread::sleep_for(8s);
@@ -179,7 +181,7 @@ TEST_F(KafkaProcessTest, MemoryStaysBoundedWithAMillionMessageBacklog) {
   EXPECT_EQ(::waitpid(child, nullptr, WNOHANG), 0) << "the process exited: " << testing::read_file(dir_ / "run.log");
   EXPECT_GT(rss, 0);
   EXPECT_LT(rss, 200) << "peak RSS with the cache down and a 1M-message backlog, MiB";
-  EXPECT_LT(cluster_.committed("backlog", topic_, 1), 1000) << "offsets moved while nothing was delivered";
+  EXPECT_LT(cluster_.committed(group, topic_, 1), 1000) << "offsets moved while nothing was delivered";
   ::kill(child, SIGKILL);
   testing::wait_for_exit(child);
 }

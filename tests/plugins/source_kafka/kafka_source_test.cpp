@@ -49,7 +49,8 @@ sdk::Result<std::unique_ptr<Engine>> kafka_to_memory(const std::string& source, 
 // out as exactly the expected invalidations, and the group's offset reaches the end.
 TEST(KafkaSource, DeliversTheKeysOfRealDebeziumFixturesAndCommitsThem) {
   KafkaCluster cluster;
-  const std::string topic = "fullfillment.inventory.products";
+  const std::string topic = cluster.unique_topic("fullfillment.inventory.products");
+  const std::string group = cluster.unique("fixtures");
   cluster.create_topic(topic, 1);
   const std::vector<std::string> values{"pg_create_no_schema.json",           "pg_update_replica_full_no_schema.json",
                                         "pg_update_before_null_no_schema.json", "pg_delete_replica_full_no_schema.json",
@@ -59,7 +60,7 @@ TEST(KafkaSource, DeliversTheKeysOfRealDebeziumFixturesAndCommitsThem) {
   cluster.flush();
   const std::int64_t produced = static_cast<std::int64_t>(values.size()) + 1;
 
-  auto engine = kafka_to_memory(source_table(cluster, topic, "fixtures"),
+  auto engine = kafka_to_memory(source_table(cluster, topic, group),
                                 "table = \"*.products\"\nops = [\"insert\", \"update\", \"delete\", \"read\"]\nkeys = [\"product:{id}\"]\n");
   ASSERT_TRUE(engine) << engine.error();
   sdk::Cache* cache = (*engine)->cache("cache");
@@ -69,7 +70,7 @@ TEST(KafkaSource, DeliversTheKeysOfRealDebeziumFixturesAndCommitsThem) {
   ASSERT_TRUE((*engine)->start().ok());
   EXPECT_TRUE(eventually([&] { return (*engine)->stats().acknowledged >= static_cast<std::uint64_t>(produced); }))
       << "acknowledged " << (*engine)->stats().acknowledged << " of " << produced;
-  EXPECT_TRUE(cluster.wait_committed("fixtures", topic, 0, produced)) << cluster.committed("fixtures", topic, 0);
+  EXPECT_TRUE(cluster.wait_committed(group, topic, 0, produced)) << cluster.committed(group, topic, 0);
   ASSERT_TRUE((*engine)->stop().ok());
 
   for (const char* key : {"product:101", "product:106", "product:110", "product:111"}) {
@@ -97,7 +98,8 @@ class SwitchableSink final : public sdk::Sink {
 
 TEST(KafkaSource, OffsetsDoNotMovePastUndeliveredEvents) {
   KafkaCluster cluster;
-  const std::string topic = "shop.public.customers";
+  const std::string topic = cluster.unique_topic("shop.public.customers");
+  const std::string group = cluster.unique("stalled");
   cluster.create_topic(topic, 1);
   auto event = [](int id) {
     return R"({"before":{"id":)" + std::to_string(id) + R"(},"after":{"id":)" + std::to_string(id) +
@@ -111,36 +113,37 @@ TEST(KafkaSource, OffsetsDoNotMovePastUndeliveredEvents) {
                     .without_plugin_files()
                     .register_plugin(invalidator_static_plugin_kafka())
                     .add_sink("cache", std::make_unique<SwitchableSink>(healthy))
-                    .config_string(source_table(cluster, topic, "stalled") +
+                    .config_string(source_table(cluster, topic, group) +
                                    "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.customers\"\n"
                                    "keys = [\"customer:{id}\"]\nto = [\"cache\"]\n")
                     .build();
   ASSERT_TRUE(engine) << engine.error();
   ASSERT_TRUE((*engine)->start().ok());
-  ASSERT_TRUE(cluster.wait_committed("stalled", topic, 0, 3));
+  ASSERT_TRUE(cluster.wait_committed(group, topic, 0, 3));
 
   healthy = false;
   for (int id = 4; id <= 6; ++id) cluster.produce(topic, 0, std::nullopt, event(id));
   cluster.flush();
   ASSERT_TRUE(eventually([&] { return (*engine)->stats().retries > 2; }));
   std::this_thread::sleep_for(500ms);  // five commit intervals
-  EXPECT_EQ(cluster.committed("stalled", topic, 0), 3) << "committed past undelivered events";
+  EXPECT_EQ(cluster.committed(group, topic, 0), 3) << "committed past undelivered events";
 
   healthy = true;
-  EXPECT_TRUE(cluster.wait_committed("stalled", topic, 0, 6)) << cluster.committed("stalled", topic, 0);
+  EXPECT_TRUE(cluster.wait_committed(group, topic, 0, 6)) << cluster.committed(group, topic, 0);
   ASSERT_TRUE((*engine)->stop().ok());
 }
 
 // Message headers reach the routes: a key template can name one ({header:NAME}).
 TEST(KafkaSource, MessageHeadersReachKeyTemplates) {
   KafkaCluster cluster;
-  const std::string topic = "saas.public.customers";
+  const std::string topic = cluster.unique_topic("saas.public.customers");
+  const std::string group = cluster.unique("headers");
   cluster.create_topic(topic, 1);
   cluster.produce(topic, 0, std::nullopt,
                   R"({"before":{"id":5},"after":{"id":5},"source":{"schema":"public","table":"customers"},"op":"u"})",
                   {{"tenant", "acme"}});
   cluster.flush();
-  auto engine = kafka_to_memory(source_table(cluster, topic, "headers"),
+  auto engine = kafka_to_memory(source_table(cluster, topic, group),
                                 "table = \"public.customers\"\nkeys = [\"{header:tenant}:customer:{id}\"]\n");
   ASSERT_TRUE(engine) << engine.error();
   sdk::Cache* cache = (*engine)->cache("cache");
