@@ -110,6 +110,16 @@ sdk::Result<std::unique_ptr<sdk::Source>> KafkaSource::create(const sdk::Config&
     return sdk::Status::success();
   };
   for (const auto& [name, value] : o.librdkafka) {
+    // librdkafka before 2.3.0 aborts when a cooperative-sticky consumer closes before its first
+    // assignment (its issue 4312): refuse it rather than crash later.
+    if (name == "partition.assignment.strategy" && value.find("cooperative-sticky") != std::string::npos &&
+        rd_kafka_version() < 0x020300ff) {
+      rd_kafka_conf_destroy(conf);
+      return sdk::Status::error("librdkafka.partition.assignment.strategy: cooperative-sticky needs librdkafka 2.3.0 or "
+                                "later (this is " + std::string(rd_kafka_version_str()) +
+                                ", which aborts when such a consumer closes before its first assignment); "
+                                "use the default (range,roundrobin)");
+    }
     if (std::find(kOwnedSettings.begin(), kOwnedSettings.end(), name) != kOwnedSettings.end()) {
       rd_kafka_conf_destroy(conf);
       return sdk::Status::error("librdkafka." + name + ": set by the source itself (use its own options: brokers, "

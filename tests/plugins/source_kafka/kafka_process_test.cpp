@@ -45,7 +45,7 @@ class KafkaProcessTest : public ::testing::Test {
   }
 
   // `group`: the consumer group, made unique per run with cluster_.unique() by the caller.
-  std::string write_config(const std::string& group, const std::string& extra_librdkafka = "") {
+  std::string write_config(const std::string& group) {
     auto path = dir_ / ("pipeline-" + group + ".toml");
     testing::write_file(path,
                         "[engine]\nshutdown_timeout = \"30s\"\n"
@@ -54,7 +54,7 @@ class KafkaProcessTest : public ::testing::Test {
                         "[sources.kafka.librdkafka]\n\"session.timeout.ms\" = \"6000\"\n"
                         "\"heartbeat.interval.ms\" = \"500\"\n"
                         // A small prefetch, so that a broker outage is felt before the stream ends.
-                        "\"queued.max.messages.kbytes\" = \"1024\"\n" + extra_librdkafka +
+                        "\"queued.max.messages.kbytes\" = \"1024\"\n"
                         "[sinks.cache]\ntype = \"redis\"\nurl = \"" + redis_->address() + "\"\n"
                         "[sinks.cache.retry]\ninitial_backoff = \"20ms\"\nmax_backoff = \"500ms\"\n"
                         "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.customers\"\n"
@@ -108,13 +108,11 @@ TEST_F(KafkaProcessTest, AKilledConsumerIsReplacedAndNothingIsMissed) {
 }
 
 // A second process joins the group mid-stream: the partitions are shared out, nothing is lost
-// in the hand-over; with the classic (eager) rebalancing and with the cooperative one.
-class KafkaRebalanceTest : public KafkaProcessTest, public ::testing::WithParamInterface<std::string> {};
-
-TEST_P(KafkaRebalanceTest, ASecondConsumerJoiningMidStreamLosesNothing) {
+// in the hand-over.
+TEST_F(KafkaProcessTest, ASecondConsumerJoiningMidStreamLosesNothing) {
   constexpr int kEvents = 100'000;
   produce_stream(kEvents);
-  std::string config = write_config(cluster_.unique("shared"), "\"partition.assignment.strategy\" = \"" + GetParam() + "\"\n");
+  std::string config = write_config(cluster_.unique("shared"));
   pid_t first = testing::spawn_invalidator_run(config, dir_ / "first.log");
   ASSERT_TRUE(wait_until_fewer_than(kEvents * 9 / 10)) << testing::read_file(dir_ / "first.log");
   pid_t second = testing::spawn_invalidator_run(config, dir_ / "second.log");
@@ -124,17 +122,9 @@ TEST_P(KafkaRebalanceTest, ASecondConsumerJoiningMidStreamLosesNothing) {
   EXPECT_EQ(testing::wait_for_exit(first), 0) << testing::read_file(dir_ / "first.log");
   EXPECT_EQ(testing::wait_for_exit(second), 0) << testing::read_file(dir_ / "second.log");
   EXPECT_EQ(keys_left(), 0);
-  if (GetParam() == "range") {
-    // An eager rebalance stops the first consumer until the second has its share. (A
-    // cooperative one lets the first go on, which may finish the stream before the hand-over.)
-    EXPECT_NE(testing::read_file(dir_ / "second.log").find("assigned"), std::string::npos) << "the second got partitions";
-  }
+  // An eager rebalance stops the first consumer until the second has its share.
+  EXPECT_NE(testing::read_file(dir_ / "second.log").find("assigned"), std::string::npos) << "the second got partitions";
 }
-
-INSTANTIATE_TEST_SUITE_P(Assignors, KafkaRebalanceTest, ::testing::Values("range", "cooperative-sticky"),
-                         [](const ::testing::TestParamInfo<std::string>& assignor) {
-                           return assignor.param == "range" ? std::string("eager") : std::string("cooperative");
-                         });
 
 // Every broker goes down mid-stream and comes back: consumption resumes, nothing is missed,
 // and the process never exits on it.

@@ -3,6 +3,8 @@
 #include <atomic>
 #include <thread>
 
+#include <librdkafka/rdkafka.h>
+
 #include "invalidator/engine.hpp"
 #include "invalidator/sdk/plugin.hpp"
 #include "support/kafka_cluster.hpp"
@@ -200,6 +202,13 @@ TEST(KafkaSource, ABadLibrdkafkaSettingIsRefusedWithLibrdkafkasMessage) {
   auto owned = invalidator_static_plugin_kafka().create_source(config, sdk::PluginContext{});
   ASSERT_FALSE(owned);
   EXPECT_NE(owned.error().find("set by the source itself"), std::string::npos) << owned.error();
+
+  if (rd_kafka_version() < 0x020300ff) {
+    config.set("librdkafka", std::map<std::string, std::string>{{"partition.assignment.strategy", "cooperative-sticky"}});
+    auto cooperative = invalidator_static_plugin_kafka().create_source(config, sdk::PluginContext{});
+    ASSERT_FALSE(cooperative) << "this librdkafka aborts such a consumer when it closes before its first assignment";
+    EXPECT_NE(cooperative.error().find("2.3.0"), std::string::npos) << cooperative.error();
+  }
 }
 
 }  // namespace
