@@ -15,11 +15,9 @@ timeval to_timeval(std::chrono::milliseconds duration) {
   return value;
 }
 
-std::string reply_text(const redisReply& reply) {
-  return std::string(reply.str, reply.len);
-}
-
 }  // namespace
+
+std::string reply_text(const redisReply& reply) { return std::string(reply.str, reply.len); }
 
 std::string_view error_code(const redisReply& reply) {
   std::string_view text(reply.str, reply.len);

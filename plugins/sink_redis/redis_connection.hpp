@@ -52,6 +52,8 @@ struct ReplyDeleter {
 };
 using RedisReply = std::unique_ptr<redisReply, ReplyDeleter>;
 
+// A string, status or error reply's text.
+std::string reply_text(const redisReply& reply);
 // The server's error code, the first word of an error reply ("WRONGTYPE", "LOADING"...).
 std::string_view error_code(const redisReply& reply);
 // Errors that say "not now" about the whole server (loading, busy script, failover):

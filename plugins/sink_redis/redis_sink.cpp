@@ -9,8 +9,6 @@
 namespace invalidator::plugins {
 namespace {
 
-std::string reply_text(const redisReply& reply) { return std::string(reply.str, reply.len); }
-
 // SCAN MATCH takes a glob: the key prefix must match itself only.
 std::string escape_glob(std::string_view text) {
   std::string escaped;

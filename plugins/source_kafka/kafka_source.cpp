@@ -43,7 +43,7 @@ bool is_fatal(rd_kafka_resp_err_t error) {
   }
 }
 
-std::string optional_bytes(const void* data, std::size_t length) {
+std::string bytes(const void* data, std::size_t length) {
   return std::string(static_cast<const char*>(data), length);
 }
 
@@ -202,10 +202,12 @@ void KafkaSource::on_log(const rd_kafka_t* consumer, int, const char* facility, 
   if (source != nullptr && source->logger_) source->logger_->debug(std::string("librdkafka ") + facility + ": " + text);
 }
 
-std::optional<std::uint64_t> KafkaSource::stream_of(const std::string& topic, std::int32_t partition) {
+std::optional<std::uint64_t> KafkaSource::hand_over(std::string_view topic, std::int32_t partition,
+                                                    std::int64_t offset) {
   std::lock_guard lock(mutex_);
-  auto found = active_.find({topic, partition});
+  auto found = active_.find(std::pair<std::string_view, std::int32_t>(topic, partition));
   if (found == active_.end()) return std::nullopt;
+  streams_[found->second].emitted_next = offset + 1;
   return found->second;
 }
 
@@ -402,13 +404,13 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
       }
     }
 
-    std::string topic = rd_kafka_topic_name(message->rkt);
-    std::optional<std::uint64_t> stream = stream_of(topic, message->partition);
+    const char* topic = rd_kafka_topic_name(message->rkt);
+    std::optional<std::uint64_t> stream = hand_over(topic, message->partition, message->offset);
     if (!stream) continue;  // from a partition revoked since: its next owner reads it
 
     sdk::RawMessage raw;
-    raw.topic = std::move(topic);
-    if (message->key != nullptr) raw.key = optional_bytes(message->key, message->key_len);
+    raw.topic = topic;
+    if (message->key != nullptr) raw.key = bytes(message->key, message->key_len);
     if (message->payload != nullptr) {
       std::string value;
       value.reserve(message->len + sdk::kDecodePadding);  // parsed in place, without a copy
@@ -421,15 +423,10 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
       const void* value = nullptr;
       std::size_t size = 0;
       for (std::size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-        raw.headers.push_back({name, value ? optional_bytes(value, size) : std::string{}});
+        raw.headers.push_back({name, value ? bytes(value, size) : std::string{}});
       }
     }
     raw.position = sdk::Position{*stream, static_cast<std::uint64_t>(message->offset)};
-    {
-      std::lock_guard lock(mutex_);
-      auto found = streams_.find(*stream);
-      if (found != streams_.end()) found->second.emitted_next = message->offset + 1;
-    }
     if (!emitter.emit(std::move(raw))) break;
   }
   // Leaving the group revokes the partitions: what is in flight gets revoke_timeout to be

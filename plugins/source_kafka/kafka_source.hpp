@@ -10,6 +10,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "invalidator/sdk/config_spec.hpp"
@@ -66,7 +67,9 @@ class KafkaSource final : public sdk::Source {
   void revoked(rd_kafka_topic_partition_list_t* partitions);
   // Commits what was acknowledged beyond what was committed; `only` limits it to some streams.
   void commit(bool synchronous, const std::vector<std::uint64_t>* only = nullptr);
-  std::optional<std::uint64_t> stream_of(const std::string& topic, std::int32_t partition);
+  // The stream of a message about to go to the pipeline, recording it as emitted; none when
+  // its partition was revoked since it was read.
+  std::optional<std::uint64_t> hand_over(std::string_view topic, std::int32_t partition, std::int64_t offset);
   void pause_all(bool pause);
 
   KafkaSourceOptions options_;
@@ -77,7 +80,16 @@ class KafkaSource final : public sdk::Source {
   std::mutex mutex_;
   std::condition_variable acknowledged_;
   std::map<std::uint64_t, Stream> streams_;
-  std::map<std::pair<std::string, std::int32_t>, std::uint64_t> active_;
+  // Looked up per message by the topic name librdkafka holds, without copying it.
+  struct PartitionOrder {
+    using is_transparent = void;
+    template <typename Left, typename Right>
+    bool operator()(const Left& left, const Right& right) const {
+      return std::pair<std::string_view, std::int32_t>(left.first, left.second) <
+             std::pair<std::string_view, std::int32_t>(right.first, right.second);
+    }
+  };
+  std::map<std::pair<std::string, std::int32_t>, std::uint64_t, PartitionOrder> active_;
   std::uint64_t next_stream_ = 1;
 
   std::string fatal_reason_;  // set by on_error; ends run()
