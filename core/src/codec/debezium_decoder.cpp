@@ -42,6 +42,9 @@ using Fields = detail::DecodedFields;
 namespace {
 
 constexpr std::string_view kUnavailable = "__debezium_unavailable_value";
+// What the decoder takes from the `source` block; the rest (connector, version, name,
+// snapshot, sequence, xmin...) is skipped unparsed.
+const std::vector<std::string> kSourceFieldsRead = {"db", "schema", "table", "lsn", "txId", "ts_ms"};
 
 // Points simdjson at `json`, copying into `scratch` only when the input lacks the padding
 // simdjson reads past the end.
@@ -118,16 +121,33 @@ bool wanted(const std::vector<std::string>* columns, std::string_view name) {
   return false;
 }
 
+// The configured column a field's raw key names, or null. Keys are compared as they stand in
+// the JSON, without unescaping them, as simdjson's own find_field does: unescaping copies
+// every key of every row, and column names do not hold escapes.
+const std::string* wanted_column(const std::vector<std::string>& columns, ondemand::raw_json_string key) {
+  for (const auto& column : columns) {
+    if (key.unsafe_is_equal(column)) return &column;
+  }
+  return nullptr;
+}
+
 // Reads an object's fields into `row`; with `columns`, only those (the others are skipped
 // unparsed, which is most of the cost of a wide row).
 simdjson::error_code read_row(ondemand::object object, sdk::Row& row,
                               const std::vector<std::string>* columns = nullptr) {
   row.clear();
   for (auto field : object) {
+    ondemand::field current;
+    if (auto error = std::move(field).get(current)) return error;
     std::string_view name;
-    if (auto error = field.unescaped_key().get(name)) return error;
-    if (!wanted(columns, name)) continue;
-    if (auto error = append_column(row, name, field.value())) return error;
+    if (columns != nullptr) {
+      const std::string* column = wanted_column(*columns, current.key());
+      if (column == nullptr) continue;
+      name = *column;
+    } else if (auto error = current.unescaped_key().get(name)) {
+      return error;
+    }
+    if (auto error = append_column(row, name, current.value())) return error;
   }
   return simdjson::SUCCESS;
 }
@@ -196,7 +216,7 @@ simdjson::error_code read_field(std::string_view name, ondemand::value value, Fi
       fields.has_source = true;
       ondemand::object source;
       if (auto error = value.get_object().get(source)) return error;
-      return read_row(source, fields.source);
+      return read_row(source, fields.source, &kSourceFieldsRead);
     }
   }
   if (name == "op") {

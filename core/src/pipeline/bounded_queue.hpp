@@ -21,15 +21,7 @@ class BoundedQueue {
   // Waits for room. False if the queue was closed or `stop` was requested first.
   bool push(T item, std::stop_token stop = {}) {
     std::unique_lock lock(mutex_);
-    std::stop_callback wake(stop, [this] {
-      std::lock_guard guard(mutex_);
-      not_full_.notify_all();
-    });
-    if (!(closed_ || items_.size() < capacity_)) {
-      ++waiting_producers_;
-      not_full_.wait(lock, [&] { return closed_ || stop.stop_requested() || items_.size() < capacity_; });
-      --waiting_producers_;
-    }
+    while (!(closed_ || stop.stop_requested() || items_.size() < capacity_)) wait_for_room(lock, stop);
     if (closed_ || stop.stop_requested()) return false;
     items_.push_back(std::move(item));
     // Waking a thread costs a system call: only when one is waiting.
@@ -43,16 +35,10 @@ class BoundedQueue {
   bool push_all(std::vector<T>& items, std::stop_token stop = {}) {
     std::size_t next = 0;
     std::unique_lock lock(mutex_);
-    std::stop_callback wake(stop, [this] {
-      std::lock_guard guard(mutex_);
-      not_full_.notify_all();
-    });
     while (next < items.size()) {
-      if (!(closed_ || items_.size() < capacity_)) {
+      if (!(closed_ || stop.stop_requested() || items_.size() < capacity_)) {
         if (waiting_consumers_ > 0) not_empty_.notify_one();
-        ++waiting_producers_;
-        not_full_.wait(lock, [&] { return closed_ || stop.stop_requested() || items_.size() < capacity_; });
-        --waiting_producers_;
+        wait_for_room(lock, stop);
       }
       if (closed_ || stop.stop_requested()) {
         items.erase(items.begin(), items.begin() + static_cast<std::ptrdiff_t>(next));
@@ -124,6 +110,28 @@ class BoundedQueue {
   }
 
  private:
+  // Waits (with `lock` held on mutex_) until there is room, the queue is closed or `stop` is
+  // requested. The stop callback is registered only here: registering one costs atomic
+  // operations that every push would otherwise pay.
+  // The callback takes mutex_, so the callback object is made and destroyed with the mutex
+  // released: made, it may run at once in this thread; destroyed, it waits for a run of the
+  // callback in another thread. The caller checks the state again afterwards.
+  void wait_for_room(std::unique_lock<std::mutex>& lock, const std::stop_token& stop) {
+    lock.unlock();
+    {
+      std::stop_callback wake(stop, [this] {
+        std::lock_guard guard(mutex_);
+        not_full_.notify_all();
+      });
+      lock.lock();
+      ++waiting_producers_;
+      not_full_.wait(lock, [&] { return closed_ || stop.stop_requested() || items_.size() < capacity_; });
+      --waiting_producers_;
+      lock.unlock();
+    }
+    lock.lock();
+  }
+
   const std::size_t capacity_;
   mutable std::mutex mutex_;
   std::condition_variable not_empty_;

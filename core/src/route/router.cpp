@@ -53,11 +53,25 @@ sdk::Result<Router> Router::build(const std::vector<config::RouteSpec>& routes,
   return router;
 }
 
+namespace {
+// Whether "prefix.table" (or "table" alone when there is no prefix) equals `pattern`, without
+// building the name: this runs for every event and route.
+bool qualified_name_equals(std::string_view pattern, std::string_view prefix, std::string_view table) {
+  if (prefix.empty()) return pattern == table;
+  return pattern.size() == prefix.size() + 1 + table.size() && pattern.starts_with(prefix) &&
+         pattern[prefix.size()] == '.' && pattern.ends_with(table);
+}
+}  // namespace
+
 bool Router::table_matches(const CompiledRoute& route, const sdk::TableId& table) const {
   // A route names "schema.table" for PostgreSQL and "db.table" for MySQL; accept either.
   auto matches = [&](const std::string& prefix) {
-    std::string name = prefix.empty() ? table.table : prefix + "." + table.table;
-    return route.table_is_glob ? sdk::glob_match(route.table_pattern, name) : route.table_pattern == name;
+    if (!route.table_is_glob) return qualified_name_equals(route.table_pattern, prefix, table.table);
+    thread_local std::string name;  // keeps its buffer from one event to the next
+    name.assign(prefix);
+    if (!prefix.empty()) name += '.';
+    name += table.table;
+    return sdk::glob_match(route.table_pattern, name);
   };
   if (matches(table.schema)) return true;
   if (!table.database.empty() && table.database != table.schema && matches(table.database)) return true;
