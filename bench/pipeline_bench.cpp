@@ -7,6 +7,10 @@
 // Without --rate the source pushes as fast as the pipeline takes events: throughput, and the
 // latency of a saturated pipeline (queue depth / throughput). With --rate it paces itself,
 // which gives the latency of a pipeline with headroom.
+//
+// A bare simdjson parse of the same events runs for a second just before and just after
+// (the ceiling of a decoder, as in decoder_bench), so that the ratio compares figures taken
+// on the same cores at the same moment.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -20,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "bare_parse.hpp"
 #include "generated_events.hpp"
 #include "invalidator/engine.hpp"
 #include "invalidator/sdk/plugin.hpp"
@@ -120,10 +125,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto engine = std::move(built).value();
+  const double bare_before = invalidator::bench::bare_parse_rate(pool, std::chrono::seconds(1));
   auto started = Clock::now();
   if (!engine->start()) return 1;
   if (!engine->wait()) return 1;
   double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  const double bare_after = invalidator::bench::bare_parse_rate(pool, std::chrono::seconds(1));
 
   auto stats = engine->stats();
   auto latencies = source_ptr->latencies_us();
@@ -137,6 +144,9 @@ int main(int argc, char** argv) {
   std::printf("acknowledged      %llu\n", static_cast<unsigned long long>(stats.acknowledged));
   std::printf("throughput        %.0f events/s (%.2f s)%s\n", static_cast<double>(events) / seconds, seconds,
               rate > 0 ? " (paced by --rate)" : "");
+  const double throughput = static_cast<double>(events) / seconds;
+  std::printf("bare parse        %.0f events/s before, %.0f after (one thread): the pipeline is %.2fx their mean\n",
+              bare_before, bare_after, throughput / ((bare_before + bare_after) / 2));
   std::printf("latency p50       %.0f us (emit to acknowledgement)\n", percentile(latencies, 0.50));
   std::printf("latency p99       %.0f us\n", percentile(latencies, 0.99));
   std::printf("peak RSS          %.1f MiB (input pool %.1f MiB)\n", static_cast<double>(usage.ru_maxrss) / 1024.0,

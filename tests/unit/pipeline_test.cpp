@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -430,6 +431,107 @@ TEST(Pipeline, ManyLanesKeepEachKeysOrder) {
     }
   }
   EXPECT_EQ(engine->stats().acknowledged, values.size());
+}
+
+// Emits the messages of several streams interleaved, as a source reading many partitions
+// does; checks each stream's acknowledgements go forward only.
+class InterleavedStreamsSource final : public sdk::Source {
+ public:
+  explicit InterleavedStreamsSource(std::vector<std::vector<std::string>> streams) : streams_(std::move(streams)) {}
+  sdk::Status run(sdk::Emitter& emitter, std::stop_token) override {
+    for (std::size_t i = 0;; ++i) {
+      bool any = false;
+      for (std::size_t stream = 0; stream < streams_.size(); ++stream) {
+        if (i >= streams_[stream].size()) continue;
+        any = true;
+        sdk::RawMessage message;
+        message.topic = "shop.public.customers";
+        message.value = streams_[stream][i];
+        message.position = sdk::Position{stream, i + 1};
+        if (!emitter.emit(std::move(message))) return sdk::Status::success();
+      }
+      if (!any) return sdk::Status::success();
+    }
+  }
+  void acknowledge(const sdk::Position& position) override {
+    std::lock_guard guard(mutex_);
+    auto& last = acknowledged_[position.stream];
+    EXPECT_GT(position.offset, last) << "stream " << position.stream << " went back";
+    last = position.offset;
+  }
+  std::map<std::uint64_t, std::uint64_t> acknowledged() {
+    std::lock_guard guard(mutex_);
+    return acknowledged_;
+  }
+
+ private:
+  std::vector<std::vector<std::string>> streams_;
+  std::mutex mutex_;
+  std::map<std::uint64_t, std::uint64_t> acknowledged_;
+};
+
+// Records every value written to each key, in the order the sink received them.
+class WriteLogSink final : public sdk::Sink {
+ public:
+  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch) override {
+    std::lock_guard guard(mutex_);
+    for (const auto& invalidation : batch) writes[invalidation.key].push_back(invalidation.value.value_or(""));
+    return sdk::DeliveryResult::ok();
+  }
+  std::mutex mutex_;
+  std::map<std::string, std::vector<std::string>> writes;
+};
+
+TEST(Pipeline, StreamsSpreadOverDecodeThreadsKeepTheirOrderAndAreAllAcknowledged) {
+  // 7 streams, each with its own 3 keys written 500 times in turn, decoded by 4 threads: every
+  // key must see its values in the order of its stream, and every stream be acknowledged to
+  // its end.
+  constexpr int kStreams = 7, kKeysPerStream = 3, kRounds = 500;
+  std::vector<std::vector<std::string>> streams(kStreams);
+  for (int stream = 0; stream < kStreams; ++stream) {
+    for (int round = 0; round < kRounds; ++round) {
+      for (int k = 0; k < kKeysPerStream; ++k) {
+        int id = stream * 100 + k;
+        streams[stream].push_back(R"({"before":{"id":)" + std::to_string(id) + R"(,"email":"x"},"after":{"id":)" +
+                                  std::to_string(id) + R"(,"email":")" + std::to_string(round) +
+                                  R"("},"source":{"schema":"public","table":"customers"},"op":"u"})");
+      }
+    }
+  }
+  auto source = std::make_unique<InterleavedStreamsSource>(streams);
+  auto* source_ptr = source.get();
+  auto sink = std::make_unique<WriteLogSink>();
+  auto* sink_ptr = sink.get();
+  RouteDefinition route;
+  route.from = {"source"};
+  route.table = "public.customers";
+  route.keys = {"customer:{id}"};
+  route.action = "set";
+  route.value = "{email}";
+  route.to = {"sink"};
+  auto engine = build(EngineBuilder()
+                          .config_string("[engine]\ndecode_threads = 4\nqueue_capacity = 64\n")
+                          .add_source("source", std::move(source))
+                          .add_sink("sink", std::move(sink))
+                          .add_route(route));
+  ASSERT_TRUE(engine);
+  ASSERT_TRUE(engine->start());
+  ASSERT_TRUE(engine->wait());
+
+  ASSERT_EQ(sink_ptr->writes.size(), static_cast<std::size_t>(kStreams * kKeysPerStream));
+  for (const auto& [key, values] : sink_ptr->writes) {
+    // Coalescing may drop nothing here (every value differs), so each key sees every round.
+    ASSERT_EQ(values.size(), static_cast<std::size_t>(kRounds)) << key;
+    for (int round = 0; round < kRounds; ++round) {
+      ASSERT_EQ(values[static_cast<std::size_t>(round)], std::to_string(round)) << key << " out of order";
+    }
+  }
+  auto acknowledged = source_ptr->acknowledged();
+  ASSERT_EQ(acknowledged.size(), static_cast<std::size_t>(kStreams));
+  for (const auto& [stream, offset] : acknowledged) {
+    EXPECT_EQ(offset, static_cast<std::uint64_t>(kRounds * kKeysPerStream)) << "stream " << stream;
+  }
+  EXPECT_EQ(engine->stats().acknowledged, static_cast<std::uint64_t>(kStreams * kRounds * kKeysPerStream));
 }
 
 // Counts deliveries running at once; takes one at a time, like a sink with one connection.

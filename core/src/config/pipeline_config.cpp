@@ -30,6 +30,11 @@ const sdk::ConfigSpec& engine_spec() {
         .default_value("8192")
         .min(1)
         .max(10'000'000)
+        .option("decode_threads", OptionType::integer)
+        .description("Threads that decode and route messages; a source's partitions (streams) are spread over them, each stream staying on one thread so that its order is kept. 0: one per core, at most 4.")
+        .default_value("0")
+        .min(0)
+        .max(64)
         .option("log_level", OptionType::string)
         .description("Minimum level of log lines, applied by `invalidator run` (a service embedding the engine keeps its own logging set-up).")
         .default_value("\"info\"")
@@ -186,6 +191,7 @@ EngineSettings settings_from(const sdk::Config& config) {
   settings.plugin_path = config.string_list("plugin_path");
   settings.shutdown_timeout = config.duration("shutdown_timeout", settings.shutdown_timeout);
   settings.queue_capacity = static_cast<std::size_t>(config.integer("queue_capacity", 8192));
+  settings.decode_threads = static_cast<std::size_t>(config.integer("decode_threads", 0));
   settings.log_level = config.string("log_level", "info");
   settings.dead_letter = config.string("dead_letter");
   return settings;

@@ -18,12 +18,17 @@ class Pipeline::SourceEmitter final : public sdk::Emitter {
   SourceEmitter(Pipeline& pipeline, std::uint32_t source) : pipeline_(pipeline), source_(source) {}
   bool emit(sdk::RawMessage message) override { return push(std::move(message)); }
   bool emit(sdk::ChangeEvent event) override { return push(std::move(event)); }
-  bool full() const override { return pipeline_.input_.full(); }
+  // Any worker full: a source pausing all it reads keeps memory bounded either way.
+  bool full() const override {
+    return std::any_of(pipeline_.workers_.begin(), pipeline_.workers_.end(),
+                       [](const auto& worker) { return worker->input.full(); });
+  }
 
  private:
   template <typename Message>
   bool push(Message&& message) {
-    return pipeline_.input_.push(WorkItem{source_, std::forward<Message>(message)}, pipeline_.stop_.get_token());
+    RouterWorker& worker = pipeline_.worker_for(source_, message.position.stream);
+    return worker.input.push(WorkItem{source_, std::forward<Message>(message)}, pipeline_.stop_.get_token());
   }
   Pipeline& pipeline_;
   std::uint32_t source_;
@@ -34,14 +39,19 @@ Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sour
     : settings_(std::move(settings)),
       sources_(std::move(sources)),
       sinks_(std::move(sinks)),
-      router_(std::move(router)),
-      dead_letter_(std::move(dead_letter)),
-      input_(settings_.queue_capacity) {
+      dead_letter_(std::move(dead_letter)) {
+  std::size_t worker_count = settings_.decode_threads;
+  if (worker_count == 0) worker_count = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 4);
+  // The queues share engine.queue_capacity: memory stays bounded by it, however many workers.
+  const std::size_t capacity = std::max<std::size_t>(1, settings_.queue_capacity / worker_count);
   // Only the columns routes read are decoded. No route at all (a replay of dead-lettered
   // invalidations) reads none, so a placeholder name keeps the filter on.
-  auto columns = router_.used_columns();
+  auto columns = router.used_columns();
   if (columns.empty()) columns.emplace_back();
-  decoder_.set_columns(std::move(columns));
+  for (std::size_t i = 0; i < worker_count; ++i) {
+    workers_.push_back(std::make_unique<RouterWorker>(capacity, router));
+    workers_.back()->decoder.set_columns(columns);
+  }
   for (const auto& slot : sources_) source_ids_.push_back(slot.id);
   for (const auto& slot : sinks_) sink_ids_.push_back(slot.id);
   for (std::size_t i = 0; i < sources_.size(); ++i) {
@@ -89,10 +99,13 @@ sdk::Status Pipeline::start() {
     }
   }
   for (auto& lane : lanes_) lane->start();
-  router_thread_ = std::thread([this] {
-    name_thread("inv-router");
-    run_router();
-  });
+  workers_running_ = workers_.size();
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
+    workers_[i]->thread = std::thread([this, i] {
+      name_thread(workers_.size() == 1 ? "inv-router" : "inv-router-" + std::to_string(i));
+      run_router(*workers_[i]);
+    });
+  }
   for (std::size_t i = 0; i < sources_.size(); ++i) {
     source_threads_.emplace_back([this, i] {
       name_thread("inv-src-" + sources_[i].id);
@@ -122,29 +135,42 @@ void Pipeline::run_source(std::size_t index, std::stop_token stop) {
   }
 }
 
-void Pipeline::run_router() {
-  std::vector<WorkItem> batch;
-  std::vector<route::RoutedInvalidation> routed;
-  pending_lane_items_.resize(lanes_.size());
-  while (input_.pop_batch(batch, 256, std::chrono::milliseconds(0)) > 0) {
-    for (auto& item : batch) process(item, routed);
-    batch.clear();
-    flush_lane_items();
-  }
-  for (auto& lane : lanes_) lane->close();
+Pipeline::RouterWorker& Pipeline::worker_for(std::uint32_t source, std::uint64_t stream) {
+  if (workers_.size() == 1) return *workers_.front();
+  // Mixed so that partition 0 of every source does not land on one worker.
+  std::uint64_t mixed = (stream + 0x9e3779b97f4a7c15ULL * (source + 1)) * 0xbf58476d1ce4e5b9ULL;
+  return *workers_[(mixed >> 32) % workers_.size()];
 }
 
-void Pipeline::process(WorkItem& item, std::vector<route::RoutedInvalidation>& routed) {
+void Pipeline::close_inputs() {
+  for (auto& worker : workers_) worker->input.close();
+}
+
+void Pipeline::run_router(RouterWorker& worker) {
+  std::vector<WorkItem> batch;
+  worker.pending_lane_items.resize(lanes_.size());
+  while (worker.input.pop_batch(batch, 256, std::chrono::milliseconds(0)) > 0) {
+    for (auto& item : batch) process(worker, item);
+    batch.clear();
+    flush_lane_items(worker);
+  }
+  // The last worker out tells the lanes that no more input comes.
+  if (workers_running_.fetch_sub(1) == 1) {
+    for (auto& lane : lanes_) lane->close();
+  }
+}
+
+void Pipeline::process(RouterWorker& worker, WorkItem& item) {
   counters_.messages.fetch_add(1, std::memory_order_relaxed);
   AckTracker& tracker = *trackers_[item.source];
   const std::string& source_id = source_ids_[item.source];
-  sdk::ChangeEvent& decoded = decoded_;
+  sdk::ChangeEvent& decoded = worker.decoded;
   const sdk::ChangeEvent* event = nullptr;
   AckTracker::Entry* entry = nullptr;
 
   if (auto* raw = std::get_if<sdk::RawMessage>(&item.message)) {
     entry = &tracker.open(raw->position);
-    auto result = decoder_.decode(*raw, decoded);
+    auto result = worker.decoder.decode(*raw, decoded);
     if (result.status == codec::DecodeStatus::skipped) {
       counters_.skipped.fetch_add(1, std::memory_order_relaxed);
       spdlog::debug("[source {}] skipped {} at {}/{}", source_id, result.reason, raw->position.stream,
@@ -167,7 +193,7 @@ void Pipeline::process(WorkItem& item, std::vector<route::RoutedInvalidation>& r
       return;
     }
     if (result.status == codec::DecodeStatus::invalidation) {
-      replay_invalidation(item, *raw, result, *entry);
+      replay_invalidation(worker, item, *raw, result, *entry);
       return;
     }
     event = &decoded;
@@ -177,9 +203,10 @@ void Pipeline::process(WorkItem& item, std::vector<route::RoutedInvalidation>& r
   }
   counters_.events.fetch_add(1, std::memory_order_relaxed);
 
+  auto& routed = worker.routed;
   routed.clear();
-  router_.route(item.source, *event, routed);
-  for (const auto& problem : router_.take_new_problems()) {
+  worker.router.route(item.source, *event, routed);
+  for (const auto& problem : worker.router.take_new_problems()) {
     const char* why = problem.outcome == route::KeyTemplate::Outcome::null_column          ? "is null"
                       : problem.outcome == route::KeyTemplate::Outcome::unavailable_column ? "is unavailable (TOAST)"
                                                                                            : "is absent";
@@ -188,10 +215,10 @@ void Pipeline::process(WorkItem& item, std::vector<route::RoutedInvalidation>& r
                  problem.route, problem.template_text, problem.column, why, event->table.qualified_name());
   }
   counters_.invalidations.fetch_add(routed.size(), std::memory_order_relaxed);
-  const std::string* topic = routed.empty() ? nullptr : intern_topic(event->topic);
+  const std::string* topic = routed.empty() ? nullptr : intern_topic(worker, event->topic);
   for (auto& routed_item : routed) {
     tracker.retain(*entry);
-    queue_for_lanes(routed_item.sink,
+    queue_for_lanes(worker, routed_item.sink,
                     LaneItem{std::move(routed_item.invalidation), &tracker, entry, topic, item.source,
                              static_cast<std::uint32_t>(routed_item.route), routed_item.redelete_after});
   }
@@ -204,38 +231,40 @@ std::size_t Pipeline::lane_for(std::size_t sink, std::string_view key) const {
   return range.first + std::hash<std::string_view>{}(key) % range.count;
 }
 
-void Pipeline::queue_for_lanes(std::size_t sink, LaneItem item) {
+void Pipeline::queue_for_lanes(RouterWorker& worker, std::size_t sink, LaneItem item) {
   const LaneRange& range = sink_lanes_[sink];
   if (item.invalidation.action == sdk::Action::delete_pattern && range.count > 1) {
     // A pattern reaches keys of every lane: each lane applies it at its place in its order.
     for (std::size_t lane = range.first + 1; lane < range.first + range.count; ++lane) {
       item.tracker->retain(*item.entry);
-      pending_lane_items_[lane].push_back(item);
+      worker.pending_lane_items[lane].push_back(item);
     }
-    pending_lane_items_[range.first].push_back(std::move(item));
+    worker.pending_lane_items[range.first].push_back(std::move(item));
     return;
   }
   std::size_t lane = lane_for(sink, item.invalidation.key);
-  pending_lane_items_[lane].push_back(std::move(item));
+  worker.pending_lane_items[lane].push_back(std::move(item));
 }
 
-const std::string* Pipeline::intern_topic(const std::string& topic) {
+const std::string* Pipeline::intern_topic(RouterWorker& worker, const std::string& topic) {
   // Consecutive messages nearly always share a topic: a comparison spares the hash lookup.
-  if (last_topic_ == nullptr || *last_topic_ != topic) last_topic_ = &*topics_.insert(topic).first;
-  return last_topic_;
+  if (worker.last_topic == nullptr || *worker.last_topic != topic) {
+    worker.last_topic = &*worker.topics.insert(topic).first;
+  }
+  return worker.last_topic;
 }
 
-void Pipeline::flush_lane_items() {
+void Pipeline::flush_lane_items(RouterWorker& worker) {
   for (std::size_t lane = 0; lane < lanes_.size(); ++lane) {
-    auto& items = pending_lane_items_[lane];
+    auto& items = worker.pending_lane_items[lane];
     // A lane refuses only once aborted at the shutdown deadline: what it refused stays
     // unacknowledged, to be re-delivered after a restart.
     if (!items.empty() && !lanes_[lane]->push_all(items)) items.clear();
   }
 }
 
-void Pipeline::replay_invalidation(const WorkItem& item, const sdk::RawMessage& raw, codec::DecodeResult& result,
-                                   AckTracker::Entry& entry) {
+void Pipeline::replay_invalidation(RouterWorker& worker, const WorkItem& item, const sdk::RawMessage& raw,
+                                   codec::DecodeResult& result, AckTracker::Entry& entry) {
   AckTracker& tracker = *trackers_[item.source];
   auto sink = std::find(sink_ids_.begin(), sink_ids_.end(), result.sink);
   if (sink == sink_ids_.end()) {
@@ -249,8 +278,8 @@ void Pipeline::replay_invalidation(const WorkItem& item, const sdk::RawMessage& 
   }
   counters_.invalidations.fetch_add(1, std::memory_order_relaxed);
   tracker.retain(entry);
-  const std::string* topic = intern_topic(raw.topic);
-  queue_for_lanes(static_cast<std::size_t>(sink - sink_ids_.begin()),
+  const std::string* topic = intern_topic(worker, raw.topic);
+  queue_for_lanes(worker, static_cast<std::size_t>(sink - sink_ids_.begin()),
                   LaneItem{std::move(result.invalidation), &tracker, &entry, topic, item.source,
                            static_cast<std::uint32_t>(result.route), std::chrono::milliseconds{0}});
   tracker.release(entry);
@@ -274,15 +303,15 @@ void Pipeline::abort_after_deadline(std::stop_token cancelled) {
                settings_.shutdown_timeout.count(), outstanding());
   for (auto& lane : lanes_) lane->abort();
   for (auto& slot : sinks_) slot.sink->stop();
-  input_.close();
+  close_inputs();
 }
 
 sdk::Status Pipeline::wait() {
   if (!started_) return sdk::Status::error("the pipeline was not started");
   if (!waited_.exchange(true)) {
     for (auto& thread : source_threads_) thread.join();
-    input_.close();
-    router_thread_.join();
+    close_inputs();
+    for (auto& worker : workers_) worker->thread.join();
     for (auto& lane : lanes_) lane->join();
     for (auto& slot : sinks_) slot.sink->stop();
     std::jthread watchdog;

@@ -38,7 +38,8 @@ struct SinkSlot {
   config::SinkSettings settings;
 };
 
-// Sources -> bounded queue -> decode and route -> one lane per sink -> ack trackers.
+// Sources -> bounded queues -> decode and route (engine.decode_threads workers, streams
+// spread over them) -> lanes of each sink -> ack trackers.
 class Pipeline {
  public:
   Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sources, std::vector<SinkSlot> sinks,
@@ -69,31 +70,43 @@ class Pipeline {
     std::variant<sdk::RawMessage, sdk::ChangeEvent> message;
   };
   class SourceEmitter;
+  // A decode-and-route thread with what it alone touches. A stream (partition) of a source
+  // always goes to the same worker, so its positions are opened in order and its keys keep
+  // their order.
+  struct RouterWorker {
+    RouterWorker(std::size_t capacity, route::Router routes) : input(capacity), router(std::move(routes)) {}
+    BoundedQueue<WorkItem> input;
+    route::Router router;
+    codec::DebeziumDecoder decoder;
+    sdk::ChangeEvent decoded;  // reused: the worker decodes into it
+    std::vector<route::RoutedInvalidation> routed;
+    std::vector<std::vector<LaneItem>> pending_lane_items;  // per lane, pushed once per input batch
+    std::unordered_set<std::string> topics;  // interned for lane items
+    const std::string* last_topic = nullptr;
+    std::thread thread;
+  };
 
   void run_source(std::size_t index, std::stop_token stop);
-  void run_router();
-  void process(WorkItem& item, std::vector<route::RoutedInvalidation>& routed);
-  void flush_lane_items();
-  void replay_invalidation(const WorkItem& item, const sdk::RawMessage& raw, codec::DecodeResult& result,
-                           AckTracker::Entry& entry);
+  void run_router(RouterWorker& worker);
+  void process(RouterWorker& worker, WorkItem& item);
+  void flush_lane_items(RouterWorker& worker);
+  void replay_invalidation(RouterWorker& worker, const WorkItem& item, const sdk::RawMessage& raw,
+                           codec::DecodeResult& result, AckTracker::Entry& entry);
   void abort_after_deadline(std::stop_token cancelled);
+  RouterWorker& worker_for(std::uint32_t source, std::uint64_t stream);
+  static const std::string* intern_topic(RouterWorker& worker, const std::string& topic);
+  void close_inputs();
 
   config::EngineSettings settings_;
   std::vector<SourceSlot> sources_;
   std::vector<SinkSlot> sinks_;
   std::vector<std::string> source_ids_;
   std::vector<std::string> sink_ids_;
-  route::Router router_;
   std::unique_ptr<DeadLetterFile> dead_letter_;
-  codec::DebeziumDecoder decoder_;
-  sdk::ChangeEvent decoded_;  // reused: the router thread decodes into it
-  std::vector<std::vector<LaneItem>> pending_lane_items_;  // per lane, pushed once per input batch
-  std::unordered_set<std::string> topics_;  // interned for lane items; router thread only
-  const std::string* last_topic_ = nullptr;
-  const std::string* intern_topic(const std::string& topic);
   Counters counters_;
 
-  BoundedQueue<WorkItem> input_;
+  std::vector<std::unique_ptr<RouterWorker>> workers_;
+  std::atomic<std::size_t> workers_running_{0};
   std::vector<std::unique_ptr<AckTracker>> trackers_;
   std::vector<std::unique_ptr<SourceEmitter>> emitters_;
   std::vector<std::unique_ptr<SinkLane>> lanes_;
@@ -104,10 +117,9 @@ class Pipeline {
   std::vector<LaneRange> sink_lanes_;  // by sink index
   // The lane of `sink` that owns `key`: one key, one lane, so its order is kept.
   std::size_t lane_for(std::size_t sink, std::string_view key) const;
-  void queue_for_lanes(std::size_t sink, LaneItem item);
+  void queue_for_lanes(RouterWorker& worker, std::size_t sink, LaneItem item);
   std::stop_source stop_;
   std::vector<std::thread> source_threads_;
-  std::thread router_thread_;
   std::mutex watchdog_mutex_;
   std::jthread watchdog_;
   std::mutex status_mutex_;

@@ -48,7 +48,7 @@ sdk::Result<Router> Router::build(const std::vector<config::RouteSpec>& routes,
     route.redelete_after = spec.redelete_after;
     route.on_truncate = spec.on_truncate;
     router.routes_.push_back(std::move(route));
-    router.counters_.push_back(std::make_unique<RouteCounters>());
+    router.counters_.push_back(std::make_shared<RouteCounters>());
   }
   return router;
 }
@@ -114,8 +114,12 @@ void Router::note_problem(const CompiledRoute& route, const KeyTemplate& key, Ke
     }
   }
   std::string marker = std::to_string(route.index) + "/" + key.text() + "/" + column;
-  if (std::find(reported_.begin(), reported_.end(), marker) != reported_.end()) return;
-  reported_.push_back(marker);
+  {
+    std::lock_guard guard(reported_->mutex);
+    auto& markers = reported_->markers;
+    if (std::find(markers.begin(), markers.end(), marker) != markers.end()) return;
+    markers.push_back(marker);
+  }
   new_problems_.push_back(RenderProblem{route.index, key.text(), column, outcome});
 }
 

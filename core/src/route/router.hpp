@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -28,6 +30,8 @@ struct RouteCounters {
 };
 
 // Matches events against [[routes]] and renders their keys. Routes are compiled once.
+// A copy shares the counters and the problems already reported with the original: each
+// decoding thread routes with its own copy.
 class Router {
  public:
   // `source_ids` and `sink_ids` give the indices routes refer to.
@@ -80,8 +84,12 @@ class Router {
                     const sdk::Row& row, std::span<const sdk::Header> headers);
 
   std::vector<CompiledRoute> routes_;
-  std::vector<std::unique_ptr<RouteCounters>> counters_;
-  std::vector<std::string> reported_;  // "route/template" already reported
+  std::vector<std::shared_ptr<RouteCounters>> counters_;
+  struct Reported {
+    std::mutex mutex;
+    std::vector<std::string> markers;  // "route/template/column" already reported
+  };
+  std::shared_ptr<Reported> reported_ = std::make_shared<Reported>();
   std::vector<RenderProblem> new_problems_;
   std::string scratch_;
   std::vector<std::string> rendered_;
