@@ -6,6 +6,7 @@
 // Reports events/s of both and the peak RSS of the invalidator process.
 //
 //   kafka_bench --invalidator build/core/invalidator [--events N] [--redis redis://127.0.0.1:PORT]
+//               [--decode-threads N]   (engine.decode_threads; default: the engine's own)
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <signal.h>
@@ -100,18 +101,31 @@ double consume_only(const std::string& bootstrap, std::size_t events) {
   return seconds;
 }
 
-std::int64_t committed_total(const std::string& bootstrap, const std::string& group) {
-  rd_kafka_t* consumer = make_handle(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap}, {"group.id", group}});
-  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(kPartitions);
-  for (int p = 0; p < kPartitions; ++p) rd_kafka_topic_partition_list_add(list, kTopic, p);
-  std::int64_t total = 0;
-  if (rd_kafka_committed(consumer, list, 10'000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    for (int p = 0; p < list->cnt; ++p) total += list->elems[p].offset > 0 ? list->elems[p].offset : 0;
+// Reads a group's committed offsets through one handle kept for the whole run: a handle
+// made per query (a connection and a coordinator lookup each time) took CPU from the run
+// being measured on this small machine.
+class CommittedOffsets {
+ public:
+  CommittedOffsets(const std::string& bootstrap, const std::string& group)
+      : consumer_(make_handle(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap}, {"group.id", group}})) {}
+  ~CommittedOffsets() { rd_kafka_destroy(consumer_); }
+  CommittedOffsets(const CommittedOffsets&) = delete;
+  CommittedOffsets& operator=(const CommittedOffsets&) = delete;
+
+  std::int64_t total() {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(kPartitions);
+    for (int p = 0; p < kPartitions; ++p) rd_kafka_topic_partition_list_add(list, kTopic, p);
+    std::int64_t sum = 0;
+    if (rd_kafka_committed(consumer_, list, 10'000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      for (int p = 0; p < list->cnt; ++p) sum += list->elems[p].offset > 0 ? list->elems[p].offset : 0;
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return sum;
   }
-  rd_kafka_topic_partition_list_destroy(list);
-  rd_kafka_destroy(consumer);
-  return total;
-}
+
+ private:
+  rd_kafka_t* consumer_;
+};
 
 long peak_rss_kib(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
@@ -127,15 +141,17 @@ long peak_rss_kib(pid_t pid) {
 int main(int argc, char** argv) {
   std::string invalidator;
   std::string redis;
+  std::string decode_threads;
   std::size_t events = 200'000;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string option = argv[i];
     if (option == "--invalidator") invalidator = argv[i + 1];
     else if (option == "--events") events = std::stoul(argv[i + 1]);
     else if (option == "--redis") redis = argv[i + 1];
+    else if (option == "--decode-threads") decode_threads = argv[i + 1];
   }
   if (invalidator.empty()) {
-    std::fprintf(stderr, "usage: kafka_bench --invalidator PATH [--events N] [--redis URL]\n");
+    std::fprintf(stderr, "usage: kafka_bench --invalidator PATH [--events N] [--redis URL] [--decode-threads N]\n");
     return 2;
   }
 
@@ -156,7 +172,8 @@ int main(int argc, char** argv) {
   char config_path[] = "/tmp/kafka-bench-XXXXXX";
   int fd = ::mkstemp(config_path);
   std::string sink = redis.empty() ? "type = \"memory\"\n" : "type = \"redis\"\nurl = \"" + redis + "\"\nlanes = 4\n";
-  std::string config = "[sources.kafka]\ntype = \"kafka\"\nbrokers = \"" + bootstrap + "\"\ntopics = [\"" + kTopic +
+  std::string engine = decode_threads.empty() ? "" : "[engine]\ndecode_threads = " + decode_threads + "\n";
+  std::string config = engine + "[sources.kafka]\ntype = \"kafka\"\nbrokers = \"" + bootstrap + "\"\ntopics = [\"" + kTopic +
                        "\"]\ngroup_id = \"bench-invalidator\"\ncommit_interval = \"200ms\"\n"
                        "[sinks.cache]\n" + sink +
                        "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.customers\"\nchanged = [\"street\", \"email\"]\n"
@@ -175,12 +192,13 @@ int main(int argc, char** argv) {
   // either: measured from the first committed offset.
   Clock::time_point first_commit{};
   long rss = 0;
+  CommittedOffsets offsets(bootstrap, "bench-invalidator");
   while (true) {
-    std::int64_t committed = committed_total(bootstrap, "bench-invalidator");
+    std::int64_t committed = offsets.total();
     rss = std::max(rss, peak_rss_kib(child));
     if (committed > 0 && first_commit == Clock::time_point{}) first_commit = Clock::now();
     if (committed >= static_cast<std::int64_t>(events)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   auto finished = Clock::now();
   rss = std::max(rss, peak_rss_kib(child));
