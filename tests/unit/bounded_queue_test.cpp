@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <thread>
+#include <vector>
 
 #include "pipeline/bounded_queue.hpp"
 
@@ -50,6 +51,17 @@ TEST(BoundedQueue, StopReleasesABlockedProducer) {
   std::this_thread::sleep_for(20ms);
   stop.request_stop();
   producer.join();
+}
+
+TEST(BoundedQueue, APushAfterStopIsRefusedAtOnce) {
+  // Whether or not there is room; the stop callback must not be run under the queue's lock.
+  BoundedQueue<int> queue(1);
+  std::stop_source stop;
+  stop.request_stop();
+  EXPECT_FALSE(queue.push(1, stop.get_token()));
+  std::vector<int> items{1, 2};
+  EXPECT_FALSE(queue.push_all(items, stop.get_token()));
+  EXPECT_EQ(queue.size(), 0u);
 }
 
 TEST(BoundedQueue, CloseDrainsThenEnds) {

@@ -111,11 +111,10 @@ class BoundedQueue {
 
  private:
   // Waits (with `lock` held on mutex_) until there is room, the queue is closed or `stop` is
-  // requested. The stop callback is registered only here: registering one costs atomic
-  // operations that every push would otherwise pay.
-  // The callback takes mutex_, so the callback object is made and destroyed with the mutex
-  // released: made, it may run at once in this thread; destroyed, it waits for a run of the
-  // callback in another thread. The caller checks the state again afterwards.
+  // requested; the caller checks the state again afterwards. The stop callback is registered
+  // only here, as registering one costs atomic operations every push would otherwise pay. It
+  // takes mutex_, so it is made and destroyed with the mutex released: made, it may run at
+  // once in this thread; destroyed, it waits for a run of it in another thread.
   void wait_for_room(std::unique_lock<std::mutex>& lock, const std::stop_token& stop) {
     lock.unlock();
     {
