@@ -1,15 +1,37 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "pipeline/bounded_queue.hpp"
+#include "pipeline/ring_buffer.hpp"
 
 namespace invalidator::pipeline {
 namespace {
 
 using namespace std::chrono_literals;
+
+TEST(RingBuffer, KeepsOrderAcrossWrapAroundsAndGrowth) {
+  RingBuffer<std::string> ring;
+  int next_in = 0;
+  int next_out = 0;
+  // Depth rises and falls so that the head wraps around before and after each growth.
+  for (int round = 0; round < 200; ++round) {
+    for (int i = 0; i < round % 37 + 1; ++i) ring.push_back(std::to_string(next_in++));
+    for (int i = 0; i < round % 23 + 1 && !ring.empty(); ++i) {
+      ASSERT_EQ(ring.front(), std::to_string(next_out++));
+      ring.pop_front();
+    }
+    ASSERT_EQ(ring.size(), static_cast<std::size_t>(next_in - next_out));
+  }
+  while (!ring.empty()) {
+    ASSERT_EQ(ring.front(), std::to_string(next_out++));
+    ring.pop_front();
+  }
+  EXPECT_EQ(next_out, next_in);
+}
 
 TEST(BoundedQueue, ProducerWaitsWhileFull) {
   BoundedQueue<int> queue(2);

@@ -3,11 +3,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
-#include <deque>
 #include <mutex>
 #include <optional>
 #include <stop_token>
 #include <vector>
+
+#include "pipeline/ring_buffer.hpp"
 
 namespace invalidator::pipeline {
 
@@ -135,7 +136,7 @@ class BoundedQueue {
   mutable std::mutex mutex_;
   std::condition_variable not_empty_;
   std::condition_variable not_full_;
-  std::deque<T> items_;
+  RingBuffer<T> items_;
   bool closed_ = false;
   std::size_t waiting_producers_ = 0;
   std::size_t waiting_consumers_ = 0;
