@@ -15,7 +15,8 @@ void name_thread(const std::string& name) {
 
 class Pipeline::SourceEmitter final : public sdk::Emitter {
  public:
-  SourceEmitter(Pipeline& pipeline, std::uint32_t source) : pipeline_(pipeline), source_(source) {}
+  SourceEmitter(Pipeline& pipeline, std::uint32_t source)
+      : pipeline_(pipeline), source_(source), stop_(pipeline.stop_.get_token()) {}
   bool emit(sdk::RawMessage message) override { return push(std::move(message)); }
   bool emit(sdk::ChangeEvent event) override { return push(std::move(event)); }
   // Any worker full: a source pausing all it reads keeps memory bounded either way.
@@ -28,10 +29,11 @@ class Pipeline::SourceEmitter final : public sdk::Emitter {
   template <typename Message>
   bool push(Message&& message) {
     RouterWorker& worker = pipeline_.worker_for(source_, message.position.stream);
-    return worker.input.push(WorkItem{source_, std::forward<Message>(message)}, pipeline_.stop_.get_token());
+    return worker.input.push(WorkItem{source_, std::forward<Message>(message)}, stop_);
   }
   Pipeline& pipeline_;
   std::uint32_t source_;
+  std::stop_token stop_;  // kept: taking a token costs two atomic operations
 };
 
 Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sources, std::vector<SinkSlot> sinks,
