@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
-#include <unordered_map>
 
 #include <spdlog/spdlog.h>
 
@@ -121,21 +120,22 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
   std::vector<sdk::Invalidation>& unique = unique_;
   unique.clear();
   {
-    auto& nearest_later = nearest_later_;  // key -> item index
-    nearest_later.clear();
+    KeyIndex& nearest_later = nearest_later_;  // key -> item index
+    nearest_later.reset(n);
     std::vector<std::size_t>& reversed_owner = reversed_owner_;
     reversed_owner.assign(n, 0);
     std::size_t kept = 0;
     for (std::size_t i = n; i-- > 0;) {
       const auto& invalidation = items[i].invalidation;
-      auto found = nearest_later.find(invalidation.key);
-      if (found != nearest_later.end() && same_effect(items[found->second].invalidation, invalidation)) {
-        reversed_owner[i] = reversed_owner[found->second];
+      bool inserted = false;
+      std::size_t& later = nearest_later.find_or_insert(invalidation.key, i, inserted);
+      if (!inserted && same_effect(items[later].invalidation, invalidation)) {
+        reversed_owner[i] = reversed_owner[later];
         counters_.coalesced.fetch_add(1, std::memory_order_relaxed);
       } else {
         reversed_owner[i] = kept++;
       }
-      nearest_later[invalidation.key] = i;
+      later = i;
     }
     for (std::size_t i = 0; i < n; ++i) owner[i] = kept - 1 - reversed_owner[i];
     // The version a kept item carries is the highest of those it stands for.

@@ -3,7 +3,6 @@
 #include <atomic>
 #include <chrono>
 #include <map>
-#include <unordered_map>
 #include <memory>
 #include <stop_token>
 #include <string>
@@ -15,6 +14,7 @@
 #include "pipeline/ack_tracker.hpp"
 #include "pipeline/bounded_queue.hpp"
 #include "pipeline/dead_letter.hpp"
+#include "pipeline/key_index.hpp"
 #include "pipeline/stats.hpp"
 
 namespace invalidator::pipeline {
@@ -68,7 +68,7 @@ class SinkLane {
   // Second deletes waiting for their time (stale-set cure), in due order.
   std::multimap<std::chrono::steady_clock::time_point, LaneItem> redeletes_;
   // Per-batch scratch, kept to avoid allocating for every batch.
-  std::unordered_map<std::string_view, std::size_t> nearest_later_;
+  KeyIndex nearest_later_;
   std::vector<std::size_t> owner_, reversed_owner_;
   std::vector<sdk::Invalidation> unique_;
   std::vector<std::uint64_t> versions_;

@@ -1,0 +1,99 @@
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+namespace invalidator::pipeline {
+
+// A hash of a short string (a cache key), cheaper than std::hash for the 10 to 60 bytes keys
+// have: eight bytes at a time, then a final mix so that the low bits depend on every byte.
+inline std::uint64_t key_hash(std::string_view key) {
+  std::uint64_t hash = 0x9e3779b97f4a7c15ULL ^ key.size();
+  const char* data = key.data();
+  std::size_t left = key.size();
+  while (left >= 8) {
+    std::uint64_t word;
+    std::memcpy(&word, data, 8);
+    hash = (hash ^ word) * 0xbf58476d1ce4e5b9ULL;
+    hash ^= hash >> 31;
+    data += 8;
+    left -= 8;
+  }
+  if (left > 0) {
+    std::uint64_t word = 0;
+    std::memcpy(&word, data, left);
+    hash = (hash ^ word) * 0xbf58476d1ce4e5b9ULL;
+  }
+  hash ^= hash >> 33;
+  hash *= 0xff51afd7ed558ccdULL;
+  hash ^= hash >> 33;
+  return hash;
+}
+
+// Maps the keys of one batch to an index (the latest item seen with that key), for
+// coalescing. Open addressing in one array that is cleared, not freed, between batches: no
+// allocation per key, where std::unordered_map allocated a node for each.
+class KeyIndex {
+ public:
+  // Forgets every key, without touching the slots (each carries the generation it was
+  // filled in); ready for `expected` distinct keys without growing.
+  void reset(std::size_t expected) {
+    if (++generation_ == 0) {  // wrapped around: stale slots could pass for current ones
+      slots_.assign(slots_.size(), Slot{});
+      generation_ = 1;
+    }
+    std::size_t capacity = slots_.empty() ? 16 : slots_.size();
+    while (capacity < expected * 2) capacity *= 2;
+    if (capacity != slots_.size()) slots_.assign(capacity, Slot{});
+    size_ = 0;
+  }
+
+  // The index stored for `key`, inserting `index` when the key is new. `key` must stay alive
+  // until the next reset(): the index keeps a view of it.
+  std::size_t& find_or_insert(std::string_view key, std::size_t index, bool& inserted) {
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    const std::uint64_t hash = key_hash(key);
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t at = hash & mask;; at = (at + 1) & mask) {
+      Slot& slot = slots_[at];
+      if (slot.generation != generation_) {
+        slot = Slot{key, hash, index, generation_};
+        ++size_;
+        inserted = true;
+        return slot.index;
+      }
+      if (slot.hash == hash && slot.key == key) {
+        inserted = false;
+        return slot.index;
+      }
+    }
+  }
+
+ private:
+  struct Slot {
+    std::string_view key;
+    std::uint64_t hash = 0;
+    std::size_t index = 0;
+    std::uint32_t generation = 0;  // the slot holds a key of this batch when it is current
+  };
+
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(old.empty() ? 16 : old.size() * 2, Slot{});
+    const std::size_t mask = slots_.size() - 1;
+    for (const Slot& slot : old) {
+      if (slot.generation != generation_) continue;
+      std::size_t at = slot.hash & mask;
+      while (slots_[at].generation == generation_) at = (at + 1) & mask;
+      slots_[at] = slot;
+    }
+  }
+
+  std::vector<Slot> slots_;
+  std::size_t size_ = 0;
+  std::uint32_t generation_ = 1;
+};
+
+}  // namespace invalidator::pipeline
