@@ -16,6 +16,12 @@ void AckTracker::release(Entry& entry) {
   sweep(stream);
 }
 
+std::optional<std::uint64_t> AckTracker::release_later(Entry& entry) {
+  const std::uint64_t stream = entry.position_.stream;
+  if (entry.pending_.fetch_sub(1, std::memory_order_acq_rel) != 1) return std::nullopt;
+  return stream;
+}
+
 void AckTracker::sweep(std::uint64_t stream) {
   std::lock_guard guard(mutex_);
   auto found = streams_.find(stream);

@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "invalidator/sdk/event.hpp"
 
@@ -37,6 +38,12 @@ class AckTracker {
   void retain(Entry& entry, std::int64_t count = 1) { entry.pending_.fetch_add(count, std::memory_order_relaxed); }
   // One piece of work for `entry` finished (delivered, dead-lettered, or the opener's hold).
   void release(Entry& entry);
+  // As release(), but leaves the acknowledgement to a later acknowledge_ready(): a lane that
+  // finishes a batch of positions takes the lock once for the lot, not once per position.
+  // Returns the stream to pass to acknowledge_ready() when `entry` became complete.
+  std::optional<std::uint64_t> release_later(Entry& entry);
+  // Acknowledges what is complete at the front of `stream`.
+  void acknowledge_ready(std::uint64_t stream) { sweep(stream); }
 
   std::uint64_t acknowledged() const { return acknowledged_.load(std::memory_order_relaxed); }
   // Positions opened but not yet acknowledged.
@@ -48,7 +55,8 @@ class AckTracker {
   Acknowledge acknowledge_;
   mutable std::mutex mutex_;
   std::map<std::uint64_t, std::deque<Entry>> streams_;  // deque: references stay valid
-  std::atomic<std::uint64_t> acknowledged_{0};
+  // Written by the lanes' sweeps; apart from the mutex the decode threads take to open.
+  alignas(64) std::atomic<std::uint64_t> acknowledged_{0};
 };
 
 }  // namespace invalidator::pipeline

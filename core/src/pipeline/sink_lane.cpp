@@ -267,8 +267,17 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
       redeletes_.emplace(now + item.redelete_after, std::move(again));
       counters_.redeliveries.fetch_add(1, std::memory_order_relaxed);
     }
-    item.tracker->release(*item.entry);
+    if (auto stream = item.tracker->release_later(*item.entry)) {
+      if (completed_.empty() || completed_.back() != std::pair{item.tracker, *stream}) {
+        completed_.emplace_back(item.tracker, *stream);
+      }
+    }
   }
+  // Most batches complete positions of one stream or a few: one sweep for each.
+  std::sort(completed_.begin(), completed_.end());
+  completed_.erase(std::unique(completed_.begin(), completed_.end()), completed_.end());
+  for (const auto& [tracker, stream] : completed_) tracker->acknowledge_ready(stream);
+  completed_.clear();
 }
 
 }  // namespace invalidator::pipeline

@@ -7,6 +7,7 @@
 #include <stop_token>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "config/pipeline_config.hpp"
@@ -73,6 +74,7 @@ class SinkLane {
   std::vector<sdk::Invalidation> unique_;
   std::vector<std::uint64_t> versions_;
   std::vector<bool> filled_;
+  std::vector<std::pair<AckTracker*, std::uint64_t>> completed_;  // streams to sweep after a batch
   std::stop_source abort_;
   std::thread thread_;
   std::uint64_t jitter_state_ = 0x9e3779b97f4a7c15ULL;
