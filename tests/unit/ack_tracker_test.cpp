@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <mutex>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -19,6 +20,25 @@ struct Recorder {
     };
   }
 };
+
+TEST(AckTracker, ReleasesForLaterAcknowledgeOnlyWhenAskedAndOnlyTheCompletePrefix) {
+  Recorder recorder;
+  AckTracker tracker(recorder.callback());
+  auto& first = tracker.open({3, 1});
+  auto& second = tracker.open({3, 2});
+  tracker.retain(second);
+  EXPECT_EQ(tracker.release_later(first), std::optional<std::uint64_t>(3)) << "complete: its stream is named";
+  EXPECT_EQ(tracker.release_later(second), std::nullopt) << "one hold left";
+  EXPECT_TRUE(recorder.acknowledged.empty()) << "nothing is acknowledged before acknowledge_ready";
+  tracker.acknowledge_ready(3);
+  ASSERT_EQ(recorder.acknowledged.size(), 1u);
+  EXPECT_EQ(recorder.acknowledged[0], (sdk::Position{3, 1}));
+  EXPECT_EQ(tracker.release_later(second), std::optional<std::uint64_t>(3));
+  tracker.acknowledge_ready(3);
+  ASSERT_EQ(recorder.acknowledged.size(), 2u);
+  EXPECT_EQ(recorder.acknowledged[1], (sdk::Position{3, 2}));
+  EXPECT_EQ(tracker.outstanding(), 0u);
+}
 
 TEST(AckTracker, AcknowledgesOnlyTheContiguousCompletedPrefix) {
   Recorder recorder;
