@@ -83,6 +83,8 @@ class Pipeline {
     std::vector<std::vector<LaneItem>> pending_lane_items;  // per lane, pushed once per input batch
     std::unordered_set<std::string> topics;  // interned for lane items
     const std::string* last_topic = nullptr;
+    std::uint64_t events = 0;  // counted since the last batch, added to the pipeline's counters
+    std::uint64_t invalidations = 0;
     std::thread thread;
   };
 
