@@ -44,7 +44,7 @@ namespace {
 constexpr std::string_view kUnavailable = "__debezium_unavailable_value";
 // What the decoder takes from the `source` block; the rest (connector, version, name,
 // snapshot, sequence, xmin...) is skipped unparsed.
-const std::vector<std::string> kSourceFieldsRead = {"db", "schema", "table", "lsn", "txId", "ts_ms"};
+const KeyMatcher kSourceFieldsRead({"db", "schema", "table", "lsn", "txId", "ts_ms"});
 
 // Points simdjson at `json`, copying into `scratch` only when the input lacks the padding
 // simdjson reads past the end.
@@ -121,27 +121,18 @@ bool wanted(const std::vector<std::string>* columns, std::string_view name) {
   return false;
 }
 
-// The configured column a field's raw key names, or null. Keys are compared as they stand in
-// the JSON, without unescaping them, as simdjson's own find_field does: unescaping copies
-// every key of every row, and column names do not hold escapes.
-const std::string* wanted_column(const std::vector<std::string>& columns, ondemand::raw_json_string key) {
-  for (const auto& column : columns) {
-    if (key.unsafe_is_equal(column)) return &column;
-  }
-  return nullptr;
-}
-
 // Reads an object's fields into `row`; with `columns`, only those (the others are skipped
 // unparsed, which is most of the cost of a wide row).
 simdjson::error_code read_row(ondemand::object object, sdk::Row& row,
-                              const std::vector<std::string>* columns = nullptr) {
+                              const KeyMatcher* columns = nullptr) {
   row.clear();
   for (auto field : object) {
     ondemand::field current;
     if (auto error = std::move(field).get(current)) return error;
     std::string_view name;
     if (columns != nullptr) {
-      const std::string* column = wanted_column(*columns, current.key());
+      // Keys are compared as they stand in the JSON: unescaping copies every key of every row.
+      const std::string* column = columns->find(current.key());
       if (column == nullptr) continue;
       name = *column;
     } else if (auto error = current.unescaped_key().get(name)) {
@@ -154,7 +145,7 @@ simdjson::error_code read_row(ondemand::object object, sdk::Row& row,
 
 // Fills `row` from a value that is an object or null; `is_row` says which.
 simdjson::error_code read_row_or_null(ondemand::value value, sdk::Row& row, bool& is_row,
-                                      const std::vector<std::string>* columns) {
+                                      const KeyMatcher* columns) {
   ondemand::json_type type;
   if (auto error = value.type().get(type)) return error;
   row.clear();
@@ -197,10 +188,10 @@ std::optional<sdk::Op> op_from_code(std::string_view code) {
 }
 
 simdjson::error_code read_fields(ondemand::object object, Fields& fields, Fields* payload,
-                                 const std::vector<std::string>* columns);
+                                 const KeyMatcher* columns);
 
 simdjson::error_code read_field(std::string_view name, ondemand::value value, Fields& fields, Fields* payload,
-                                const std::vector<std::string>* columns) {
+                                const KeyMatcher* columns) {
   if (name == "before") {
     fields.has_before = true;
     return read_row_or_null(value, fields.before, fields.before_is_row, columns);
@@ -260,7 +251,7 @@ simdjson::error_code read_field(std::string_view name, ondemand::value value, Fi
 }
 
 simdjson::error_code read_fields(ondemand::object object, Fields& fields, Fields* payload,
-                                 const std::vector<std::string>* columns) {
+                                 const KeyMatcher* columns) {
   for (auto field : object) {
     std::string_view name;
     if (auto error = field.unescaped_key().get(name)) return error;
@@ -435,7 +426,7 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
   {
     ondemand::object object;
     if (auto error = document.get_object().get(object)) return failed("malformed JSON", simdjson::error_message(error));
-    const std::vector<std::string>* columns = columns_.empty() ? nullptr : &columns_;
+    const KeyMatcher* columns = columns_.names().empty() ? nullptr : &columns_;
     if (auto error = read_fields(object, fields, payload_fields_.get(), columns)) {
       return failed("malformed JSON", simdjson::error_message(error));
     }
@@ -530,7 +521,7 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
       }
       continue;
     }
-    if (columns_.empty() || wanted(&columns_, column.name)) row.append(column.name, column.value);
+    if (columns_.names().empty() || wanted(&columns_.names(), column.name)) row.append(column.name, column.value);
   }
   if (table.table.empty()) {
     auto from_topic = table_from_topic(message.topic);

@@ -8,6 +8,7 @@
 
 #include <simdjson.h>
 
+#include "codec/key_matcher.hpp"
 #include "invalidator/sdk/event.hpp"
 #include "invalidator/sdk/invalidation.hpp"
 
@@ -51,7 +52,7 @@ class DebeziumDecoder {
 
   // Keeps only these columns of row images (what the routes use); empty: all. Skipping a
   // column is far cheaper than reading it.
-  void set_columns(std::vector<std::string> columns) { columns_ = std::move(columns); }
+  void set_columns(std::vector<std::string> columns) { columns_ = KeyMatcher(std::move(columns)); }
 
   // Reads a Debezium key (with or without schema) into `row`. False if it is not an object.
   bool decode_key(std::string_view json, sdk::Row& row);
@@ -63,7 +64,7 @@ class DebeziumDecoder {
   std::string padded_;
   std::string key_padded_;
   int depth_ = 0;  // of wrapped records being decoded
-  std::vector<std::string> columns_;
+  KeyMatcher columns_{{}};
 };
 
 // "dbserver1.public.customers" -> schema "public", table "customers" (the Debezium topic
