@@ -180,11 +180,13 @@ void KafkaSource::on_error(rd_kafka_t* consumer, int error, const char* reason, 
     rd_kafka_fatal_error(consumer, fatal, sizeof fatal);
     std::lock_guard lock(source->mutex_);
     source->fatal_reason_ = std::string("Kafka: fatal error: ") + fatal;
+    source->failed_.store(true, std::memory_order_release);
     return;
   }
   if (is_fatal(code)) {  // authentication, authorization: retrying will not help
     std::lock_guard lock(source->mutex_);
     source->fatal_reason_ = std::string("Kafka: ") + rd_kafka_err2str(code) + ": " + reason;
+    source->failed_.store(true, std::memory_order_release);
     return;
   }
   // Brokers down or unreachable: librdkafka reconnects by itself; one line every 10 s is enough.
@@ -348,22 +350,28 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
     if (logger_) logger_->warn("Kafka: " + reason + " (retrying)");
     return false;
   };
+  // The clock is read once every so many messages, not for each: a read costs a fair share of
+  // what handing a message over does.
+  constexpr int kMessagesBetweenClockReads = 64;
+  int until_clock_read = 0;
   while (!stop.stop_requested()) {
-    {
+    if (failed_.load(std::memory_order_acquire)) {
       std::lock_guard lock(mutex_);
-      if (!fatal_reason_.empty()) {
-        outcome = sdk::Status::error(fatal_reason_);
-        break;
-      }
+      outcome = sdk::Status::error(fatal_reason_);
+      break;
     }
-    if (Clock::now() - last_commit >= options_.commit_interval) {
-      commit(false);
-      last_commit = Clock::now();
+    if (--until_clock_read <= 0) {
+      until_clock_read = kMessagesBetweenClockReads;
+      if (Clock::now() - last_commit >= options_.commit_interval) {
+        commit(false);
+        last_commit = Clock::now();
+      }
     }
     Message message;
     if (!backlog.empty()) {
       if (emitter.full()) {
         // Paused: polling only serves the group (rebalances) and partitions assigned since.
+        until_clock_read = 0;  // each round may wait up to the poll's timeout: commit on time
         Message polled(rd_kafka_consumer_poll(consumer_, 100));
         if (!polled) continue;
         if (polled->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -382,7 +390,10 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
       }
     } else {
       message.reset(rd_kafka_consumer_poll(consumer_, 100));
-      if (!message) continue;
+      if (!message) {
+        until_clock_read = 0;  // idle: commit on time
+        continue;
+      }
       if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         if (fatal(*message)) break;
         continue;

@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -93,6 +94,7 @@ class KafkaSource final : public sdk::Source {
   std::uint64_t next_stream_ = 1;
 
   std::string fatal_reason_;  // set by on_error; ends run()
+  std::atomic<bool> failed_{false};  // fatal_reason_ is set: run() checks this without the lock
   std::chrono::steady_clock::time_point last_error_log_{};
   bool connected_once_ = false;
 };

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -25,6 +26,7 @@ class BoundedQueue {
     while (!(closed_ || stop.stop_requested() || items_.size() < capacity_)) wait_for_room(lock, stop);
     if (closed_ || stop.stop_requested()) return false;
     items_.push_back(std::move(item));
+    update_full();
     // Waking a thread costs a system call: only when one is waiting.
     if (waiting_consumers_ > 0) not_empty_.notify_one();
     return true;
@@ -46,6 +48,7 @@ class BoundedQueue {
         return false;
       }
       while (next < items.size() && items_.size() < capacity_) items_.push_back(std::move(items[next++]));
+      update_full();
     }
     if (waiting_consumers_ > 0) not_empty_.notify_one();
     items.clear();
@@ -81,6 +84,7 @@ class BoundedQueue {
       items_.pop_front();
       ++taken;
     }
+    update_full();
     if (waiting_producers_ > 0) not_full_.notify_all();
     return taken;
   }
@@ -89,6 +93,7 @@ class BoundedQueue {
   void close() {
     std::lock_guard guard(mutex_);
     closed_ = true;
+    update_full();
     not_empty_.notify_all();
     not_full_.notify_all();
   }
@@ -104,13 +109,12 @@ class BoundedQueue {
     return items_.size();
   }
   std::size_t capacity() const { return capacity_; }
-  // A push would wait now.
-  bool full() const {
-    std::lock_guard guard(mutex_);
-    return !closed_ && items_.size() >= capacity_;
-  }
+  // A push would wait now. Read without the lock (a source asks before every message): the
+  // answer may be a moment old, which only delays a pause or a resume by that moment.
+  bool full() const { return full_.load(std::memory_order_relaxed); }
 
  private:
+  void update_full() { full_.store(!closed_ && items_.size() >= capacity_, std::memory_order_relaxed); }
   // Waits (with `lock` held on mutex_) until there is room, the queue is closed or `stop` is
   // requested; the caller checks the state again afterwards. The stop callback is registered
   // only here, as registering one costs atomic operations every push would otherwise pay. It
@@ -138,6 +142,7 @@ class BoundedQueue {
   std::condition_variable not_full_;
   RingBuffer<T> items_;
   bool closed_ = false;
+  std::atomic<bool> full_{false};  // !closed_ && items_.size() >= capacity_, kept under mutex_
   std::size_t waiting_producers_ = 0;
   std::size_t waiting_consumers_ = 0;
 };
