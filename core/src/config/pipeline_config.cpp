@@ -31,7 +31,7 @@ const sdk::ConfigSpec& engine_spec() {
         .min(1)
         .max(10'000'000)
         .option("decode_threads", OptionType::integer)
-        .description("Threads that decode and route messages; a source's partitions (streams) are spread over them, each stream staying on one thread so that its order is kept. 0: one per core, at most 4.")
+        .description("Threads that decode and route messages; a source's partitions (streams) are spread over them, each stream staying on one thread so that its order is kept. 0: one per core but one (left to the sources and their transport's threads), at least 1, at most 4.")
         .default_value("0")
         .min(0)
         .max(64)

@@ -44,7 +44,12 @@ Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sour
       sinks_(std::move(sinks)),
       dead_letter_(std::move(dead_letter)) {
   std::size_t worker_count = settings_.decode_threads;
-  if (worker_count == 0) worker_count = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 4);
+  if (worker_count == 0) {
+    // A core is left to the sources, whose transports have threads of their own (librdkafka
+    // runs one per broker): on 2 cores, a second decode thread made the Kafka benchmark slower.
+    const std::size_t cores = std::thread::hardware_concurrency();
+    worker_count = std::clamp<std::size_t>(cores > 1 ? cores - 1 : 1, 1, 4);
+  }
   // The queues share engine.queue_capacity: memory stays bounded by it, however many workers.
   const std::size_t capacity = std::max<std::size_t>(1, settings_.queue_capacity / worker_count);
   // Only the columns routes read are decoded. No route at all (a replay of dead-lettered
