@@ -3,12 +3,29 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <optional>
 
 namespace invalidator::codec {
 
 namespace ondemand = simdjson::ondemand;
 
 namespace detail {
+// What the decoder takes from a `source` block, read straight into place: a row of it, then
+// a search of that row for each field, cost copies and comparisons for every event.
+struct SourceBlock {
+  std::string db, schema, table, transaction_id;
+  std::optional<std::int64_t> lsn, ts_ms;
+
+  void reset() {
+    db.clear();
+    schema.clear();
+    table.clear();
+    transaction_id.clear();
+    lsn.reset();
+    ts_ms.reset();
+  }
+};
+
 // Everything one pass over a Debezium object can tell. Reused from message to message.
 struct DecodedFields {
   bool has_payload = false;
@@ -18,7 +35,7 @@ struct DecodedFields {
   bool before_is_row = false, after_is_row = false;  // false: the field was null
   sdk::Row before, after;
   std::string op;
-  sdk::Row source;
+  SourceBlock source;
   sdk::Row flat;  // every other top-level field: columns of a flattened record
   std::size_t field_count = 0;
 
@@ -29,7 +46,7 @@ struct DecodedFields {
     before.clear();
     after.clear();
     op.clear();
-    source.clear();
+    source.reset();
     flat.clear();
     field_count = 0;
   }
@@ -45,6 +62,7 @@ constexpr std::string_view kUnavailable = "__debezium_unavailable_value";
 // What the decoder takes from the `source` block; the rest (connector, version, name,
 // snapshot, sequence, xmin...) is skipped unparsed.
 const KeyMatcher kSourceFieldsRead({"db", "schema", "table", "lsn", "txId", "ts_ms"});
+enum SourceField : std::size_t { source_db, source_schema, source_table, source_lsn, source_tx_id, source_ts_ms };
 
 // Points simdjson at `json`, copying into `scratch` only when the input lacks the padding
 // simdjson reads past the end.
@@ -143,6 +161,64 @@ simdjson::error_code read_row(ondemand::object object, sdk::Row& row,
   return simdjson::SUCCESS;
 }
 
+// A text field as the decoder has always read it: a string as it is, an integer in decimal,
+// anything else (null, a boolean, a fraction) as nothing.
+simdjson::error_code read_text(ondemand::value value, std::string& out) {
+  out.clear();
+  ondemand::json_type type;
+  if (auto error = value.type().get(type)) return error;
+  if (type == ondemand::json_type::string) {
+    std::string_view text;
+    if (auto error = value.get_string().get(text)) return error;
+    out.assign(text);
+  } else if (type == ondemand::json_type::number) {
+    ondemand::number number;
+    if (auto error = value.get_number().get(number)) return error;
+    if (number.is_int64()) out = std::to_string(number.get_int64());
+  }
+  return simdjson::SUCCESS;
+}
+
+// An integer field: a JSON integer, or a string of decimal digits; anything else is none.
+simdjson::error_code read_integer(ondemand::value value, std::optional<std::int64_t>& out) {
+  out.reset();
+  ondemand::json_type type;
+  if (auto error = value.type().get(type)) return error;
+  if (type == ondemand::json_type::number) {
+    ondemand::number number;
+    if (auto error = value.get_number().get(number)) return error;
+    if (number.is_int64()) out = number.get_int64();
+  } else if (type == ondemand::json_type::string) {
+    std::string_view text;
+    if (auto error = value.get_string().get(text)) return error;
+    std::int64_t parsed = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+    if (ec == std::errc{} && end == text.data() + text.size()) out = parsed;
+  }
+  return simdjson::SUCCESS;
+}
+
+simdjson::error_code read_source(ondemand::object object, detail::SourceBlock& source) {
+  source.reset();
+  for (auto field : object) {
+    ondemand::field current;
+    if (auto error = std::move(field).get(current)) return error;
+    const std::string* name = kSourceFieldsRead.find(current.key());
+    if (name == nullptr) continue;  // skipped unparsed
+    simdjson::error_code error = simdjson::SUCCESS;
+    switch (static_cast<SourceField>(name - kSourceFieldsRead.names().data())) {
+      case source_db: error = read_text(current.value(), source.db); break;
+      case source_schema: error = read_text(current.value(), source.schema); break;
+      case source_table: error = read_text(current.value(), source.table); break;
+      case source_lsn: error = read_integer(current.value(), source.lsn); break;
+      case source_tx_id: error = read_text(current.value(), source.transaction_id); break;
+      case source_ts_ms: error = read_integer(current.value(), source.ts_ms); break;
+    }
+    if (error) return error;
+  }
+  return simdjson::SUCCESS;
+}
+
 // Fills `row` from a value that is an object or null; `is_row` says which.
 simdjson::error_code read_row_or_null(ondemand::value value, sdk::Row& row, bool& is_row,
                                       const KeyMatcher* columns) {
@@ -207,7 +283,7 @@ simdjson::error_code read_field(std::string_view name, ondemand::value value, Fi
       fields.has_source = true;
       ondemand::object source;
       if (auto error = value.get_object().get(source)) return error;
-      return read_row(source, fields.source, &kSourceFieldsRead);
+      return read_source(source, fields.source);
     }
   }
   if (name == "op") {
@@ -271,12 +347,6 @@ DecodeResult with_status(DecodeStatus status, std::string_view reason = {}, std:
 DecodeResult skipped(std::string_view reason) { return with_status(DecodeStatus::skipped, reason); }
 DecodeResult failed(std::string_view reason, std::string detail = {}) {
   return with_status(DecodeStatus::failed, reason, std::move(detail));
-}
-
-void fill_table_from_source(const sdk::Row& source, sdk::TableId& table) {
-  if (const auto* db = source.find("db")) table.database = as_text(*db);
-  if (const auto* schema = source.find("schema")) table.schema = as_text(*schema);
-  if (const auto* name = source.find("table")) table.table = as_text(*name);
 }
 
 bool only_keys(const sdk::Row& row, std::initializer_list<std::string_view> allowed) {
@@ -448,20 +518,18 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
       return failed("unknown op", "op '" + fields.op + "' is not c, u, d, r, t or m");
     }
     out.op = *op;
-    fill_table_from_source(fields.source, out.table);
+    out.table.database.assign(fields.source.db);
+    out.table.schema.assign(fields.source.schema);
+    out.table.table.assign(fields.source.table);
     if (out.table.table.empty()) out.table = table_from_topic(message.topic);
-    if (const auto* lsn = fields.source.find("lsn")) {
-      if (auto value = as_integer(*lsn)) out.version = static_cast<std::uint64_t>(*value);
-    }
+    if (fields.source.lsn) out.version = static_cast<std::uint64_t>(*fields.source.lsn);
     if (out.version == 0) out.version = message.position.offset;
-    if (const auto* tx = fields.source.find("txId")) out.transaction_id = as_text(*tx);
-    const sdk::Value* ts = fields.source.find("ts_ms");
-    if (ts == nullptr) ts = fields.flat.find("ts_ms");
-    if (ts != nullptr) {
-      if (auto millis = as_integer(*ts)) {
-        out.commit_time = std::chrono::system_clock::time_point(std::chrono::milliseconds(*millis));
-      }
+    out.transaction_id.assign(fields.source.transaction_id);
+    std::optional<std::int64_t> millis = fields.source.ts_ms;
+    if (!millis) {
+      if (const sdk::Value* ts = fields.flat.find("ts_ms")) millis = as_integer(*ts);
     }
+    if (millis) out.commit_time = std::chrono::system_clock::time_point(std::chrono::milliseconds(*millis));
     place_row(out.before, fields.before, fields.has_before && fields.before_is_row);
     place_row(out.after, fields.after, fields.has_after && fields.after_is_row);
     if (out.op == sdk::Op::truncate) return with_status(DecodeStatus::event);
