@@ -173,6 +173,33 @@ TEST_F(DecoderTest, DeleteWithoutBeforeUsesTheRecordKey) {
   EXPECT_EQ(integer(event_.key, "id"), 111);
 }
 
+TEST_F(DecoderTest, WithoutAlwaysDecodeKeyTheRecordKeyIsReadOnlyInPlaceOfAMissingBeforeImage) {
+  decoder_.set_always_decode_key(false);
+  const std::string key = fixture("debezium/pg_tombstone.key.no_schema.json");
+  auto with_before = decode(message(fixture("debezium/pg_update_replica_full_no_schema.json"), "db.public.customers", key));
+  ASSERT_EQ(with_before.status, DecodeStatus::event) << with_before.reason;
+  ASSERT_TRUE(event_.before);
+  EXPECT_TRUE(event_.key.empty()) << "a before image is there: the key is not needed";
+
+  auto without_before = decode(message(fixture("debezium/pg_update_before_null_no_schema.json"), "db.public.customers", key));
+  ASSERT_EQ(without_before.status, DecodeStatus::event) << without_before.reason;
+  EXPECT_FALSE(event_.before);
+  EXPECT_EQ(integer(event_.key, "id"), 111);
+
+  auto deleted = decode(message(std::string(R"({"before":null,"after":null,"source":{"schema":"public","table":"customers"},"op":"d"})"),
+                                "db.public.customers", key));
+  ASSERT_EQ(deleted.status, DecodeStatus::event) << deleted.reason;
+  EXPECT_EQ(integer(event_.key, "id"), 111);
+}
+
+TEST_F(DecoderTest, ByDefaultTheRecordKeyIsDecodedBesideABeforeImage) {
+  auto result = decode(message(fixture("debezium/pg_update_replica_full_no_schema.json"), "db.public.customers",
+                               fixture("debezium/pg_tombstone.key.no_schema.json")));
+  ASSERT_EQ(result.status, DecodeStatus::event) << result.reason;
+  ASSERT_TRUE(event_.before);
+  EXPECT_EQ(integer(event_.key, "id"), 111) << "explain shows it";
+}
+
 TEST_F(DecoderTest, DeleteWithNeitherRowNorKeyFails) {
   auto result = decode(message(std::string(R"({"before":null,"after":null,"source":{"schema":"public","table":"c"},"op":"d"})")));
   EXPECT_EQ(result.status, DecodeStatus::failed);

@@ -506,9 +506,10 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
     return skipped("tombstone");  // {"schema":...,"payload":null}
   }
 
-  if (message.key) {
-    decode_key(*message.key, out.key);
-  }
+  // With a before image the record key is not read by anything downstream: it is decoded
+  // then only when asked to (the explain command shows it).
+  const bool key_after_rows = message.key && !always_decode_key_;
+  if (message.key && !key_after_rows) decode_key(*message.key, out.key);
 
   // Envelope: op, before, after, source.
   if (fields.has_op && (fields.has_source || fields.has_before || fields.has_after)) {
@@ -532,6 +533,7 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
     if (millis) out.commit_time = std::chrono::system_clock::time_point(std::chrono::milliseconds(*millis));
     place_row(out.before, fields.before, fields.has_before && fields.before_is_row);
     place_row(out.after, fields.after, fields.has_after && fields.after_is_row);
+    if (key_after_rows && !out.before) decode_key(*message.key, out.key);
     if (out.op == sdk::Op::truncate) return with_status(DecodeStatus::event);
     if (!out.before && !out.after && out.key.empty()) {
       return failed("no row and no key", "the event carries neither before, after nor a record key");
@@ -541,6 +543,8 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
     }
     return with_status(DecodeStatus::event);
   }
+
+  if (key_after_rows) decode_key(*message.key, out.key);
 
   // A record wrapping a message: {"topic","key","value"}, or a dead-lettered message.
   if (auto wrapped = unwrap_record(fields, message)) {

@@ -59,6 +59,7 @@ Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sour
   for (std::size_t i = 0; i < worker_count; ++i) {
     workers_.push_back(std::make_unique<RouterWorker>(capacity, router));
     workers_.back()->decoder.set_columns(columns);
+    workers_.back()->decoder.set_always_decode_key(false);
   }
   for (const auto& slot : sources_) source_ids_.push_back(slot.id);
   for (const auto& slot : sinks_) sink_ids_.push_back(slot.id);
