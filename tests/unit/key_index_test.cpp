@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -13,12 +14,13 @@ TEST(KeyIndex, FindsEachKeyInsertedSinceTheLastReset) {
   KeyIndex index;
   std::vector<std::string> keys;
   for (int i = 0; i < 3000; ++i) keys.push_back("customer:" + std::to_string(i % 1000) + (i % 3 ? ":x" : ""));
-  std::unordered_map<std::string, std::size_t> expected;
+  auto key_of = [&](std::uint32_t at) -> const std::string& { return keys[at]; };
+  std::unordered_map<std::string, std::uint32_t> expected;
   // Fewer slots announced than keys come: the index grows and keeps what it held.
   index.reset(10);
-  for (std::size_t i = 0; i < keys.size(); ++i) {
+  for (std::uint32_t i = 0; i < keys.size(); ++i) {
     bool inserted = false;
-    std::size_t& stored = index.find_or_insert(keys[i], i, inserted);
+    std::uint32_t& stored = index.find_or_insert(keys[i], i, inserted, key_of);
     auto [it, is_new] = expected.try_emplace(keys[i], i);
     EXPECT_EQ(inserted, is_new) << keys[i];
     EXPECT_EQ(stored, it->second) << keys[i];
@@ -27,7 +29,7 @@ TEST(KeyIndex, FindsEachKeyInsertedSinceTheLastReset) {
   }
   index.reset(keys.size());
   bool inserted = false;
-  index.find_or_insert(keys.front(), 7, inserted);
+  index.find_or_insert(keys.front(), 7, inserted, key_of);
   EXPECT_TRUE(inserted) << "a reset forgets the keys of the previous batch";
 }
 
@@ -38,16 +40,17 @@ TEST(KeyIndex, KeysDifferingInOneByteAreDistinct) {
     keys.push_back(std::string(1, c));
     keys.push_back(std::string(8, c));
   }
+  auto key_of = [&](std::uint32_t at) -> const std::string& { return keys[at]; };
   KeyIndex index;
   index.reset(keys.size());
-  for (std::size_t i = 0; i < keys.size(); ++i) {
+  for (std::uint32_t i = 0; i < keys.size(); ++i) {
     bool inserted = false;
-    index.find_or_insert(keys[i], i, inserted);
+    index.find_or_insert(keys[i], i, inserted, key_of);
     EXPECT_TRUE(inserted) << keys[i];
   }
-  for (std::size_t i = 0; i < keys.size(); ++i) {
+  for (std::uint32_t i = 0; i < keys.size(); ++i) {
     bool inserted = true;
-    EXPECT_EQ(index.find_or_insert(keys[i], 999, inserted), i);
+    EXPECT_EQ(index.find_or_insert(keys[i], 999, inserted, key_of), i);
     EXPECT_FALSE(inserted);
   }
   EXPECT_NE(key_hash("customer:1"), key_hash("customer:2"));

@@ -33,8 +33,10 @@ inline std::uint64_t key_hash(std::string_view key) {
 }
 
 // Maps the keys of one batch to an index (the latest item seen with that key), for
-// coalescing. Open addressing in one array that is cleared, not freed, between batches: no
-// allocation per key, where std::unordered_map allocated a node for each.
+// coalescing. Open addressing in one array that is reset, not freed, between batches: no
+// allocation per key, where std::unordered_map allocated a node for each. A slot holds the
+// key's hash and the index only (16 bytes: a batch's table stays in the first-level cache);
+// the keys themselves are read through `key_of(index)`, when hashes are equal.
 class KeyIndex {
  public:
   // Forgets every key, without touching the slots (each carries the generation it was
@@ -50,21 +52,22 @@ class KeyIndex {
     size_ = 0;
   }
 
-  // The index stored for `key`, inserting `index` when the key is new. `key` must stay alive
-  // until the next reset(): the index keeps a view of it.
-  std::size_t& find_or_insert(std::string_view key, std::size_t index, bool& inserted) {
+  // The index stored for `key`, inserting `index` when the key is new. `key_of(i)` gives the
+  // key of an index stored before, as a string_view.
+  template <typename KeyOf>
+  std::uint32_t& find_or_insert(std::string_view key, std::uint32_t index, bool& inserted, const KeyOf& key_of) {
     if ((size_ + 1) * 2 > slots_.size()) grow();
     const std::uint64_t hash = key_hash(key);
     const std::size_t mask = slots_.size() - 1;
     for (std::size_t at = hash & mask;; at = (at + 1) & mask) {
       Slot& slot = slots_[at];
       if (slot.generation != generation_) {
-        slot = Slot{key, hash, index, generation_};
+        slot = Slot{hash, index, generation_};
         ++size_;
         inserted = true;
         return slot.index;
       }
-      if (slot.hash == hash && slot.key == key) {
+      if (slot.hash == hash && std::string_view(key_of(slot.index)) == key) {
         inserted = false;
         return slot.index;
       }
@@ -73,9 +76,8 @@ class KeyIndex {
 
  private:
   struct Slot {
-    std::string_view key;
     std::uint64_t hash = 0;
-    std::size_t index = 0;
+    std::uint32_t index = 0;
     std::uint32_t generation = 0;  // the slot holds a key of this batch when it is current
   };
 

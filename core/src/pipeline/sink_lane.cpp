@@ -125,17 +125,18 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
     std::vector<std::size_t>& reversed_owner = reversed_owner_;
     reversed_owner.assign(n, 0);
     std::size_t kept = 0;
+    auto key_of = [&](std::uint32_t index) -> const std::string& { return items[index].invalidation.key; };
     for (std::size_t i = n; i-- > 0;) {
       const auto& invalidation = items[i].invalidation;
       bool inserted = false;
-      std::size_t& later = nearest_later.find_or_insert(invalidation.key, i, inserted);
+      std::uint32_t& later = nearest_later.find_or_insert(invalidation.key, static_cast<std::uint32_t>(i), inserted, key_of);
       if (!inserted && same_effect(items[later].invalidation, invalidation)) {
         reversed_owner[i] = reversed_owner[later];
         counters_.coalesced.fetch_add(1, std::memory_order_relaxed);
       } else {
         reversed_owner[i] = kept++;
       }
-      later = i;
+      later = static_cast<std::uint32_t>(i);
     }
     for (std::size_t i = 0; i < n; ++i) owner[i] = kept - 1 - reversed_owner[i];
     // The version a kept item carries is the highest of those it stands for.
