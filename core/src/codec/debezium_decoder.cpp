@@ -161,6 +161,14 @@ simdjson::error_code read_row(ondemand::object object, sdk::Row& row,
   return simdjson::SUCCESS;
 }
 
+// The whole of `text` as a decimal integer, or none.
+std::optional<std::int64_t> parse_decimal(std::string_view text) {
+  std::int64_t parsed = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
+  if (ec == std::errc{} && end == text.data() + text.size()) return parsed;
+  return std::nullopt;
+}
+
 // A text field as the decoder has always read it: a string as it is, an integer in decimal,
 // anything else (null, a boolean, a fraction) as nothing.
 simdjson::error_code read_text(ondemand::value value, std::string& out) {
@@ -191,9 +199,7 @@ simdjson::error_code read_integer(ondemand::value value, std::optional<std::int6
   } else if (type == ondemand::json_type::string) {
     std::string_view text;
     if (auto error = value.get_string().get(text)) return error;
-    std::int64_t parsed = 0;
-    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), parsed);
-    if (ec == std::errc{} && end == text.data() + text.size()) out = parsed;
+    out = parse_decimal(text);
   }
   return simdjson::SUCCESS;
 }
@@ -240,11 +246,7 @@ bool truthy(const sdk::Value& value) {
 
 std::optional<std::int64_t> as_integer(const sdk::Value& value) {
   if (const auto* integer = std::get_if<std::int64_t>(&value)) return *integer;
-  if (const auto* text = std::get_if<std::string>(&value)) {
-    std::int64_t parsed = 0;
-    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), parsed);
-    if (ec == std::errc{} && end == text->data() + text->size()) return parsed;
-  }
+  if (const auto* text = std::get_if<std::string>(&value)) return parse_decimal(*text);
   return std::nullopt;
 }
 
