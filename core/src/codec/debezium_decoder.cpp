@@ -10,8 +10,8 @@ namespace invalidator::codec {
 namespace ondemand = simdjson::ondemand;
 
 namespace detail {
-// What the decoder takes from a `source` block, read straight into place: a row of it, then
-// a search of that row for each field, cost copies and comparisons for every event.
+// What the decoder takes from a `source` block, read straight into place (a row of the
+// block, searched afterwards for each field, cost copies and comparisons for every event).
 struct SourceBlock {
   std::string db, schema, table, transaction_id;
   std::optional<std::int64_t> lsn, ts_ms;
