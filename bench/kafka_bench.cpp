@@ -204,6 +204,15 @@ int main(int argc, char** argv) {
   long rss = 0;
   CommittedOffsets offsets(bootstrap, "bench-invalidator");
   while (true) {
+    // An invalidator that ended early (a bad config, plugins not found) commits nothing more.
+    int status = 0;
+    if (::waitpid(child, &status, WNOHANG) == child) {
+      std::fprintf(stderr, "invalidator run ended before committing every event (%s %d); its stderr went to /dev/null: "
+                   "run it by hand with -c and the same config to see why\n",
+                   WIFEXITED(status) ? "exit status" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+      ::unlink(config_path);
+      return 1;
+    }
     std::int64_t committed = offsets.total();
     rss = std::max(rss, peak_rss_kib(child));
     if (committed > 0 && first_commit == Clock::time_point{}) first_commit = Clock::now();
