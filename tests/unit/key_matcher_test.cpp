@@ -33,6 +33,19 @@ TEST(KeyMatcher, MatchesWholeNamesOnlyWhateverTheirLength) {
                                       "-", "-", long_name, "-", "-", "-"}));
 }
 
+TEST(KeyMatcher, NamesSharingAFirstByteAndTheEmptyName) {
+  const std::vector<std::string> names = {"street", "status", "s", ""};
+  EXPECT_EQ(matches(names, R"({"status":1,"street":2,"s":3,"":4,"st":5,"a":6})"),
+            (std::vector<std::string>{"status", "street", "s", "", "-", "-"}));
+}
+
+TEST(KeyMatcher, MoreNamesThanTheFirstByteTableHolds) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 70; ++i) names.push_back("c" + std::to_string(i));
+  EXPECT_EQ(matches(names, R"({"c0":1,"c65":2,"c69":3,"c70":4,"d":5})"),
+            (std::vector<std::string>{"c0", "c65", "c69", "-", "-"}));
+}
+
 TEST(KeyMatcher, NoNamesMatchNothing) {
   EXPECT_EQ(matches({}, R"({"id":1})"), (std::vector<std::string>{"-"}));
 }

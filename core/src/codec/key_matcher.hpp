@@ -1,5 +1,7 @@
 #pragma once
 
+#include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -13,11 +15,16 @@ namespace invalidator::codec {
 // (no unescaping; the names hold no escapes). simdjson's raw_json_string::unsafe_is_equal
 // calls memcmp for every name of the key's length; this compares names of up to 16 bytes
 // with two masked 8-byte loads, since a key is matched against every wanted name for every
-// field of every row image.
+// field of every row image. Most keys are none of the names: a table of the names' first
+// bytes turns those away with one load.
 class KeyMatcher {
  public:
   explicit KeyMatcher(std::vector<std::string> names) : names_(std::move(names)) {
-    for (const auto& name : names_) {
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+      const std::string& name = names_[i];
+      // An empty name's first byte is the key's closing quote.
+      const auto first = static_cast<unsigned char>(name.empty() ? '"' : name.front());
+      if (names_.size() <= 64) by_first_byte_[first] |= std::uint64_t{1} << i;
       Compiled compiled{};
       compiled.size = name.size();
       if (name.size() <= 16) {
@@ -42,24 +49,37 @@ class KeyMatcher {
   // within the buffer, as it does for unsafe_is_equal, which the longer names go through.
   const std::string* find(simdjson::ondemand::raw_json_string key) const {
     const char* raw = key.raw();
+    if (names_.size() > 64) return find_among_many(key);
+    std::uint64_t candidates = by_first_byte_[static_cast<unsigned char>(raw[0])];
+    if (candidates == 0) return nullptr;
     std::uint64_t low, high;
     std::memcpy(&low, raw, 8);
     std::memcpy(&high, raw + 8, 8);
-    for (std::size_t i = 0; i < compiled_.size(); ++i) {
-      const Compiled& compiled = compiled_[i];
-      if (compiled.size > 16) {
-        if (key.unsafe_is_equal(names_[i])) return &names_[i];
-        continue;
-      }
-      if (raw[compiled.size] == '"' && (low & compiled.low_mask) == compiled.low &&
-          (high & compiled.high_mask) == compiled.high) {
-        return &names_[i];
-      }
+    for (; candidates != 0; candidates &= candidates - 1) {
+      const auto i = static_cast<std::size_t>(std::countr_zero(candidates));
+      if (matches(i, key, low, high)) return &names_[i];
     }
     return nullptr;
   }
 
  private:
+  bool matches(std::size_t i, simdjson::ondemand::raw_json_string key, std::uint64_t low, std::uint64_t high) const {
+    const Compiled& compiled = compiled_[i];
+    if (compiled.size > 16) return key.unsafe_is_equal(names_[i]);
+    return key.raw()[compiled.size] == '"' && (low & compiled.low_mask) == compiled.low &&
+           (high & compiled.high_mask) == compiled.high;
+  }
+  // More names than the first-byte table's masks have bits: tried one by one.
+  const std::string* find_among_many(simdjson::ondemand::raw_json_string key) const {
+    std::uint64_t low, high;
+    std::memcpy(&low, key.raw(), 8);
+    std::memcpy(&high, key.raw() + 8, 8);
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+      if (matches(i, key, low, high)) return &names_[i];
+    }
+    return nullptr;
+  }
+
   struct Compiled {
     std::uint64_t low = 0, high = 0, low_mask = 0, high_mask = 0;
     std::size_t size = 0;
@@ -67,6 +87,7 @@ class KeyMatcher {
 
   std::vector<std::string> names_;
   std::vector<Compiled> compiled_;
+  std::array<std::uint64_t, 256> by_first_byte_{};  // bit i: names_[i] starts with that byte
 };
 
 }  // namespace invalidator::codec
