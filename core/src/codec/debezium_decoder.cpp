@@ -463,8 +463,9 @@ void reset_event(sdk::ChangeEvent& out, const sdk::RawMessage& message) {
   out.transaction_id.clear();
   out.version = 0;
   out.position = message.position;
-  out.topic.assign(message.topic);
-  out.headers = message.headers;
+  // Consecutive messages nearly always share a topic and carry no headers.
+  if (out.topic != message.topic) out.topic.assign(message.topic);
+  if (!out.headers.empty() || !message.headers.empty()) out.headers = message.headers;
 }
 
 // Moves a filled row into the event; the event's previous storage goes back for reuse.

@@ -65,13 +65,13 @@ class Row {
   // Appends without looking for an existing column of that name (a decoder's fast path).
   void append(std::string_view name, Value value) {
     Column& column = next_slot();
-    column.name.assign(name);
+    assign_name(column, name);
     column.value = std::move(value);
   }
   // Appends a string value, reusing the slot's buffer when it held a string before.
   void append_text(std::string_view name, std::string_view text) {
     Column& column = next_slot();
-    column.name.assign(name);
+    assign_name(column, name);
     if (auto* existing = std::get_if<std::string>(&column.value)) {
       existing->assign(text);
     } else {
@@ -91,6 +91,11 @@ class Row {
   void reserve(std::size_t n) { columns_.reserve(n); }
 
  private:
+  // A row refilled for the next event mostly has the same columns in the same slots: a
+  // comparison is cheaper than rewriting the name.
+  static void assign_name(Column& column, std::string_view name) {
+    if (column.name != name) column.name.assign(name);
+  }
   Column& next_slot() {
     if (size_ == columns_.size()) columns_.emplace_back();
     return columns_[size_++];
