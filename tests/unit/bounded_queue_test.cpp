@@ -86,6 +86,37 @@ TEST(BoundedQueue, APushAfterStopIsRefusedAtOnce) {
   EXPECT_EQ(queue.size(), 0u);
 }
 
+// A lingering consumer is woken only once its batch is full; it must be woken then, not at
+// its deadline (an hour here: without that wake-up the test hangs until ctest's timeout).
+TEST(BoundedQueue, ALingeringConsumerTakesItsBatchOnceFull) {
+  BoundedQueue<int> queue(16);
+  std::vector<int> taken;
+  std::thread consumer([&] { queue.pop_batch(taken, 4, std::chrono::hours(1)); });
+  queue.push(1);
+  while (queue.lingering_consumers() == 0) std::this_thread::yield();
+  queue.push(2);
+  std::vector<int> more{3, 4, 5};
+  EXPECT_TRUE(queue.push_all(more));
+  consumer.join();
+  EXPECT_EQ(taken, (std::vector<int>{1, 2, 3, 4}));
+  EXPECT_EQ(queue.size(), 1u);
+}
+
+// A batch larger than the queue can hold: a full queue ends the lingering, or the producer
+// waiting for room and the consumer waiting for more would wait for each other.
+TEST(BoundedQueue, ALingeringConsumerTakesAFullQueue) {
+  BoundedQueue<int> queue(2);
+  std::vector<int> taken;
+  std::thread consumer([&] { queue.pop_batch(taken, 8, std::chrono::hours(1)); });
+  queue.push(1);
+  while (queue.lingering_consumers() == 0) std::this_thread::yield();
+  queue.push(2);
+  EXPECT_TRUE(queue.push(3));  // waits for the consumer to take 1 and 2
+  consumer.join();
+  EXPECT_EQ(taken, (std::vector<int>{1, 2}));
+  EXPECT_EQ(queue.size(), 1u);
+}
+
 TEST(BoundedQueue, CloseDrainsThenEnds) {
   BoundedQueue<int> queue(8);
   queue.push(1);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -27,8 +28,7 @@ class BoundedQueue {
     if (closed_ || stop.stop_requested()) return false;
     items_.push_back(std::move(item));
     update_full();
-    // Waking a thread costs a system call: only when one is waiting.
-    if (waiting_consumers_ > 0) not_empty_.notify_one();
+    wake_consumer_if_due();
     return true;
   }
 
@@ -40,7 +40,7 @@ class BoundedQueue {
     std::unique_lock lock(mutex_);
     while (next < items.size()) {
       if (!(closed_ || stop.stop_requested() || items_.size() < capacity_)) {
-        if (waiting_consumers_ > 0) not_empty_.notify_one();
+        wake_consumer_if_due();
         wait_for_room(lock, stop);
       }
       if (closed_ || stop.stop_requested()) {
@@ -50,7 +50,7 @@ class BoundedQueue {
       while (next < items.size() && items_.size() < capacity_) items_.push_back(std::move(items[next++]));
       update_full();
     }
-    if (waiting_consumers_ > 0) not_empty_.notify_one();
+    wake_consumer_if_due();
     items.clear();
     return true;
   }
@@ -72,11 +72,15 @@ class BoundedQueue {
     }
     if (items_.empty()) return 0;
     if (linger.count() > 0 && items_.size() < max_items && !closed_) {
-      // Producers notify one waiter per item only while someone waits; lingering counts.
-      ++waiting_consumers_;
+      // A lingering consumer is woken only once its batch is full (or at its deadline): a
+      // wake-up per push would cost a thread switch each, for nothing.
+      // A full queue is as full as the batch gets: its producers wait for this consumer.
+      const std::size_t enough = std::min(max_items, capacity_);
+      ++lingering_consumers_;
+      linger_wake_size_ = std::min(linger_wake_size_, enough);
       auto deadline = std::chrono::steady_clock::now() + linger;
-      not_empty_.wait_until(lock, deadline, [&] { return closed_ || items_.size() >= max_items; });
-      --waiting_consumers_;
+      not_empty_.wait_until(lock, deadline, [&] { return closed_ || items_.size() >= enough; });
+      if (--lingering_consumers_ == 0) linger_wake_size_ = kNoLingerer;
     }
     std::size_t taken = 0;
     while (!items_.empty() && taken < max_items) {
@@ -109,11 +113,21 @@ class BoundedQueue {
     return items_.size();
   }
   std::size_t capacity() const { return capacity_; }
+  // Consumers waiting for a batch to fill.
+  std::size_t lingering_consumers() const {
+    std::lock_guard guard(mutex_);
+    return lingering_consumers_;
+  }
   // A push would wait now. Read without the lock (a source asks before every message): the
   // answer may be a moment old, which only delays a pause or a resume by that moment.
   bool full() const { return full_.load(std::memory_order_relaxed); }
 
  private:
+  static constexpr std::size_t kNoLingerer = static_cast<std::size_t>(-1);
+  // Waking a thread costs a system call: only when one waits for what is there now.
+  void wake_consumer_if_due() {
+    if (waiting_consumers_ > 0 || items_.size() >= linger_wake_size_) not_empty_.notify_all();
+  }
   void update_full() { full_.store(!closed_ && items_.size() >= capacity_, std::memory_order_relaxed); }
   // Waits (with `lock` held on mutex_) until there is room, the queue is closed or `stop` is
   // requested; the caller checks the state again afterwards. The stop callback is registered
@@ -144,7 +158,9 @@ class BoundedQueue {
   bool closed_ = false;
   std::atomic<bool> full_{false};  // !closed_ && items_.size() >= capacity_, kept under mutex_
   std::size_t waiting_producers_ = 0;
-  std::size_t waiting_consumers_ = 0;
+  std::size_t waiting_consumers_ = 0;    // waiting for a first item
+  std::size_t lingering_consumers_ = 0;  // waiting for a batch to fill
+  std::size_t linger_wake_size_ = kNoLingerer;  // the smallest batch a lingering consumer waits for
 };
 
 }  // namespace invalidator::pipeline
