@@ -16,13 +16,18 @@ MemoryCache::MemoryCache(MemoryCacheLimits limits) : limits_(limits) {
   for (std::size_t i = 0; i < shard_count; ++i) shards_.push_back(std::make_unique<Shard>());
 }
 
-MemoryCache::Shard& MemoryCache::shard_for(std::string_view key) {
-  return *shards_[std::hash<std::string_view>{}(key) % shards_.size()];
-}
+MemoryCache::Shard& MemoryCache::shard_for(const HashedKey& key) { return *shards_[key.hash % shards_.size()]; }
 
 void MemoryCache::remove(Shard& shard, std::list<Entry>::iterator entry) {
   shard.bytes -= entry->bytes;
   shard.index.erase(entry->key);
+  shard.lru.erase(entry);
+}
+
+void MemoryCache::remove(Shard& shard, Index::iterator found) {
+  auto entry = found->second;
+  shard.bytes -= entry->bytes;
+  shard.index.erase(found);
   shard.lru.erase(entry);
 }
 
@@ -35,16 +40,17 @@ void MemoryCache::evict(Shard& shard) {
 }
 
 std::optional<std::string> MemoryCache::get(std::string_view key) {
-  Shard& shard = shard_for(key);
+  const HashedKey hashed_key = hashed(key);
+  Shard& shard = shard_for(hashed_key);
   std::lock_guard guard(shard.mutex);
-  auto found = shard.index.find(key);
+  auto found = shard.index.find(hashed_key);
   if (found == shard.index.end()) {
     misses_.fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;
   }
   auto entry = found->second;
   if (entry->expires_at != Clock::time_point{} && entry->expires_at <= Clock::now()) {
-    remove(shard, entry);
+    remove(shard, found);
     expirations_.fetch_add(1, std::memory_order_relaxed);
     misses_.fetch_add(1, std::memory_order_relaxed);
     return std::nullopt;
@@ -58,9 +64,10 @@ bool MemoryCache::put(std::string_view key, std::string value, std::chrono::mill
   if (ttl.count() == 0) ttl = limits_.default_ttl;
   Clock::time_point expires_at = ttl.count() > 0 ? Clock::now() + ttl : Clock::time_point{};
   std::size_t bytes = key.size() + value.size() + kEntryOverhead;
-  Shard& shard = shard_for(key);
+  const HashedKey hashed_key = hashed(key);
+  Shard& shard = shard_for(hashed_key);
   std::lock_guard guard(shard.mutex);
-  auto found = shard.index.find(key);
+  auto found = shard.index.find(hashed_key);
   if (found != shard.index.end()) {
     auto entry = found->second;
     // A write older than what is stored loses: it was read before the stored value.
@@ -82,11 +89,12 @@ bool MemoryCache::put(std::string_view key, std::string value, std::chrono::mill
 }
 
 bool MemoryCache::erase(std::string_view key) {
-  Shard& shard = shard_for(key);
+  const HashedKey hashed_key = hashed(key);
+  Shard& shard = shard_for(hashed_key);
   std::lock_guard guard(shard.mutex);
-  auto found = shard.index.find(key);
+  auto found = shard.index.find(hashed_key);
   if (found == shard.index.end()) return false;
-  remove(shard, found->second);
+  remove(shard, found);
   return true;
 }
 
@@ -96,9 +104,10 @@ void MemoryCache::invalidate(std::string_view key) {
 }
 
 bool MemoryCache::expire(std::string_view key, std::chrono::milliseconds ttl) {
-  Shard& shard = shard_for(key);
+  const HashedKey hashed_key = hashed(key);
+  Shard& shard = shard_for(hashed_key);
   std::lock_guard guard(shard.mutex);
-  auto found = shard.index.find(key);
+  auto found = shard.index.find(hashed_key);
   if (found == shard.index.end()) return false;
   invalidations_.fetch_add(1, std::memory_order_relaxed);
   auto deadline = Clock::now() + ttl;

@@ -52,19 +52,35 @@ class MemoryCache final : public sdk::Cache {
     Clock::time_point expires_at{};  // epoch: never
     std::size_t bytes = 0;
   };
+  // A key with its hash, computed once per operation: it picks the shard and is the
+  // index's hash too.
+  struct HashedKey {
+    std::string_view text;
+    std::size_t hash;
+  };
   struct TransparentHash {
     using is_transparent = void;
     std::size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+    std::size_t operator()(const HashedKey& key) const { return key.hash; }
   };
+  struct KeyEqual {
+    using is_transparent = void;
+    bool operator()(const std::string& a, const std::string& b) const { return a == b; }
+    bool operator()(const std::string& a, const HashedKey& b) const { return a == b.text; }
+    bool operator()(const HashedKey& a, const std::string& b) const { return a.text == b; }
+  };
+  using Index = std::unordered_map<std::string, std::list<Entry>::iterator, TransparentHash, KeyEqual>;
   struct Shard {
     mutable std::mutex mutex;
     std::list<Entry> lru;  // front: most recently used
-    std::unordered_map<std::string, std::list<Entry>::iterator, TransparentHash, std::equal_to<>> index;
+    Index index;
     std::size_t bytes = 0;
   };
 
-  Shard& shard_for(std::string_view key);
+  static HashedKey hashed(std::string_view key) { return {key, std::hash<std::string_view>{}(key)}; }
+  Shard& shard_for(const HashedKey& key);
   void remove(Shard& shard, std::list<Entry>::iterator entry);
+  void remove(Shard& shard, Index::iterator found);
   void evict(Shard& shard);
 
   MemoryCacheLimits limits_;
