@@ -24,7 +24,8 @@ class KeyMatcher {
       const std::string& name = names_[i];
       // An empty name's first byte is the key's closing quote.
       const auto first = static_cast<unsigned char>(name.empty() ? '"' : name.front());
-      if (names_.size() <= 64) by_first_byte_[first] |= std::uint64_t{1} << i;
+      // With more names than a mask has bits, a first byte only says "look at them all".
+      by_first_byte_[first] |= names_.size() <= 64 ? std::uint64_t{1} << i : ~std::uint64_t{0};
       Compiled compiled{};
       compiled.size = name.size();
       if (name.size() <= 16) {
@@ -48,10 +49,16 @@ class KeyMatcher {
   // name's length: the padding simdjson requires after a document (64 bytes) keeps that
   // within the buffer, as it does for unsafe_is_equal, which the longer names go through.
   const std::string* find(simdjson::ondemand::raw_json_string key) const {
-    const char* raw = key.raw();
-    if (names_.size() > 64) return find_among_many(key);
-    std::uint64_t candidates = by_first_byte_[static_cast<unsigned char>(raw[0])];
+    // Inline, for the common answer: no name starts with the key's first byte.
+    const std::uint64_t candidates = by_first_byte_[static_cast<unsigned char>(key.raw()[0])];
     if (candidates == 0) return nullptr;
+    return find_among(key, candidates);
+  }
+
+ private:
+  const std::string* find_among(simdjson::ondemand::raw_json_string key, std::uint64_t candidates) const {
+    if (names_.size() > 64) return find_among_many(key);
+    const char* raw = key.raw();
     std::uint64_t low, high;
     std::memcpy(&low, raw, 8);
     std::memcpy(&high, raw + 8, 8);
@@ -61,8 +68,6 @@ class KeyMatcher {
     }
     return nullptr;
   }
-
- private:
   bool matches(std::size_t i, simdjson::ondemand::raw_json_string key, std::uint64_t low, std::uint64_t high) const {
     const Compiled& compiled = compiled_[i];
     if (compiled.size > 16) return key.unsafe_is_equal(names_[i]);
@@ -87,7 +92,8 @@ class KeyMatcher {
 
   std::vector<std::string> names_;
   std::vector<Compiled> compiled_;
-  std::array<std::uint64_t, 256> by_first_byte_{};  // bit i: names_[i] starts with that byte
+  // Bit i: names_[i] starts with that byte (every bit, with more than 64 names).
+  std::array<std::uint64_t, 256> by_first_byte_{};
 };
 
 }  // namespace invalidator::codec
