@@ -22,7 +22,7 @@ class BoundedQueue {
   explicit BoundedQueue(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
 
   // Waits for room. False if the queue was closed or `stop` was requested first.
-  bool push(T item, std::stop_token stop = {}) {
+  bool push(T item, const std::stop_token& stop = {}) {
     std::unique_lock lock(mutex_);
     while (!(closed_ || stop.stop_requested() || items_.size() < capacity_)) wait_for_room(lock, stop);
     if (closed_ || stop.stop_requested()) return false;
@@ -35,7 +35,7 @@ class BoundedQueue {
   // Pushes every item of `items` (emptied on success), waiting for room as needed: one lock
   // and one wake-up for the lot instead of one per item. False if closed or stopped first;
   // the items not pushed are then left in `items`.
-  bool push_all(std::vector<T>& items, std::stop_token stop = {}) {
+  bool push_all(std::vector<T>& items, const std::stop_token& stop = {}) {
     std::size_t next = 0;
     std::unique_lock lock(mutex_);
     while (next < items.size()) {
