@@ -18,8 +18,14 @@ class Pipeline::SourceEmitter final : public sdk::Emitter {
  public:
   SourceEmitter(Pipeline& pipeline, std::uint32_t source)
       : pipeline_(pipeline), source_(source), stop_(pipeline.stop_.get_token()) {}
-  bool emit(sdk::RawMessage message) override { return push(std::move(message)); }
-  bool emit(sdk::ChangeEvent event) override { return push(std::move(event)); }
+  bool emit(sdk::RawMessage message) override {
+    const std::uint64_t stream = message.position.stream;
+    return push(stream, WorkItem{source_, std::move(message), nullptr});
+  }
+  bool emit(sdk::ChangeEvent event) override {
+    const std::uint64_t stream = event.position.stream;
+    return push(stream, WorkItem{source_, {}, std::make_unique<sdk::ChangeEvent>(std::move(event))});
+  }
   // Any worker full: a source pausing all it reads keeps memory bounded either way.
   bool full() const override {
     return std::any_of(pipeline_.workers_.begin(), pipeline_.workers_.end(),
@@ -27,10 +33,8 @@ class Pipeline::SourceEmitter final : public sdk::Emitter {
   }
 
  private:
-  template <typename Message>
-  bool push(Message&& message) {
-    RouterWorker& worker = pipeline_.worker_for(source_, message.position.stream);
-    return worker.input.push(WorkItem{source_, std::forward<Message>(message)}, stop_);
+  bool push(std::uint64_t stream, WorkItem item) {
+    return pipeline_.worker_for(source_, stream).input.push(std::move(item), stop_);
   }
   Pipeline& pipeline_;
   std::uint32_t source_;
@@ -183,7 +187,8 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item) {
   const sdk::ChangeEvent* event = nullptr;
   AckTracker::Entry* entry = nullptr;
 
-  if (auto* raw = std::get_if<sdk::RawMessage>(&item.message)) {
+  if (!item.event) {
+    sdk::RawMessage* raw = &item.raw;
     entry = &tracker.open(raw->position);
     auto result = worker.decoder.decode(*raw, decoded);
     if (result.status == codec::DecodeStatus::skipped) {
@@ -213,7 +218,7 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item) {
     }
     event = &decoded;
   } else {
-    event = &std::get<sdk::ChangeEvent>(item.message);
+    event = item.event.get();
     entry = &tracker.open(event->position);
   }
   ++worker.events;

@@ -9,7 +9,6 @@
 #include <string>
 #include <thread>
 #include <unordered_set>
-#include <variant>
 #include <vector>
 
 #include "codec/debezium_decoder.hpp"
@@ -65,9 +64,14 @@ class Pipeline {
   const std::vector<std::string>& sink_ids() const { return sink_ids_; }
 
  private:
+  // A message from a source: bytes to decode, or (rarely, and then on the heap) an event the
+  // source decoded itself. Kept small: each one is written into a queue slot by the source's
+  // thread and read by a decode thread, on two cores a cache line fetched from the other
+  // core per 64 bytes (a variant with the event inline took 352 bytes).
   struct WorkItem {
     std::uint32_t source = 0;
-    std::variant<sdk::RawMessage, sdk::ChangeEvent> message;
+    sdk::RawMessage raw;
+    std::unique_ptr<sdk::ChangeEvent> event;  // set: `raw` is unused
   };
   class SourceEmitter;
   // A decode-and-route thread with what it alone touches. A stream (partition) of a source
