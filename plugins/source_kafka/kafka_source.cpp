@@ -207,10 +207,17 @@ void KafkaSource::on_log(const rd_kafka_t* consumer, int, const char* facility, 
 
 std::optional<std::uint64_t> KafkaSource::hand_over(std::string_view topic, std::int32_t partition,
                                                     std::int64_t offset) {
+  if (last_stream_state_ != nullptr && last_stream_state_->partition == partition && last_stream_state_->topic == topic) {
+    last_stream_state_->emitted_next = offset + 1;
+    return last_stream_;
+  }
   std::lock_guard lock(mutex_);
   auto found = active_.find(std::pair<std::string_view, std::int32_t>(topic, partition));
   if (found == active_.end()) return std::nullopt;
-  streams_[found->second].emitted_next = offset + 1;
+  Stream& stream = streams_[found->second];
+  stream.emitted_next = offset + 1;
+  last_stream_ = found->second;
+  last_stream_state_ = &stream;
   return found->second;
 }
 
@@ -224,6 +231,7 @@ bool KafkaSource::cooperative() const {
 void KafkaSource::assigned(rd_kafka_topic_partition_list_t* partitions) {
   {
     std::lock_guard lock(mutex_);
+    last_stream_state_ = nullptr;
     for (int i = 0; i < partitions->cnt; ++i) {
       const auto& partition = partitions->elems[i];
       std::uint64_t id = next_stream_++;
@@ -243,6 +251,7 @@ void KafkaSource::revoked(rd_kafka_topic_partition_list_t* partitions) {
   std::vector<std::uint64_t> leaving;
   {
     std::unique_lock lock(mutex_);
+    last_stream_state_ = nullptr;
     for (int i = 0; i < partitions->cnt; ++i) {
       auto found = active_.find({partitions->elems[i].topic, partitions->elems[i].partition});
       if (found != active_.end()) leaving.push_back(found->second);

@@ -92,6 +92,12 @@ class KafkaSource final : public sdk::Source {
   };
   std::map<std::pair<std::string, std::int32_t>, std::uint64_t, PartitionOrder> active_;
   std::uint64_t next_stream_ = 1;
+  // The stream of the previous message. Messages come in runs from one partition; a hit
+  // spares the lock and two map lookups. Only run()'s thread changes the maps (librdkafka
+  // calls the rebalance callbacks from its poll), and they forget this; only that thread
+  // reads and writes `emitted_next`, so it needs no lock.
+  std::uint64_t last_stream_ = 0;
+  Stream* last_stream_state_ = nullptr;
 
   std::string fatal_reason_;  // set by on_error; ends run()
   std::atomic<bool> failed_{false};  // fatal_reason_ is set: run() checks this without the lock
