@@ -86,18 +86,28 @@ TEST(BoundedQueue, APushAfterStopIsRefusedAtOnce) {
   EXPECT_EQ(queue.size(), 0u);
 }
 
-// A lingering consumer is woken only once its batch is full; it must be woken then, not at
-// its deadline (an hour here: without that wake-up the test hangs until ctest's timeout).
-TEST(BoundedQueue, ALingeringConsumerTakesItsBatchOnceFull) {
-  BoundedQueue<int> queue(16);
+// A consumer lingering an hour for `max_items`, once the item 1 is queued; `pushes` then runs
+// and the batch the consumer took is returned. Without the wake-up a full batch (or queue)
+// owes it, the test hangs until ctest's timeout.
+template <typename Pushes>
+std::vector<int> batch_of_a_lingering_consumer(BoundedQueue<int>& queue, std::size_t max_items, Pushes pushes) {
   std::vector<int> taken;
-  std::thread consumer([&] { queue.pop_batch(taken, 4, std::chrono::hours(1)); });
+  std::thread consumer([&] { queue.pop_batch(taken, max_items, std::chrono::hours(1)); });
   queue.push(1);
   while (queue.lingering_consumers() == 0) std::this_thread::yield();
-  queue.push(2);
-  std::vector<int> more{3, 4, 5};
-  EXPECT_TRUE(queue.push_all(more));
+  pushes();
   consumer.join();
+  return taken;
+}
+
+// A lingering consumer is woken only once its batch is full, not by every push.
+TEST(BoundedQueue, ALingeringConsumerTakesItsBatchOnceFull) {
+  BoundedQueue<int> queue(16);
+  auto taken = batch_of_a_lingering_consumer(queue, 4, [&] {
+    queue.push(2);
+    std::vector<int> more{3, 4, 5};
+    EXPECT_TRUE(queue.push_all(more));
+  });
   EXPECT_EQ(taken, (std::vector<int>{1, 2, 3, 4}));
   EXPECT_EQ(queue.size(), 1u);
 }
@@ -106,13 +116,12 @@ TEST(BoundedQueue, ALingeringConsumerTakesItsBatchOnceFull) {
 // waiting for room and the consumer waiting for more would wait for each other.
 TEST(BoundedQueue, ALingeringConsumerTakesAFullQueue) {
   BoundedQueue<int> queue(2);
-  std::vector<int> taken;
-  std::thread consumer([&] { queue.pop_batch(taken, 8, std::chrono::hours(1)); });
-  queue.push(1);
-  while (queue.lingering_consumers() == 0) std::this_thread::yield();
-  queue.push(2);
-  EXPECT_TRUE(queue.push(3));  // waits for the consumer to take 1 and 2
-  consumer.join();
+  std::thread producer;
+  auto taken = batch_of_a_lingering_consumer(queue, 8, [&] {
+    queue.push(2);
+    producer = std::thread([&] { EXPECT_TRUE(queue.push(3)); });  // waits for room
+  });
+  producer.join();
   EXPECT_EQ(taken, (std::vector<int>{1, 2}));
   EXPECT_EQ(queue.size(), 1u);
 }
