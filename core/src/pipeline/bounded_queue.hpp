@@ -72,9 +72,9 @@ class BoundedQueue {
     }
     if (items_.empty()) return 0;
     if (linger.count() > 0 && items_.size() < max_items && !closed_) {
-      // A lingering consumer is woken only once its batch is full (or at its deadline): a
-      // wake-up per push would cost a thread switch each, for nothing.
-      // A full queue is as full as the batch gets: its producers wait for this consumer.
+      // A lingering consumer is woken only once its batch is full, or the queue is (its
+      // producers then wait for it), or at its deadline: a wake-up per push would cost a
+      // thread switch each, for nothing.
       const std::size_t enough = std::min(max_items, capacity_);
       ++lingering_consumers_;
       linger_wake_size_ = std::min(linger_wake_size_, enough);
@@ -124,7 +124,9 @@ class BoundedQueue {
 
  private:
   static constexpr std::size_t kNoLingerer = static_cast<std::size_t>(-1);
-  // Waking a thread costs a system call: only when one waits for what is there now.
+  // Waking a thread costs a system call: only when one waits for what is there now. All
+  // are woken: a consumer waiting for a first item and one lingering share the condition,
+  // and waking only one of them could wake the one whose wait is not over.
   void wake_consumer_if_due() {
     if (waiting_consumers_ > 0 || items_.size() >= linger_wake_size_) not_empty_.notify_all();
   }

@@ -64,10 +64,10 @@ class Pipeline {
   const std::vector<std::string>& sink_ids() const { return sink_ids_; }
 
  private:
-  // A message from a source: bytes to decode, or (rarely, and then on the heap) an event the
-  // source decoded itself. Kept small: each one is written into a queue slot by the source's
-  // thread and read by a decode thread, on two cores a cache line fetched from the other
-  // core per 64 bytes (a variant with the event inline took 352 bytes).
+  // A message from a source: bytes to decode, or an event the source decoded itself (the
+  // PostgreSQL source's), which comes on the heap. Kept small: each one is written into a
+  // queue slot by the source's thread and read by a decode thread, on two cores a cache line
+  // fetched from the other core per 64 bytes (a variant with the event inline took 352).
   struct WorkItem {
     std::uint32_t source = 0;
     sdk::RawMessage raw;
