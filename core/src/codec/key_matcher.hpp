@@ -57,11 +57,15 @@ class KeyMatcher {
 
  private:
   const std::string* find_among(simdjson::ondemand::raw_json_string key, std::uint64_t candidates) const {
-    if (names_.size() > 64) return find_among_many(key);
-    const char* raw = key.raw();
     std::uint64_t low, high;
-    std::memcpy(&low, raw, 8);
-    std::memcpy(&high, raw + 8, 8);
+    std::memcpy(&low, key.raw(), 8);
+    std::memcpy(&high, key.raw() + 8, 8);
+    if (names_.size() > 64) {  // more names than a mask has bits: each is tried
+      for (std::size_t i = 0; i < names_.size(); ++i) {
+        if (matches(i, key, low, high)) return &names_[i];
+      }
+      return nullptr;
+    }
     for (; candidates != 0; candidates &= candidates - 1) {
       const auto i = static_cast<std::size_t>(std::countr_zero(candidates));
       if (matches(i, key, low, high)) return &names_[i];
@@ -73,16 +77,6 @@ class KeyMatcher {
     if (compiled.size > 16) return key.unsafe_is_equal(names_[i]);
     return key.raw()[compiled.size] == '"' && (low & compiled.low_mask) == compiled.low &&
            (high & compiled.high_mask) == compiled.high;
-  }
-  // More names than the first-byte table's masks have bits: tried one by one.
-  const std::string* find_among_many(simdjson::ondemand::raw_json_string key) const {
-    std::uint64_t low, high;
-    std::memcpy(&low, key.raw(), 8);
-    std::memcpy(&high, key.raw() + 8, 8);
-    for (std::size_t i = 0; i < names_.size(); ++i) {
-      if (matches(i, key, low, high)) return &names_[i];
-    }
-    return nullptr;
   }
 
   struct Compiled {
