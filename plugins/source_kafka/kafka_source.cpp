@@ -4,7 +4,6 @@
 #include <array>
 #include <cstring>
 #include <ctime>
-#include <deque>
 #include <thread>
 
 #include "invalidator/sdk/plugin.hpp"
@@ -18,11 +17,6 @@ struct PartitionListDeleter {
   void operator()(rd_kafka_topic_partition_list_t* list) const { rd_kafka_topic_partition_list_destroy(list); }
 };
 using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
-
-struct MessageDeleter {
-  void operator()(rd_kafka_message_t* message) const { rd_kafka_message_destroy(message); }
-};
-using Message = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 
 // Settings the source decides itself; the passthrough table must not change them.
 constexpr std::array kOwnedSettings = {"bootstrap.servers", "group.id", "enable.auto.commit",
@@ -157,6 +151,7 @@ sdk::Result<std::unique_ptr<sdk::Source>> KafkaSource::create(const sdk::Config&
 }
 
 KafkaSource::~KafkaSource() {
+  backlog_.clear();  // messages must go before their handle
   if (consumer_ != nullptr) {
     if (!closed_) rd_kafka_consumer_close(consumer_);
     rd_kafka_destroy(consumer_);
@@ -245,6 +240,12 @@ void KafkaSource::assigned(rd_kafka_topic_partition_list_t* partitions) {
   } else {
     rd_kafka_assign(consumer_, partitions);
   }
+  // A partition keeps a pause from an earlier assignment: set each to what the source is in.
+  if (paused_) {
+    rd_kafka_pause_partitions(consumer_, partitions);
+  } else {
+    rd_kafka_resume_partitions(consumer_, partitions);
+  }
 }
 
 void KafkaSource::revoked(rd_kafka_topic_partition_list_t* partitions) {
@@ -266,6 +267,18 @@ void KafkaSource::revoked(rd_kafka_topic_partition_list_t* partitions) {
     };
     acknowledged_.wait_for(lock, options_.revoke_timeout, all_acknowledged);
   }
+  // Held messages of these partitions belong to their next owner, which reads them again from
+  // the committed offset. That may be this consumer: handed over now, they would come twice,
+  // the second time after later offsets.
+  std::erase_if(backlog_, [&](const Message& message) {
+    const char* topic = rd_kafka_topic_name(message->rkt);
+    for (int i = 0; i < partitions->cnt; ++i) {
+      if (partitions->elems[i].partition == message->partition && std::strcmp(partitions->elems[i].topic, topic) == 0) {
+        return true;
+      }
+    }
+    return false;
+  });
   commit(true, &leaving);
   {
     std::lock_guard lock(mutex_);
@@ -280,6 +293,10 @@ void KafkaSource::revoked(rd_kafka_topic_partition_list_t* partitions) {
     if (rd_kafka_error_t* error = rd_kafka_incremental_unassign(consumer_, partitions)) rd_kafka_error_destroy(error);
   } else {
     rd_kafka_assign(consumer_, nullptr);
+  }
+  if (paused_ && backlog_.empty()) {  // nothing held any more: the partitions kept read again
+    pause_all(false);
+    paused_ = false;
   }
 }
 
@@ -354,10 +371,6 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
     return sdk::Status::error(std::string("cannot subscribe: ") + rd_kafka_err2str(error));
   }
 
-  // Messages read while the pipeline was full, in order; their partitions are paused, so this
-  // holds only what was already fetched (and what a partition assigned meanwhile delivers).
-  std::deque<Message> backlog;
-  bool paused = false;
   auto last_commit = coarse_now();
   sdk::Status outcome = sdk::Status::success();
   // An error event instead of a message: true when it ends the run.
@@ -382,7 +395,7 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
       last_commit = coarse_now();
     }
     Message message;
-    if (!backlog.empty()) {
+    if (!backlog_.empty()) {
       if (emitter.full()) {
         // Paused: polling only serves the group (rebalances) and partitions assigned since.
         Message polled(rd_kafka_consumer_poll(consumer_, 100));
@@ -392,14 +405,14 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
           continue;
         }
         pause_all(true);  // again: a partition assigned since must pause too
-        backlog.push_back(std::move(polled));
+        backlog_.push_back(std::move(polled));
         continue;
       }
-      message = std::move(backlog.front());
-      backlog.pop_front();
-      if (backlog.empty() && paused) {
+      message = std::move(backlog_.front());
+      backlog_.pop_front();
+      if (backlog_.empty() && paused_) {
         pause_all(false);
-        paused = false;
+        paused_ = false;
       }
     } else {
       message.reset(rd_kafka_consumer_poll(consumer_, 100));
@@ -419,8 +432,8 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
       }
       if (emitter.full()) {
         pause_all(true);
-        paused = true;
-        backlog.push_front(std::move(message));
+        paused_ = true;
+        backlog_.push_front(std::move(message));
         continue;
       }
     }
@@ -455,6 +468,7 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
   commit(true);
   rd_kafka_consumer_close(consumer_);
   closed_ = true;
+  backlog_.clear();
   return outcome;
 }
 

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -73,10 +74,20 @@ class KafkaSource final : public sdk::Source {
   std::optional<std::uint64_t> hand_over(std::string_view topic, std::int32_t partition, std::int64_t offset);
   void pause_all(bool pause);
 
+  struct MessageDeleter {
+    void operator()(rd_kafka_message_t* message) const { rd_kafka_message_destroy(message); }
+  };
+  using Message = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
+
   KafkaSourceOptions options_;
   sdk::Logger* logger_;
   rd_kafka_t* consumer_ = nullptr;
   bool closed_ = false;
+  // Messages read while the pipeline was full, in order; their partitions are paused, so this
+  // holds only what was already fetched (and what a partition assigned meanwhile delivers).
+  // Only run()'s thread touches it, the rebalance callbacks included.
+  std::deque<Message> backlog_;
+  bool paused_ = false;  // the assigned partitions are paused while backlog_ holds messages
 
   std::mutex mutex_;
   std::condition_variable acknowledged_;

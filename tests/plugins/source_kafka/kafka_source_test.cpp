@@ -1,6 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <set>
 #include <thread>
 
 #include <librdkafka/rdkafka.h>
@@ -187,6 +192,188 @@ TEST(KafkaSource, AFailedAuthenticationEndsTheRunWithTheReason) {
   auto ended = (*engine)->wait();
   ASSERT_FALSE(ended.ok());
   EXPECT_NE(ended.message().find("Authentication"), std::string::npos) << ended.message();
+}
+
+// Records what a source emits, as a pipeline would take it: each message acknowledged at
+// once. Reports itself full after `room` messages, until opened again.
+class RecordingEmitter final : public sdk::Emitter {
+ public:
+  struct Emitted {
+    std::string value;
+    sdk::Position position;
+  };
+
+  RecordingEmitter(sdk::Source& source, std::size_t room) : source_(source), room_(room) {}
+
+  bool emit(sdk::RawMessage message) override {
+    {
+      std::lock_guard lock(mutex_);
+      emitted_.push_back({message.value.value_or(""), message.position});
+      if (emitted_.size() >= room_) full_ = true;
+    }
+    source_.acknowledge(message.position);
+    return true;
+  }
+  bool emit(sdk::ChangeEvent) override {
+    ADD_FAILURE() << "the Kafka source hands over raw messages only";
+    return true;
+  }
+  bool full() const override { return full_; }
+
+  void open() {
+    std::lock_guard lock(mutex_);
+    room_ = std::numeric_limits<std::size_t>::max();
+    full_ = false;
+  }
+  std::vector<Emitted> emitted() const {
+    std::lock_guard lock(mutex_);
+    return emitted_;
+  }
+
+ private:
+  sdk::Source& source_;
+  mutable std::mutex mutex_;
+  std::size_t room_;
+  std::atomic<bool> full_{false};
+  std::vector<Emitted> emitted_;
+};
+
+class RecordingLogger final : public sdk::Logger {
+ public:
+  void log(sdk::LogLevel, std::string_view message) override {
+    std::lock_guard lock(mutex_);
+    lines_.emplace_back(message);
+  }
+  std::string text() const {
+    std::lock_guard lock(mutex_);
+    std::string all;
+    for (const auto& line : lines_) all += line + "\n";
+    return all;
+  }
+  std::size_t count_starting_with(std::string_view prefix) const {
+    std::lock_guard lock(mutex_);
+    return static_cast<std::size_t>(
+        std::count_if(lines_.begin(), lines_.end(), [&](const std::string& line) { return line.rfind(prefix, 0) == 0; }));
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> lines_;
+};
+
+// A consumer's partitions are revoked while it holds messages it read but could not hand
+// over (the pipeline was full, the partitions paused). Those messages belong to the
+// partitions' next owner, which reads them again from the committed offset, and that owner
+// may be this same consumer: none of them may be handed over after the revoke. Otherwise a
+// partition's stream would go back (the message, then the same offset read again). Nor may
+// anything be handed over on a stream of an assignment that was revoked.
+//
+// The topic has one partition. A second member joins (one of the two gets the partition),
+// then leaves, while the pipeline stays full: the first member hands over nothing between
+// the two rebalances, and at the end it owns again the partition it last handed a message of.
+TEST(KafkaSource, MessagesHeldAcrossARevokeAreNotHandedOver) {
+  KafkaCluster cluster;
+  const std::string topic = cluster.unique_topic("held.public.customers");
+  const std::string group = cluster.unique("held");
+  constexpr int kPartitions = 1;
+  constexpr int kPerPartition = 20;
+  cluster.create_topic(topic, kPartitions);
+  for (int partition = 0; partition < kPartitions; ++partition) {
+    for (int n = 0; n < kPerPartition; ++n) {
+      cluster.produce(topic, partition, std::nullopt, std::to_string(partition) + ":" + std::to_string(n));
+    }
+  }
+  cluster.flush();
+
+  // The group notices members coming and going within seconds, as in the rebalance tests.
+  const std::vector<std::pair<std::string, std::string>> group_timing{{"session.timeout.ms", "6000"},
+                                                                      {"heartbeat.interval.ms", "500"}};
+  sdk::Config config;
+  config.set("brokers", cluster.bootstrap());
+  config.set("topics", std::vector<std::string>{topic});
+  config.set("group_id", group);
+  config.set("commit_interval", std::chrono::milliseconds(100));
+  config.set("revoke_timeout", std::chrono::milliseconds(5000));
+  config.set("librdkafka", std::map<std::string, std::string>(group_timing.begin(), group_timing.end()));
+  RecordingLogger logger;
+  auto created = invalidator_static_plugin_kafka().create_source(config, sdk::PluginContext{"kafka", &logger});
+  ASSERT_TRUE(created) << created.error();
+  sdk::Source& source = **created;
+  constexpr std::size_t kRoom = 3;
+  RecordingEmitter emitter(source, kRoom);
+  std::jthread running([&](std::stop_token stop) { EXPECT_TRUE(source.run(emitter, stop).ok()); });
+
+  ASSERT_TRUE(eventually([&] { return emitter.emitted().size() == kRoom; }));
+  // The source waits 500 ms for room, then pauses and keeps the message it could not hand over.
+  std::this_thread::sleep_for(1500ms);
+
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char error[512];
+  auto other_settings = group_timing;
+  other_settings.insert(other_settings.end(), {{"bootstrap.servers", cluster.bootstrap()},
+                                               {"group.id", group},
+                                               {"enable.auto.commit", "false"},
+                                               {"auto.offset.reset", "earliest"}});
+  for (const auto& [name, value] : other_settings) {
+    ASSERT_EQ(rd_kafka_conf_set(conf, name.c_str(), value.c_str(), error, sizeof error), RD_KAFKA_CONF_OK) << error;
+  }
+  rd_kafka_t* other = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof error);
+  ASSERT_NE(other, nullptr) << error;
+  rd_kafka_poll_set_consumer(other);
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(topics, topic.c_str(), RD_KAFKA_PARTITION_UA);
+  rd_kafka_subscribe(other, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  std::jthread other_polling([&](std::stop_token stop) {
+    while (!stop.stop_requested()) {
+      if (rd_kafka_message_t* message = rd_kafka_consumer_poll(other, 50)) rd_kafka_message_destroy(message);
+    }
+  });
+  ASSERT_TRUE(eventually([&] {
+    return logger.count_starting_with("released") >= 1 && logger.count_starting_with("assigned") >= 2;
+  })) << "the group did not rebalance when the second member joined: " << logger.text();
+  other_polling.request_stop();
+  other_polling.join();
+  rd_kafka_consumer_close(other);
+  rd_kafka_destroy(other);
+  ASSERT_TRUE(eventually([&] {
+    return logger.count_starting_with("released") >= 2 && logger.count_starting_with("assigned") >= 3;
+  })) << "the group did not rebalance when the second member left: " << logger.text();
+  EXPECT_EQ(emitter.emitted().size(), kRoom) << "handed over while the pipeline was full";
+
+  emitter.open();
+  auto read_to_the_end = [&] {
+    auto emitted = emitter.emitted();
+    std::set<std::string> values;
+    for (const auto& message : emitted) values.insert(message.value);
+    for (int partition = 0; partition < kPartitions; ++partition) {
+      for (int n = 0; n < kPerPartition; ++n) {
+        if (values.count(std::to_string(partition) + ":" + std::to_string(n)) == 0) return false;
+      }
+    }
+    return true;
+  };
+  EXPECT_TRUE(eventually(read_to_the_end)) << "a message was never handed over";
+  running.request_stop();
+  running.join();
+
+  auto emitted = emitter.emitted();
+  ASSERT_GT(emitted.size(), kRoom);
+  std::set<std::uint64_t> streams_before_revoke;
+  for (std::size_t i = 0; i < kRoom; ++i) streams_before_revoke.insert(emitted[i].position.stream);
+  std::map<std::uint64_t, std::uint64_t> next_offset;
+  for (std::size_t i = 0; i < emitted.size(); ++i) {
+    const auto& message = emitted[i];
+    auto [previous, first] = next_offset.try_emplace(message.position.stream, message.position.offset);
+    EXPECT_TRUE(first || message.position.offset >= previous->second)
+        << "stream " << message.position.stream << " went back to offset " << message.position.offset << " ("
+        << message.value << ")";
+    previous->second = message.position.offset + 1;
+    if (i >= kRoom) {
+      EXPECT_EQ(streams_before_revoke.count(message.position.stream), 0u)
+          << message.value << " handed over on a stream of the assignment before the revoke";
+    }
+  }
 }
 
 TEST(KafkaSource, ABadLibrdkafkaSettingIsRefusedWithLibrdkafkasMessage) {
