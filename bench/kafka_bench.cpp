@@ -7,6 +7,7 @@
 //
 //   kafka_bench --invalidator build/core/invalidator [--events N] [--redis redis://127.0.0.1:PORT]
 //               [--decode-threads N]   (engine.decode_threads; default: the engine's own)
+//               [--queue-capacity N]   (engine.queue_capacity; default: the engine's own)
 //               [--commit-interval-ms N]   (the source's commit_interval; default 100)
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
@@ -148,6 +149,7 @@ int main(int argc, char** argv) {
   std::string invalidator;
   std::string redis;
   std::string decode_threads;
+  std::string queue_capacity;
   std::size_t events = 200'000;
   std::chrono::milliseconds commit_interval = kDefaultCommitInterval;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -156,11 +158,12 @@ int main(int argc, char** argv) {
     else if (option == "--events") events = std::stoul(argv[i + 1]);
     else if (option == "--redis") redis = argv[i + 1];
     else if (option == "--decode-threads") decode_threads = argv[i + 1];
+    else if (option == "--queue-capacity") queue_capacity = argv[i + 1];
     else if (option == "--commit-interval-ms") commit_interval = std::chrono::milliseconds(std::stol(argv[i + 1]));
   }
   if (invalidator.empty()) {
     std::fprintf(stderr, "usage: kafka_bench --invalidator PATH [--events N] [--redis URL] [--decode-threads N] "
-                 "[--commit-interval-ms N]\n");
+                 "[--queue-capacity N] [--commit-interval-ms N]\n");
     return 2;
   }
 
@@ -181,7 +184,9 @@ int main(int argc, char** argv) {
   char config_path[] = "/tmp/kafka-bench-XXXXXX";
   int fd = ::mkstemp(config_path);
   std::string sink = redis.empty() ? "type = \"memory\"\n" : "type = \"redis\"\nurl = \"" + redis + "\"\nlanes = 4\n";
-  std::string engine = decode_threads.empty() ? "" : "[engine]\ndecode_threads = " + decode_threads + "\n";
+  std::string engine = "[engine]\n";
+  if (!decode_threads.empty()) engine += "decode_threads = " + decode_threads + "\n";
+  if (!queue_capacity.empty()) engine += "queue_capacity = " + queue_capacity + "\n";
   std::string config = engine + "[sources.kafka]\ntype = \"kafka\"\nbrokers = \"" + bootstrap + "\"\ntopics = [\"" + kTopic +
                        "\"]\ngroup_id = \"bench-invalidator\"\ncommit_interval = \"" +
                        std::to_string(commit_interval.count()) + "ms\"\n"

@@ -27,7 +27,7 @@ const sdk::ConfigSpec& engine_spec() {
         .min(0)
         .option("queue_capacity", OptionType::integer)
         .description("Messages buffered between the sources and the sinks; when full, sources wait (backpressure).")
-        .default_value("8192")
+        .default_value("2048")
         .min(1)
         .max(10'000'000)
         .option("decode_threads", OptionType::integer)
@@ -190,7 +190,7 @@ EngineSettings settings_from(const sdk::Config& config) {
   EngineSettings settings;
   settings.plugin_path = config.string_list("plugin_path");
   settings.shutdown_timeout = config.duration("shutdown_timeout", settings.shutdown_timeout);
-  settings.queue_capacity = static_cast<std::size_t>(config.integer("queue_capacity", 8192));
+  settings.queue_capacity = static_cast<std::size_t>(config.integer("queue_capacity", 2048));
   settings.decode_threads = static_cast<std::size_t>(config.integer("decode_threads", 0));
   settings.log_level = config.string("log_level", "info");
   settings.dead_letter = config.string("dead_letter");

@@ -22,7 +22,7 @@ using namespace std::chrono_literals;
 struct EngineSettings {
   std::vector<std::string> plugin_path;
   std::chrono::milliseconds shutdown_timeout = 30s;
-  std::size_t queue_capacity = 8192;
+  std::size_t queue_capacity = 2048;
   std::size_t decode_threads = 0;  // 0: one per core, at most 4
   std::string log_level = "info";
   std::string dead_letter;  // JSON Lines file; empty: none
