@@ -9,12 +9,14 @@
 //               [--decode-threads N]   (engine.decode_threads; default: the engine's own)
 //               [--queue-capacity N]   (engine.queue_capacity; default: the engine's own)
 //               [--commit-interval-ms N]   (the source's commit_interval; default 100)
+//               [--rounds N]   (N pairs of runs over the same messages, and their median ratio)
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -78,9 +80,9 @@ void preload(const std::string& bootstrap, std::size_t events) {
   rd_kafka_destroy(producer);
 }
 
-double consume_only(const std::string& bootstrap, std::size_t events) {
+double consume_only(const std::string& bootstrap, const std::string& group, std::size_t events) {
   rd_kafka_t* consumer = make_handle(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
-                                                         {"group.id", "bench-consume-only"},
+                                                         {"group.id", group},
                                                          {"auto.offset.reset", "earliest"},
                                                          {"enable.auto.commit", "false"}});
   rd_kafka_poll_set_consumer(consumer);
@@ -143,57 +145,13 @@ long peak_rss_kib(pid_t pid) {
   return -1;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::string invalidator;
-  std::string redis;
-  std::string decode_threads;
-  std::string queue_capacity;
-  std::size_t events = 200'000;
-  std::chrono::milliseconds commit_interval = kDefaultCommitInterval;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string option = argv[i];
-    if (option == "--invalidator") invalidator = argv[i + 1];
-    else if (option == "--events") events = std::stoul(argv[i + 1]);
-    else if (option == "--redis") redis = argv[i + 1];
-    else if (option == "--decode-threads") decode_threads = argv[i + 1];
-    else if (option == "--queue-capacity") queue_capacity = argv[i + 1];
-    else if (option == "--commit-interval-ms") commit_interval = std::chrono::milliseconds(std::stol(argv[i + 1]));
-  }
-  if (invalidator.empty()) {
-    std::fprintf(stderr, "usage: kafka_bench --invalidator PATH [--events N] [--redis URL] [--decode-threads N] "
-                 "[--queue-capacity N] [--commit-interval-ms N]\n");
-    return 2;
-  }
-
-  rd_kafka_t* mock_handle = nullptr;
-  rd_kafka_mock_cluster_t* mock = nullptr;
-  std::string bootstrap;
-  if (const char* real = std::getenv("KAFKA_BROKERS"); real != nullptr && *real != '\0') {
-    bootstrap = real;
-  } else {
-    mock_handle = make_handle(RD_KAFKA_PRODUCER, {{"log_level", "3"}});
-    mock = rd_kafka_mock_cluster_new(mock_handle, 3);
-    rd_kafka_mock_topic_create(mock, kTopic, kPartitions, 1);
-    bootstrap = rd_kafka_mock_cluster_bootstraps(mock);
-  }
-  preload(bootstrap, events);
-  double ceiling = consume_only(bootstrap, events);
-
+// Runs `invalidator run` with `config` until `group` has committed every event; returns the
+// seconds from its first commit to its last, or a negative number if the process ended early.
+double invalidator_run(const std::string& invalidator, const std::string& config, const std::string& bootstrap,
+                       const std::string& group, std::size_t events, const std::string& sink, double ceiling) {
   char config_path[] = "/tmp/kafka-bench-XXXXXX";
   int fd = ::mkstemp(config_path);
-  std::string sink = redis.empty() ? "type = \"memory\"\n" : "type = \"redis\"\nurl = \"" + redis + "\"\nlanes = 4\n";
-  std::string engine = "[engine]\n";
-  if (!decode_threads.empty()) engine += "decode_threads = " + decode_threads + "\n";
-  if (!queue_capacity.empty()) engine += "queue_capacity = " + queue_capacity + "\n";
-  std::string config = engine + "[sources.kafka]\ntype = \"kafka\"\nbrokers = \"" + bootstrap + "\"\ntopics = [\"" + kTopic +
-                       "\"]\ngroup_id = \"bench-invalidator\"\ncommit_interval = \"" +
-                       std::to_string(commit_interval.count()) + "ms\"\n"
-                       "[sinks.cache]\n" + sink +
-                       "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.customers\"\nchanged = [\"street\", \"email\"]\n"
-                       "keys = [\"customer:{id}\", \"customer:by-email:{email}\"]\nto = [\"cache\"]\n";
-  if (::write(fd, config.data(), config.size()) != static_cast<ssize_t>(config.size())) return 1;
+  if (fd < 0 || ::write(fd, config.data(), config.size()) != static_cast<ssize_t>(config.size())) return -1;
   ::close(fd);
 
   auto started = Clock::now();
@@ -207,7 +165,7 @@ int main(int argc, char** argv) {
   // either: measured from the first committed offset.
   Clock::time_point first_commit{};
   long rss = 0;
-  CommittedOffsets offsets(bootstrap, "bench-invalidator");
+  CommittedOffsets offsets(bootstrap, group);
   while (true) {
     // An invalidator that ended early (a bad config, plugins not found) commits nothing more.
     int status = 0;
@@ -216,7 +174,7 @@ int main(int argc, char** argv) {
                    "run it by hand with -c and the same config to see why\n",
                    WIFEXITED(status) ? "exit status" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
       ::unlink(config_path);
-      return 1;
+      return -1;
     }
     std::int64_t committed = offsets.total();
     rss = std::max(rss, peak_rss_kib(child));
@@ -232,9 +190,80 @@ int main(int argc, char** argv) {
   double seconds = std::chrono::duration<double>(finished - first_commit).count();
   std::printf("invalidator run -> %-8s %9.0f events/s (%.2f s after the first commit, %.2f s with the group join), "
               "%.2fx the consume-only ceiling, peak RSS %.1f MiB\n",
-              redis.empty() ? "memory" : "redis", static_cast<double>(events) / seconds, seconds,
+              sink.c_str(), static_cast<double>(events) / seconds, seconds,
               std::chrono::duration<double>(finished - started).count(), ceiling / seconds,
               static_cast<double>(rss) / 1024.0);
+  return seconds;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string invalidator;
+  std::string redis;
+  std::string decode_threads;
+  std::string queue_capacity;
+  std::size_t events = 200'000;
+  int rounds = 1;
+  std::chrono::milliseconds commit_interval = kDefaultCommitInterval;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string option = argv[i];
+    if (option == "--invalidator") invalidator = argv[i + 1];
+    else if (option == "--events") events = std::stoul(argv[i + 1]);
+    else if (option == "--rounds") rounds = std::max(1, std::stoi(argv[i + 1]));
+    else if (option == "--redis") redis = argv[i + 1];
+    else if (option == "--decode-threads") decode_threads = argv[i + 1];
+    else if (option == "--queue-capacity") queue_capacity = argv[i + 1];
+    else if (option == "--commit-interval-ms") commit_interval = std::chrono::milliseconds(std::stol(argv[i + 1]));
+  }
+  if (invalidator.empty()) {
+    std::fprintf(stderr, "usage: kafka_bench --invalidator PATH [--events N] [--redis URL] [--decode-threads N] "
+                 "[--queue-capacity N] [--commit-interval-ms N] [--rounds N]\n");
+    return 2;
+  }
+
+  rd_kafka_t* mock_handle = nullptr;
+  rd_kafka_mock_cluster_t* mock = nullptr;
+  std::string bootstrap;
+  if (const char* real = std::getenv("KAFKA_BROKERS"); real != nullptr && *real != '\0') {
+    bootstrap = real;
+  } else {
+    mock_handle = make_handle(RD_KAFKA_PRODUCER, {{"log_level", "3"}});
+    mock = rd_kafka_mock_cluster_new(mock_handle, 3);
+    rd_kafka_mock_topic_create(mock, kTopic, kPartitions, 1);
+    bootstrap = rd_kafka_mock_cluster_bootstraps(mock);
+  }
+  preload(bootstrap, events);
+
+  std::string sink = redis.empty() ? "type = \"memory\"\n" : "type = \"redis\"\nurl = \"" + redis + "\"\nlanes = 4\n";
+  std::string engine = "[engine]\n";
+  if (!decode_threads.empty()) engine += "decode_threads = " + decode_threads + "\n";
+  if (!queue_capacity.empty()) engine += "queue_capacity = " + queue_capacity + "\n";
+  // Each round reads the topic from its start twice, as two groups of its own: the ceiling,
+  // then the invalidator. On a shared machine the two halves of one round see alike loads.
+  std::vector<double> ratios;
+  for (int round = 1; round <= rounds; ++round) {
+    const std::string suffix = rounds == 1 ? "" : "-" + std::to_string(round);
+    double ceiling = consume_only(bootstrap, "bench-consume-only" + suffix, events);
+    std::string group = "bench-invalidator" + suffix;
+    std::string config = engine + "[sources.kafka]\ntype = \"kafka\"\nbrokers = \"" + bootstrap + "\"\ntopics = [\"" +
+                         kTopic + "\"]\ngroup_id = \"" + group + "\"\ncommit_interval = \"" +
+                         std::to_string(commit_interval.count()) + "ms\"\n"
+                         "[sinks.cache]\n" + sink +
+                         "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.customers\"\nchanged = [\"street\", \"email\"]\n"
+                         "keys = [\"customer:{id}\", \"customer:by-email:{email}\"]\nto = [\"cache\"]\n";
+    double seconds = invalidator_run(invalidator, config, bootstrap, group, events, redis.empty() ? "memory" : "redis",
+                                     ceiling);
+    if (seconds < 0) return 1;
+    ratios.push_back(ceiling / seconds);
+  }
+  if (rounds > 1) {
+    std::sort(ratios.begin(), ratios.end());
+    double median = ratios.size() % 2 == 1 ? ratios[ratios.size() / 2]
+                                           : (ratios[ratios.size() / 2 - 1] + ratios[ratios.size() / 2]) / 2;
+    std::printf("%d rounds: %.2fx to %.2fx the consume-only ceiling, median %.2fx\n", rounds, ratios.front(),
+                ratios.back(), median);
+  }
   if (mock != nullptr) rd_kafka_mock_cluster_destroy(mock);
   if (mock_handle != nullptr) rd_kafka_destroy(mock_handle);
   return 0;
