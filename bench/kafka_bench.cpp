@@ -151,8 +151,12 @@ double invalidator_run(const std::string& invalidator, const std::string& config
                        const std::string& group, std::size_t events, const std::string& sink, double ceiling) {
   char config_path[] = "/tmp/kafka-bench-XXXXXX";
   int fd = ::mkstemp(config_path);
-  if (fd < 0 || ::write(fd, config.data(), config.size()) != static_cast<ssize_t>(config.size())) return -1;
-  ::close(fd);
+  bool written = fd >= 0 && ::write(fd, config.data(), config.size()) == static_cast<ssize_t>(config.size());
+  if (fd >= 0) ::close(fd);
+  if (!written) {
+    std::perror("kafka_bench: cannot write the invalidator's configuration to /tmp");
+    return -1;
+  }
 
   auto started = Clock::now();
   pid_t child = ::fork();
