@@ -1,5 +1,6 @@
 // Whole process, end to end: N Debezium update events pre-loaded into a Kafka cluster (the
-// mock cluster of librdkafka, 32 partitions, in this process; or KAFKA_BROKERS), then
+// mock cluster of librdkafka, 32 partitions, in this process; or KAFKA_BROKERS, where each
+// run creates a 32-partition topic and groups named after it, and leaves them), then
 //   1. a plain librdkafka consumer reads them all (the ceiling: consuming and nothing else);
 //   2. `invalidator run` (Kafka source -> Redis sink, or the memory sink without --redis)
 //      runs until the group's committed offsets reach the end of every partition.
@@ -32,7 +33,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kPartitions = 32;
-const char* const kTopic = "dbserver1.public.customers";
+// The mock cluster's topic; against a real cluster each run makes a topic of its own.
+const char* const kMockTopic = "dbserver1.public.customers";
 // The invalidator's commit interval by default. Its run is timed from the first committed
 // offset seen to the last: each lags its acknowledgement by up to one interval, alike at both
 // ends, so the lags cancel out on average. A shorter interval times more finely but loads the
@@ -52,7 +54,41 @@ rd_kafka_t* make_handle(rd_kafka_type_t type, const std::vector<std::pair<std::s
   return handle;
 }
 
-void preload(const std::string& bootstrap, std::size_t events) {
+// Creates `topic` with kPartitions partitions on a real cluster (the Admin API), so that every
+// run starts from an empty topic of its own.
+void create_topic(const std::string& bootstrap, const std::string& topic) {
+  rd_kafka_t* admin = make_handle(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}});
+  char error[512];
+  rd_kafka_NewTopic_t* request = rd_kafka_NewTopic_new(topic.c_str(), kPartitions, -1, error, sizeof error);
+  std::string failure;
+  if (request == nullptr) {
+    failure = error;
+  } else {
+    rd_kafka_queue_t* replies = rd_kafka_queue_new(admin);
+    rd_kafka_CreateTopics(admin, &request, 1, nullptr, replies);
+    rd_kafka_event_t* event = rd_kafka_queue_poll(replies, 30'000);
+    if (event == nullptr) {
+      failure = "no answer to CreateTopics within 30 s";
+    } else if (const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event)) {
+      std::size_t count = 0;
+      const rd_kafka_topic_result_t** topics = rd_kafka_CreateTopics_result_topics(result, &count);
+      for (std::size_t i = 0; i < count; ++i) {
+        if (rd_kafka_topic_result_error(topics[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+          failure = rd_kafka_err2str(rd_kafka_topic_result_error(topics[i]));
+        }
+      }
+    } else {
+      failure = rd_kafka_event_error_string(event);
+    }
+    if (event != nullptr) rd_kafka_event_destroy(event);
+    rd_kafka_queue_destroy(replies);
+    rd_kafka_NewTopic_destroy(request);
+  }
+  rd_kafka_destroy(admin);
+  if (!failure.empty()) throw std::runtime_error("cannot create topic " + topic + ": " + failure);
+}
+
+void preload(const std::string& bootstrap, const std::string& topic, std::size_t events) {
   rd_kafka_t* producer = make_handle(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}, {"linger.ms", "20"},
                                                          {"queue.buffering.max.messages", "1000000"}});
   auto values = invalidator::bench::customer_updates(events, events);
@@ -60,7 +96,7 @@ void preload(const std::string& bootstrap, std::size_t events) {
     std::string key = "{\"id\":" + std::to_string(i) + "}";
     std::vector<rd_kafka_vu_t> fields(5);
     fields[0].vtype = RD_KAFKA_VTYPE_TOPIC;
-    fields[0].u.cstr = kTopic;
+    fields[0].u.cstr = topic.c_str();
     fields[1].vtype = RD_KAFKA_VTYPE_PARTITION;
     fields[1].u.i32 = static_cast<std::int32_t>(i % kPartitions);
     fields[2].vtype = RD_KAFKA_VTYPE_KEY;
@@ -80,14 +116,15 @@ void preload(const std::string& bootstrap, std::size_t events) {
   rd_kafka_destroy(producer);
 }
 
-double consume_only(const std::string& bootstrap, const std::string& group, std::size_t events) {
+double consume_only(const std::string& bootstrap, const std::string& topic, const std::string& group,
+                    std::size_t events) {
   rd_kafka_t* consumer = make_handle(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
                                                          {"group.id", group},
                                                          {"auto.offset.reset", "earliest"},
                                                          {"enable.auto.commit", "false"}});
   rd_kafka_poll_set_consumer(consumer);
   rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(topics, kTopic, RD_KAFKA_PARTITION_UA);
+  rd_kafka_topic_partition_list_add(topics, topic.c_str(), RD_KAFKA_PARTITION_UA);
   rd_kafka_subscribe(consumer, topics);
   rd_kafka_topic_partition_list_destroy(topics);
   std::size_t seen = 0;
@@ -115,15 +152,15 @@ double consume_only(const std::string& bootstrap, const std::string& group, std:
 // being measured on this small machine.
 class CommittedOffsets {
  public:
-  CommittedOffsets(const std::string& bootstrap, const std::string& group)
-      : consumer_(make_handle(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap}, {"group.id", group}})) {}
+  CommittedOffsets(const std::string& bootstrap, const std::string& topic, const std::string& group)
+      : topic_(topic), consumer_(make_handle(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap}, {"group.id", group}})) {}
   ~CommittedOffsets() { rd_kafka_destroy(consumer_); }
   CommittedOffsets(const CommittedOffsets&) = delete;
   CommittedOffsets& operator=(const CommittedOffsets&) = delete;
 
   std::int64_t total() {
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(kPartitions);
-    for (int p = 0; p < kPartitions; ++p) rd_kafka_topic_partition_list_add(list, kTopic, p);
+    for (int p = 0; p < kPartitions; ++p) rd_kafka_topic_partition_list_add(list, topic_.c_str(), p);
     std::int64_t sum = 0;
     if (rd_kafka_committed(consumer_, list, 10'000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
       for (int p = 0; p < list->cnt; ++p) sum += list->elems[p].offset > 0 ? list->elems[p].offset : 0;
@@ -133,6 +170,7 @@ class CommittedOffsets {
   }
 
  private:
+  std::string topic_;
   rd_kafka_t* consumer_;
 };
 
@@ -148,7 +186,8 @@ long peak_rss_kib(pid_t pid) {
 // Runs `invalidator run` with `config` until `group` has committed every event; returns the
 // seconds from its first commit to its last, or a negative number if the process ended early.
 double invalidator_run(const std::string& invalidator, const std::string& config, const std::string& bootstrap,
-                       const std::string& group, std::size_t events, const std::string& sink, double ceiling) {
+                       const std::string& topic, const std::string& group, std::size_t events,
+                       const std::string& sink, double ceiling) {
   char config_path[] = "/tmp/kafka-bench-XXXXXX";
   int fd = ::mkstemp(config_path);
   bool written = fd >= 0 && ::write(fd, config.data(), config.size()) == static_cast<ssize_t>(config.size());
@@ -169,7 +208,7 @@ double invalidator_run(const std::string& invalidator, const std::string& config
   // either: measured from the first committed offset.
   Clock::time_point first_commit{};
   long rss = 0;
-  CommittedOffsets offsets(bootstrap, group);
+  CommittedOffsets offsets(bootstrap, topic, group);
   while (true) {
     // An invalidator that ended early (a bad config, plugins not found) commits nothing more.
     int status = 0;
@@ -229,15 +268,27 @@ int main(int argc, char** argv) {
   rd_kafka_t* mock_handle = nullptr;
   rd_kafka_mock_cluster_t* mock = nullptr;
   std::string bootstrap;
+  std::string topic = kMockTopic;
+  std::string run_tag;  // names of this run on a real cluster, which keeps those of earlier runs
   if (const char* real = std::getenv("KAFKA_BROKERS"); real != nullptr && *real != '\0') {
     bootstrap = real;
+    run_tag = "-" + std::to_string(::getpid()) + "-" +
+              std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 1'000'000'000);
+    topic = "invalidator-bench" + run_tag + ".public.customers";
+    try {
+      create_topic(bootstrap, topic);
+    } catch (const std::exception& error) {
+      std::fprintf(stderr, "kafka_bench: %s\n", error.what());
+      return 1;
+    }
+    std::printf("topic %s on %s (delete it when done)\n", topic.c_str(), bootstrap.c_str());
   } else {
     mock_handle = make_handle(RD_KAFKA_PRODUCER, {{"log_level", "3"}});
     mock = rd_kafka_mock_cluster_new(mock_handle, 3);
-    rd_kafka_mock_topic_create(mock, kTopic, kPartitions, 1);
+    rd_kafka_mock_topic_create(mock, topic.c_str(), kPartitions, 1);
     bootstrap = rd_kafka_mock_cluster_bootstraps(mock);
   }
-  preload(bootstrap, events);
+  preload(bootstrap, topic, events);
 
   std::string sink = redis.empty() ? "type = \"memory\"\n" : "type = \"redis\"\nurl = \"" + redis + "\"\nlanes = 4\n";
   std::string engine = "[engine]\n";
@@ -247,17 +298,17 @@ int main(int argc, char** argv) {
   // then the invalidator. On a shared machine the two halves of one round see alike loads.
   std::vector<double> ratios;
   for (int round = 1; round <= rounds; ++round) {
-    const std::string suffix = rounds == 1 ? "" : "-" + std::to_string(round);
-    double ceiling = consume_only(bootstrap, "bench-consume-only" + suffix, events);
+    const std::string suffix = run_tag + (rounds == 1 ? "" : "-" + std::to_string(round));
+    double ceiling = consume_only(bootstrap, topic, "bench-consume-only" + suffix, events);
     std::string group = "bench-invalidator" + suffix;
     std::string config = engine + "[sources.kafka]\ntype = \"kafka\"\nbrokers = \"" + bootstrap + "\"\ntopics = [\"" +
-                         kTopic + "\"]\ngroup_id = \"" + group + "\"\ncommit_interval = \"" +
+                         topic + "\"]\ngroup_id = \"" + group + "\"\ncommit_interval = \"" +
                          std::to_string(commit_interval.count()) + "ms\"\n"
                          "[sinks.cache]\n" + sink +
                          "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.customers\"\nchanged = [\"street\", \"email\"]\n"
                          "keys = [\"customer:{id}\", \"customer:by-email:{email}\"]\nto = [\"cache\"]\n";
-    double seconds = invalidator_run(invalidator, config, bootstrap, group, events, redis.empty() ? "memory" : "redis",
-                                     ceiling);
+    double seconds = invalidator_run(invalidator, config, bootstrap, topic, group, events,
+                                     redis.empty() ? "memory" : "redis", ceiling);
     if (seconds < 0) return 1;
     ratios.push_back(ceiling / seconds);
   }
