@@ -108,12 +108,33 @@ void preload(const std::string& bootstrap, const std::string& topic, std::size_t
     fields[4].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
     fields[4].u.i = RD_KAFKA_MSG_F_COPY;
     while (rd_kafka_error_t* error = rd_kafka_produceva(producer, fields.data(), fields.size())) {
+      if (rd_kafka_error_code(error) != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+        std::string reason = rd_kafka_error_string(error);
+        rd_kafka_error_destroy(error);
+        rd_kafka_destroy(producer);
+        throw std::runtime_error("cannot produce to " + topic + ": " + reason);
+      }
       rd_kafka_error_destroy(error);
-      rd_kafka_poll(producer, 10);  // queue full: let deliveries drain
+      rd_kafka_poll(producer, 10);  // let deliveries make room
     }
   }
   rd_kafka_flush(producer, 120'000);
+  // What the cluster holds, read back: failed deliveries, or a mock partition over its 5 MiB,
+  // would otherwise leave both runs waiting for messages that never come.
+  std::int64_t held = 0;
+  for (int partition = 0; partition < kPartitions; ++partition) {
+    std::int64_t low = 0, high = 0;
+    if (rd_kafka_query_watermark_offsets(producer, topic.c_str(), partition, &low, &high, 10'000) ==
+        RD_KAFKA_RESP_ERR_NO_ERROR) {
+      held += high - low;
+    }
+  }
   rd_kafka_destroy(producer);
+  if (held != static_cast<std::int64_t>(events)) {
+    throw std::runtime_error("the cluster holds " + std::to_string(held) + " of the " + std::to_string(events) +
+                             " messages produced to " + topic +
+                             " (librdkafka's mock keeps 5 MiB per partition: use fewer --events)");
+  }
 }
 
 double consume_only(const std::string& bootstrap, const std::string& topic, const std::string& group,
@@ -187,7 +208,7 @@ long peak_rss_kib(pid_t pid) {
 // seconds from its first commit to its last, or a negative number if the process ended early.
 double invalidator_run(const std::string& invalidator, const std::string& config, const std::string& bootstrap,
                        const std::string& topic, const std::string& group, std::size_t events,
-                       const std::string& sink, double ceiling) {
+                       std::chrono::milliseconds commit_interval, const std::string& sink, double ceiling) {
   char config_path[] = "/tmp/kafka-bench-XXXXXX";
   int fd = ::mkstemp(config_path);
   bool written = fd >= 0 && ::write(fd, config.data(), config.size()) == static_cast<ssize_t>(config.size());
@@ -231,6 +252,13 @@ double invalidator_run(const std::string& invalidator, const std::string& config
   ::waitpid(child, nullptr, 0);
   ::unlink(config_path);
   double seconds = std::chrono::duration<double>(finished - first_commit).count();
+  // Timed by commits, a run of a few commit intervals has an error of the order of the run.
+  if (seconds < 5 * std::chrono::duration<double>(commit_interval).count()) {
+    std::fprintf(stderr, "invalidator run took %.2f s from its first commit to its last, under five commit intervals "
+                 "(%lld ms): too short to time; use more --events or a shorter --commit-interval-ms\n",
+                 seconds, static_cast<long long>(commit_interval.count()));
+    return -1;
+  }
   std::printf("invalidator run -> %-8s %9.0f events/s (%.2f s after the first commit, %.2f s with the group join), "
               "%.2fx the consume-only ceiling, peak RSS %.1f MiB\n",
               sink.c_str(), static_cast<double>(events) / seconds, seconds,
@@ -288,7 +316,12 @@ int main(int argc, char** argv) {
     rd_kafka_mock_topic_create(mock, topic.c_str(), kPartitions, 1);
     bootstrap = rd_kafka_mock_cluster_bootstraps(mock);
   }
-  preload(bootstrap, topic, events);
+  try {
+    preload(bootstrap, topic, events);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "kafka_bench: %s\n", error.what());
+    return 1;
+  }
 
   std::string sink = redis.empty() ? "type = \"memory\"\n" : "type = \"redis\"\nurl = \"" + redis + "\"\nlanes = 4\n";
   std::string engine = "[engine]\n";
@@ -307,7 +340,7 @@ int main(int argc, char** argv) {
                          "[sinks.cache]\n" + sink +
                          "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.customers\"\nchanged = [\"street\", \"email\"]\n"
                          "keys = [\"customer:{id}\", \"customer:by-email:{email}\"]\nto = [\"cache\"]\n";
-    double seconds = invalidator_run(invalidator, config, bootstrap, topic, group, events,
+    double seconds = invalidator_run(invalidator, config, bootstrap, topic, group, events, commit_interval,
                                      redis.empty() ? "memory" : "redis", ceiling);
     if (seconds < 0) return 1;
     ratios.push_back(ceiling / seconds);
