@@ -12,7 +12,6 @@
 //               [--commit-interval-ms N]   (the source's commit_interval; default 100)
 //               [--rounds N]   (N pairs of runs over the same messages, and their median ratio)
 #include <librdkafka/rdkafka.h>
-#include <librdkafka/rdkafka_mock.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,19 +21,21 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "generated_events.hpp"
+#include "support/kafka_cluster.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr int kPartitions = 32;
-// The mock cluster's topic; against a real cluster each run makes a topic of its own.
-const char* const kMockTopic = "dbserver1.public.customers";
+// The topic's name; against a real cluster each run makes a topic of its own, tagged in front.
+const char* const kTopic = "dbserver1.public.customers";
 // The invalidator's commit interval by default. Its run is timed from the first committed
 // offset seen to the last: each lags its acknowledgement by up to one interval, alike at both
 // ends, so the lags cancel out on average. A shorter interval times more finely but loads the
@@ -55,40 +56,6 @@ rd_kafka_t* make_handle(rd_kafka_type_t type, const std::vector<std::pair<std::s
   rd_kafka_t* handle = rd_kafka_new(type, conf, error, sizeof error);
   if (handle == nullptr) throw std::runtime_error(error);
   return handle;
-}
-
-// Creates `topic` with kPartitions partitions on a real cluster (the Admin API), so that every
-// run starts from an empty topic of its own.
-void create_topic(const std::string& bootstrap, const std::string& topic) {
-  rd_kafka_t* admin = make_handle(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}});
-  char error[512];
-  rd_kafka_NewTopic_t* request = rd_kafka_NewTopic_new(topic.c_str(), kPartitions, -1, error, sizeof error);
-  std::string failure;
-  if (request == nullptr) {
-    failure = error;
-  } else {
-    rd_kafka_queue_t* replies = rd_kafka_queue_new(admin);
-    rd_kafka_CreateTopics(admin, &request, 1, nullptr, replies);
-    rd_kafka_event_t* event = rd_kafka_queue_poll(replies, 30'000);
-    if (event == nullptr) {
-      failure = "no answer to CreateTopics within 30 s";
-    } else if (const rd_kafka_CreateTopics_result_t* result = rd_kafka_event_CreateTopics_result(event)) {
-      std::size_t count = 0;
-      const rd_kafka_topic_result_t** topics = rd_kafka_CreateTopics_result_topics(result, &count);
-      for (std::size_t i = 0; i < count; ++i) {
-        if (rd_kafka_topic_result_error(topics[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          failure = rd_kafka_err2str(rd_kafka_topic_result_error(topics[i]));
-        }
-      }
-    } else {
-      failure = rd_kafka_event_error_string(event);
-    }
-    if (event != nullptr) rd_kafka_event_destroy(event);
-    rd_kafka_queue_destroy(replies);
-    rd_kafka_NewTopic_destroy(request);
-  }
-  rd_kafka_destroy(admin);
-  if (!failure.empty()) throw std::runtime_error("cannot create topic " + topic + ": " + failure);
 }
 
 void preload(const std::string& bootstrap, const std::string& topic, std::size_t events) {
@@ -296,29 +263,20 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  rd_kafka_t* mock_handle = nullptr;
-  rd_kafka_mock_cluster_t* mock = nullptr;
-  std::string bootstrap;
-  std::string topic = kMockTopic;
-  std::string run_tag;  // names of this run on a real cluster, which keeps those of earlier runs
-  if (const char* real = std::getenv("KAFKA_BROKERS"); real != nullptr && *real != '\0') {
-    bootstrap = real;
-    run_tag = "-" + std::to_string(::getpid()) + "-" +
-              std::to_string(std::chrono::system_clock::now().time_since_epoch().count() % 1'000'000'000);
-    topic = "invalidator-bench" + run_tag + ".public.customers";
-    try {
-      create_topic(bootstrap, topic);
-    } catch (const std::exception& error) {
-      std::fprintf(stderr, "kafka_bench: %s\n", error.what());
-      return 1;
-    }
-    std::printf("topic %s on %s (delete it when done)\n", topic.c_str(), bootstrap.c_str());
-  } else {
-    mock_handle = make_handle(RD_KAFKA_PRODUCER, {});
-    mock = rd_kafka_mock_cluster_new(mock_handle, 3);
-    rd_kafka_mock_topic_create(mock, topic.c_str(), kPartitions, 1);
-    bootstrap = rd_kafka_mock_cluster_bootstraps(mock);
+  // The mock cluster of the tests, or the real one KAFKA_BROKERS names; there each run creates a
+  // topic and groups of its own, so that runs do not read each other's messages or offsets.
+  std::optional<invalidator::testing::KafkaCluster> cluster;
+  std::string topic;
+  try {
+    cluster.emplace();
+    topic = cluster->unique_topic(kTopic);
+    cluster->create_topic(topic, kPartitions);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "kafka_bench: %s\n", error.what());
+    return 1;
   }
+  const std::string& bootstrap = cluster->bootstrap();
+  if (!cluster->is_mock()) std::printf("topic %s on %s (delete it when done)\n", topic.c_str(), bootstrap.c_str());
   try {
     preload(bootstrap, topic, events);
   } catch (const std::exception& error) {
@@ -334,9 +292,9 @@ int main(int argc, char** argv) {
   // then the invalidator. On a shared machine the two halves of one round see alike loads.
   std::vector<double> ratios;
   for (int round = 1; round <= rounds; ++round) {
-    const std::string suffix = run_tag + (rounds == 1 ? "" : "-" + std::to_string(round));
-    double ceiling = consume_only(bootstrap, topic, "bench-consume-only" + suffix, events);
-    std::string group = "bench-invalidator" + suffix;
+    const std::string suffix = rounds == 1 ? "" : "-" + std::to_string(round);
+    double ceiling = consume_only(bootstrap, topic, cluster->unique("bench-consume-only" + suffix), events);
+    std::string group = cluster->unique("bench-invalidator" + suffix);
     std::string config = engine + "[sources.kafka]\ntype = \"kafka\"\nbrokers = \"" + bootstrap + "\"\ntopics = [\"" +
                          topic + "\"]\ngroup_id = \"" + group + "\"\ncommit_interval = \"" +
                          std::to_string(commit_interval.count()) + "ms\"\n"
@@ -355,7 +313,5 @@ int main(int argc, char** argv) {
     std::printf("%d rounds: %.2fx to %.2fx the consume-only ceiling, median %.2fx\n", rounds, ratios.front(),
                 ratios.back(), median);
   }
-  if (mock != nullptr) rd_kafka_mock_cluster_destroy(mock);
-  if (mock_handle != nullptr) rd_kafka_destroy(mock_handle);
   return 0;
 }
