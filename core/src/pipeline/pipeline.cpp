@@ -163,7 +163,7 @@ void Pipeline::close_inputs() {
 
 void Pipeline::run_router(RouterWorker& worker) {
   std::vector<WorkItem> batch;
-  worker.pending_lane_items.resize(lanes_.size());
+  worker.pending_lane_batches.resize(lanes_.size());
   while (worker.input.pop_batch(batch, 256, std::chrono::milliseconds(0)) > 0) {
     for (auto& item : batch) process(worker, item);
     // Counted once per batch: an atomic add per event is a cache line fetched from whichever
@@ -238,9 +238,9 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item) {
   const std::string* topic = routed.empty() ? nullptr : intern_topic(worker, event->topic);
   for (auto& routed_item : routed) {
     tracker.retain(*entry);
-    queue_for_lanes(worker, routed_item.sink,
-                    LaneItem{std::move(routed_item.invalidation), &tracker, entry, topic, item.source,
-                             static_cast<std::uint32_t>(routed_item.route), routed_item.redelete_after});
+    queue_for_lanes(worker, routed_item.sink, std::move(routed_item.invalidation),
+                    ItemOrigin{&tracker, entry, topic, item.source, static_cast<std::uint32_t>(routed_item.route),
+                               routed_item.redelete_after});
   }
   tracker.release(*entry);
 }
@@ -251,19 +251,31 @@ std::size_t Pipeline::lane_for(std::size_t sink, std::string_view key) const {
   return range.first + std::hash<std::string_view>{}(key) % range.count;
 }
 
-void Pipeline::queue_for_lanes(RouterWorker& worker, std::size_t sink, LaneItem item) {
+void Pipeline::queue_for_lanes(RouterWorker& worker, std::size_t sink, sdk::Invalidation invalidation,
+                               const ItemOrigin& origin) {
   const LaneRange& range = sink_lanes_[sink];
-  if (item.invalidation.action == sdk::Action::delete_pattern && range.count > 1) {
+  auto add = [&](std::size_t lane, sdk::Invalidation added) {
+    LaneBatch& pending = worker.pending_lane_batches[lane];
+    pending.add(std::move(added), origin);
+    if (pending.size() >= lanes_[lane]->max_batch()) push_to_lane(worker, lane);
+  };
+  if (invalidation.action == sdk::Action::delete_pattern && range.count > 1) {
     // A pattern reaches keys of every lane: each lane applies it at its place in its order.
     for (std::size_t lane = range.first + 1; lane < range.first + range.count; ++lane) {
-      item.tracker->retain(*item.entry);
-      worker.pending_lane_items[lane].push_back(item);
+      origin.tracker->retain(*origin.entry);
+      add(lane, invalidation);
     }
-    worker.pending_lane_items[range.first].push_back(std::move(item));
+    add(range.first, std::move(invalidation));
     return;
   }
-  std::size_t lane = lane_for(sink, item.invalidation.key);
-  worker.pending_lane_items[lane].push_back(std::move(item));
+  add(lane_for(sink, invalidation.key), std::move(invalidation));
+}
+
+void Pipeline::push_to_lane(RouterWorker& worker, std::size_t lane) {
+  LaneBatch& pending = worker.pending_lane_batches[lane];
+  // A lane refuses only once aborted at the shutdown deadline: what it refused stays
+  // unacknowledged, to be re-delivered after a restart.
+  if (!lanes_[lane]->push(pending)) pending.clear();
 }
 
 const std::string* Pipeline::intern_topic(RouterWorker& worker, const std::string& topic) {
@@ -276,10 +288,7 @@ const std::string* Pipeline::intern_topic(RouterWorker& worker, const std::strin
 
 void Pipeline::flush_lane_items(RouterWorker& worker) {
   for (std::size_t lane = 0; lane < lanes_.size(); ++lane) {
-    auto& items = worker.pending_lane_items[lane];
-    // A lane refuses only once aborted at the shutdown deadline: what it refused stays
-    // unacknowledged, to be re-delivered after a restart.
-    if (!items.empty() && !lanes_[lane]->push_all(items)) items.clear();
+    if (!worker.pending_lane_batches[lane].empty()) push_to_lane(worker, lane);
   }
 }
 
@@ -299,9 +308,9 @@ void Pipeline::replay_invalidation(RouterWorker& worker, const WorkItem& item, c
   counters_.invalidations.fetch_add(1, std::memory_order_relaxed);
   tracker.retain(entry);
   const std::string* topic = intern_topic(worker, raw.topic);
-  queue_for_lanes(worker, static_cast<std::size_t>(sink - sink_ids_.begin()),
-                  LaneItem{std::move(result.invalidation), &tracker, &entry, topic, item.source,
-                           static_cast<std::uint32_t>(result.route), std::chrono::milliseconds{0}});
+  queue_for_lanes(worker, static_cast<std::size_t>(sink - sink_ids_.begin()), std::move(result.invalidation),
+                  ItemOrigin{&tracker, &entry, topic, item.source, static_cast<std::uint32_t>(result.route),
+                             std::chrono::milliseconds{0}});
   tracker.release(entry);
 }
 

@@ -84,7 +84,8 @@ class Pipeline {
     codec::DebeziumDecoder decoder;
     sdk::ChangeEvent decoded;  // reused: the worker decodes into it
     std::vector<route::RoutedInvalidation> routed;
-    std::vector<std::vector<LaneItem>> pending_lane_items;  // per lane, pushed once per input batch
+    // Per lane, pushed once per input batch, or as soon as it holds a lane's delivery.
+    std::vector<LaneBatch> pending_lane_batches;
     std::unordered_set<std::string> topics;  // interned for lane items
     const std::string* last_topic = nullptr;
     std::uint64_t events = 0;  // counted since the last batch, added to the pipeline's counters
@@ -123,7 +124,9 @@ class Pipeline {
   std::vector<LaneRange> sink_lanes_;  // by sink index
   // The lane of `sink` that owns `key`: one key, one lane, so its order is kept.
   std::size_t lane_for(std::size_t sink, std::string_view key) const;
-  void queue_for_lanes(RouterWorker& worker, std::size_t sink, LaneItem item);
+  void queue_for_lanes(RouterWorker& worker, std::size_t sink, sdk::Invalidation invalidation,
+                       const ItemOrigin& origin);
+  void push_to_lane(RouterWorker& worker, std::size_t lane);
   std::stop_source stop_;
   std::vector<std::thread> source_threads_;
   std::mutex watchdog_mutex_;

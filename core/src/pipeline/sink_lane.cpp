@@ -36,7 +36,7 @@ void SinkLane::start() {
   });
 }
 
-bool SinkLane::push_all(std::vector<LaneItem>& items) { return queue_.push_all(items, abort_.get_token()); }
+bool SinkLane::push(LaneBatch& batch) { return queue_.push(batch, abort_.get_token()); }
 
 void SinkLane::abort() {
   abort_.request_stop();
@@ -48,15 +48,14 @@ void SinkLane::join() {
 }
 
 void SinkLane::run() {
-  std::vector<LaneItem> items;
-  items.reserve(batch_.max_events);
+  LaneBatch batch;
   auto token = abort_.get_token();
   for (;;) {
     std::optional<std::chrono::steady_clock::time_point> wake;
     if (!redeletes_.empty()) wake = redeletes_.begin()->first;
-    queue_.pop_batch(items, batch_.max_events, batch_.max_delay, wake);
-    take_due_redeletes(items);
-    if (items.empty()) {
+    queue_.pop(batch, batch_.max_events, batch_.max_delay, wake);
+    take_due_redeletes(batch);
+    if (batch.empty()) {
       if (!queue_.drained()) continue;
       // No more input: the lane ends once the second deletes it owes are delivered.
       if (redeletes_.empty() || token.stop_requested()) break;
@@ -66,16 +65,16 @@ void SinkLane::run() {
       wake_up.wait_until(lock, token, redeletes_.begin()->first, [] { return false; });
       continue;
     }
-    if (!token.stop_requested()) deliver(items);
-    items.clear();
+    if (!token.stop_requested()) deliver(batch);
+    batch.clear();
   }
 }
 
-void SinkLane::take_due_redeletes(std::vector<LaneItem>& items) {
+void SinkLane::take_due_redeletes(LaneBatch& batch) {
   auto now = std::chrono::steady_clock::now();
-  while (!redeletes_.empty() && redeletes_.begin()->first <= now && items.size() < batch_.max_events) {
-    items.push_back(std::move(redeletes_.begin()->second));
-    redeletes_.erase(redeletes_.begin());
+  while (!redeletes_.empty() && redeletes_.begin()->first <= now && batch.size() < batch_.max_events) {
+    auto due = redeletes_.extract(redeletes_.begin());
+    batch.add(std::move(due.mapped().invalidation), due.mapped().origin);
   }
 }
 
@@ -110,74 +109,74 @@ bool same_effect(const sdk::Invalidation& a, const sdk::Invalidation& b) {
 }
 }  // namespace
 
-void SinkLane::deliver(std::vector<LaneItem>& items) {
-  // Coalesce: an item whose next action on the same key has the same effect adds nothing.
-  // Walking backwards, each key maps to its nearest later item, so distinct actions on one
-  // key keep their order.
-  const std::size_t n = items.size();
-  std::vector<std::size_t>& owner = owner_;  // item -> index into `unique`
-  owner.assign(n, 0);
-  std::vector<sdk::Invalidation>& unique = unique_;
-  unique.clear();
-  {
-    KeyIndex& nearest_later = nearest_later_;  // key -> item index
-    nearest_later.reset(n);
-    std::vector<std::size_t>& reversed_owner = reversed_owner_;
-    reversed_owner.assign(n, 0);
-    std::size_t kept = 0;
-    auto key_of = [&](std::uint32_t index) -> const std::string& { return items[index].invalidation.key; };
-    for (std::size_t i = n; i-- > 0;) {
-      const auto& invalidation = items[i].invalidation;
-      bool inserted = false;
-      std::uint32_t& later = nearest_later.find_or_insert(invalidation.key, static_cast<std::uint32_t>(i), inserted, key_of);
-      if (!inserted && same_effect(items[later].invalidation, invalidation)) {
-        reversed_owner[i] = reversed_owner[later];
-        counters_.coalesced.fetch_add(1, std::memory_order_relaxed);
-      } else {
-        reversed_owner[i] = kept++;
-      }
-      later = static_cast<std::uint32_t>(i);
+void SinkLane::coalesce(LaneBatch& batch) {
+  // An item whose next action on the same key has the same effect adds nothing. Walking
+  // backwards, each key maps to its nearest later item, so distinct actions on one key keep
+  // their order. A group of items is kept as its latest item, with the group's highest
+  // version, and the kept ones stay in order.
+  auto& invalidations = batch.invalidations;
+  const std::size_t n = invalidations.size();
+  owner_.assign(n, 0);  // first counted from the end, turned around below
+  latest_.clear();
+  nearest_later_.reset(n);
+  auto key_of = [&](std::uint32_t index) -> const std::string& { return invalidations[index].key; };
+  for (std::size_t i = n; i-- > 0;) {
+    bool inserted = false;
+    std::uint32_t& later =
+        nearest_later_.find_or_insert(invalidations[i].key, static_cast<std::uint32_t>(i), inserted, key_of);
+    if (!inserted && same_effect(invalidations[later], invalidations[i])) {
+      owner_[i] = owner_[later];
+      counters_.coalesced.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      owner_[i] = latest_.size();
+      latest_.push_back(i);
     }
-    for (std::size_t i = 0; i < n; ++i) owner[i] = kept - 1 - reversed_owner[i];
-    // The version a kept item carries is the highest of those it stands for.
-    std::vector<std::uint64_t>& versions = versions_;
-    versions.assign(kept, 0);
-    for (std::size_t i = 0; i < n; ++i) versions[owner[i]] = std::max(versions[owner[i]], items[i].invalidation.version);
-    // Each kept invalidation moves (no copy) into `unique`: walking backwards, the first item
-    // met of each group is the latest of its run, the one that stands for it.
-    unique.resize(kept);
-    std::vector<bool>& filled = filled_;
-    filled.assign(kept, false);
-    for (std::size_t i = n; i-- > 0;) {
-      std::size_t u = owner[i];
-      if (filled[u]) continue;
-      filled[u] = true;
-      unique[u] = std::move(items[i].invalidation);
-      unique[u].version = versions[u];
-    }
+    later = static_cast<std::uint32_t>(i);
   }
+  const std::size_t kept = latest_.size();
+  for (std::size_t i = 0; i < n; ++i) owner_[i] = kept - 1 - owner_[i];
+  if (kept == n) return;  // each item stands for itself, where it is
+  std::reverse(latest_.begin(), latest_.end());
+  versions_.assign(kept, 0);
+  for (std::size_t i = 0; i < n; ++i) versions_[owner_[i]] = std::max(versions_[owner_[i]], invalidations[i].version);
+  // Compacted in place, front to back: a kept invalidation moves to a place no later than its
+  // own, and that place is no longer needed by one still to move (theirs are all later).
+  for (std::size_t u = 0; u < kept; ++u) {
+    if (latest_[u] != u) invalidations[u] = std::move(invalidations[latest_[u]]);
+    invalidations[u].version = versions_[u];
+  }
+  invalidations.erase(invalidations.begin() + static_cast<std::ptrdiff_t>(kept), invalidations.end());
+}
 
-  std::vector<bool> done(unique.size(), false);
-  std::vector<std::size_t> remaining(unique.size());
+void SinkLane::deliver(LaneBatch& batch) {
+  const std::size_t n = batch.size();
+  coalesce(batch);
+  const std::vector<sdk::Invalidation>& unique = batch.invalidations;  // owner_[item] indexes it
+  const std::vector<ItemOrigin>& origins = batch.origins;             // by item, as pushed
+  const std::vector<std::size_t>& owner = owner_;
+
+  std::vector<bool>& done = done_;
+  done.assign(unique.size(), false);
+  std::vector<std::size_t>& remaining = remaining_;
+  remaining.resize(unique.size());
   for (std::size_t u = 0; u < unique.size(); ++u) remaining[u] = u;
   std::vector<sdk::Invalidation> attempt_batch;
-  std::vector<std::string> permanent_reason(unique.size());
-  auto first_item_of = [&](std::size_t u) -> const LaneItem& {
+  auto first_origin_of = [&](std::size_t u) -> const ItemOrigin& {
     for (std::size_t i = 0; i < n; ++i) {
-      if (owner[i] == u) return items[i];
+      if (owner[i] == u) return origins[i];
     }
-    return items.front();
+    return origins.front();
   };
 
   for (int attempt = 1; !remaining.empty(); ++attempt) {
     // The first attempt hands over every kept invalidation as it is; a retry only the rest.
-    std::span<const sdk::Invalidation> batch(unique);
+    std::span<const sdk::Invalidation> sending(unique);
     if (remaining.size() != unique.size()) {
       attempt_batch.clear();
       for (std::size_t u : remaining) attempt_batch.push_back(unique[u]);
-      batch = attempt_batch;
+      sending = attempt_batch;
     }
-    sdk::DeliveryResult result = deliver_guarded(batch);
+    sdk::DeliveryResult result = deliver_guarded(sending);
     std::vector<std::size_t> still;
     std::string reason;
     switch (result.kind()) {
@@ -196,9 +195,9 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
           failed[failure.index] = true;
           std::size_t u = remaining[failure.index];
           if (!failure.retryable && dead_letter_.enabled()) {
-            const LaneItem& item = first_item_of(u);
-            dead_letter_.invalidation(source_ids_[item.source], item.topic ? *item.topic : "", unique[u], item.route,
-                                      sink_id_, failure.reason);
+            const ItemOrigin& origin = first_origin_of(u);
+            dead_letter_.invalidation(source_ids_[origin.source], origin.topic ? *origin.topic : "", unique[u],
+                                      origin.route, sink_id_, failure.reason);
             counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
             spdlog::warn("[sink {}] dead-lettered '{}': {}", name_, unique[u].key, failure.reason);
             done[u] = true;
@@ -224,9 +223,9 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
 
     if (retry_.max_attempts > 0 && attempt >= retry_.max_attempts && dead_letter_.enabled()) {
       for (std::size_t u : remaining) {
-        const LaneItem& item = first_item_of(u);
-        dead_letter_.invalidation(source_ids_[item.source], item.topic ? *item.topic : "", unique[u], item.route,
-                                  sink_id_, "gave up after " + std::to_string(attempt) + " attempts: " + reason);
+        const ItemOrigin& origin = first_origin_of(u);
+        dead_letter_.invalidation(source_ids_[origin.source], origin.topic ? *origin.topic : "", unique[u],
+                                  origin.route, sink_id_, "gave up after " + std::to_string(attempt) + " attempts: " + reason);
         done[u] = true;
       }
       counters_.dead_lettered.fetch_add(remaining.size(), std::memory_order_relaxed);
@@ -256,21 +255,20 @@ void SinkLane::deliver(std::vector<LaneItem>& items) {
   auto now = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i < n; ++i) {
     if (!done[owner[i]]) continue;
-    LaneItem& item = items[i];
-    const sdk::Invalidation& delivered = unique[owner[i]];  // the item's own was moved there
-    if (item.redelete_after.count() > 0 && delivered.action == sdk::Action::delete_key) {
+    const ItemOrigin& origin = origins[i];
+    const sdk::Invalidation& delivered = unique[owner[i]];  // the item's own, or the one standing for it
+    if (origin.redelete_after.count() > 0 && delivered.action == sdk::Action::delete_key) {
       // The same delete again later, against a reader that writes back a value it read
       // before the change; the position stays unacknowledged until that one is delivered.
-      item.tracker->retain(*item.entry);
-      LaneItem again = item;
-      again.invalidation = delivered;
+      origin.tracker->retain(*origin.entry);
+      ItemOrigin again = origin;
       again.redelete_after = std::chrono::milliseconds{0};
-      redeletes_.emplace(now + item.redelete_after, std::move(again));
+      redeletes_.emplace(now + origin.redelete_after, Redelete{delivered, again});
       counters_.redeliveries.fetch_add(1, std::memory_order_relaxed);
     }
-    if (auto stream = item.tracker->release_later(*item.entry)) {
-      if (completed_.empty() || completed_.back() != std::pair{item.tracker, *stream}) {
-        completed_.emplace_back(item.tracker, *stream);
+    if (auto stream = origin.tracker->release_later(*origin.entry)) {
+      if (completed_.empty() || completed_.back() != std::pair{origin.tracker, *stream}) {
+        completed_.emplace_back(origin.tracker, *stream);
       }
     }
   }

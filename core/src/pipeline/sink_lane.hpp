@@ -13,22 +13,13 @@
 #include "config/pipeline_config.hpp"
 #include "invalidator/sdk/sink.hpp"
 #include "pipeline/ack_tracker.hpp"
-#include "pipeline/bounded_queue.hpp"
 #include "pipeline/dead_letter.hpp"
 #include "pipeline/key_index.hpp"
+#include "pipeline/lane_batch.hpp"
+#include "pipeline/lane_queue.hpp"
 #include "pipeline/stats.hpp"
 
 namespace invalidator::pipeline {
-
-struct LaneItem {
-  sdk::Invalidation invalidation;
-  AckTracker* tracker = nullptr;
-  AckTracker::Entry* entry = nullptr;
-  const std::string* topic = nullptr;  // interned by the pipeline, lives as long as it
-  std::uint32_t source = 0;
-  std::uint32_t route = 0;
-  std::chrono::milliseconds redelete_after{0};
-};
 
 // Feeds one sink: batches, coalesces duplicate keys, retries with backoff, dead-letters,
 // and releases the acknowledgement holds of what it finished.
@@ -41,8 +32,11 @@ class SinkLane {
   ~SinkLane();
 
   void start();
-  // Pushes and empties `items`; false once the lane was aborted.
-  bool push_all(std::vector<LaneItem>& items);
+  // Queues what `batch` holds and leaves it empty; false once the lane was aborted.
+  bool push(LaneBatch& batch);
+  // The most invalidations the lane hands to its sink at once (batch.max_events): a batch
+  // pushed is at most this large.
+  std::size_t max_batch() const { return batch_.max_events; }
   // No more input: deliver what is queued, then end.
   void close() { queue_.close(); }
   // Give up on what is not delivered yet (shutdown deadline): it stays unacknowledged.
@@ -51,8 +45,9 @@ class SinkLane {
 
  private:
   void run();
-  void take_due_redeletes(std::vector<LaneItem>& items);
-  void deliver(std::vector<LaneItem>& items);
+  void take_due_redeletes(LaneBatch& batch);
+  void coalesce(LaneBatch& batch);
+  void deliver(LaneBatch& batch);
   sdk::DeliveryResult deliver_guarded(std::span<const sdk::Invalidation> batch);
   std::chrono::milliseconds backoff(int attempt, std::chrono::milliseconds hint);
 
@@ -62,18 +57,23 @@ class SinkLane {
   config::BatchSettings batch_;
   config::RetrySettings retry_;
   bool log_invalidations_;
-  BoundedQueue<LaneItem> queue_;
+  LaneQueue queue_;
   DeadLetterFile& dead_letter_;
   const std::vector<std::string>& source_ids_;
   Counters& counters_;
   // Second deletes waiting for their time (stale-set cure), in due order.
-  std::multimap<std::chrono::steady_clock::time_point, LaneItem> redeletes_;
+  struct Redelete {
+    sdk::Invalidation invalidation;
+    ItemOrigin origin;
+  };
+  std::multimap<std::chrono::steady_clock::time_point, Redelete> redeletes_;
   // Per-batch scratch, kept to avoid allocating for every batch.
   KeyIndex nearest_later_;
-  std::vector<std::size_t> owner_, reversed_owner_;
-  std::vector<sdk::Invalidation> unique_;
+  std::vector<std::size_t> owner_;   // item -> the invalidation that stands for it after coalescing
+  std::vector<std::size_t> latest_;  // kept invalidation -> the item it was before coalescing
   std::vector<std::uint64_t> versions_;
-  std::vector<bool> filled_;
+  std::vector<std::size_t> remaining_;
+  std::vector<bool> done_;
   std::vector<std::pair<AckTracker*, std::uint64_t>> completed_;  // streams to sweep after a batch
   std::stop_source abort_;
   std::thread thread_;
