@@ -117,6 +117,11 @@ class LaneQueue {
     std::lock_guard guard(mutex_);
     return queued_items_;
   }
+  // Consumers waiting for a batch to fill.
+  std::size_t lingering_consumers() const {
+    std::lock_guard guard(mutex_);
+    return lingering_consumers_;
+  }
 
  private:
   static constexpr std::size_t kNoLingerer = static_cast<std::size_t>(-1);
