@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <atomic>
 #include <map>
@@ -695,6 +696,51 @@ TEST(Engine, AnIdGivenTwiceIsAnError) {
   EXPECT_NE(built.error().find("twice.toml:1:1: sinks.cache: this id is also given to an object added in code"),
             std::string::npos)
       << built.error();
+}
+
+// Records the scheduling policy of the thread each call runs on.
+class PolicyRecordingSource final : public sdk::Source {
+ public:
+  sdk::Status run(sdk::Emitter& emitter, std::stop_token) override {
+    policy = sched_getscheduler(0);
+    sdk::RawMessage message;
+    message.topic = "shop.public.customers";
+    message.value = customer_update(1, "a", "b", 1);
+    message.position = sdk::Position{0, 1};
+    emitter.emit(std::move(message));
+    return sdk::Status::success();
+  }
+  void acknowledge(const sdk::Position&) override {}
+  std::atomic<int> policy{-1};
+};
+
+class PolicyRecordingSink final : public sdk::Sink {
+ public:
+  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation>) override {
+    policy = sched_getscheduler(0);
+    return sdk::DeliveryResult::ok();
+  }
+  std::atomic<int> policy{-1};
+};
+
+std::pair<int, int> source_and_lane_policies(const std::string& engine_table) {
+  auto source = std::make_unique<PolicyRecordingSource>();
+  auto* source_ptr = source.get();
+  auto sink = std::make_unique<PolicyRecordingSink>();
+  auto* sink_ptr = sink.get();
+  auto engine = build(EngineBuilder()
+                          .config_string(engine_table)
+                          .add_source("source", std::move(source))
+                          .add_sink("sink", std::move(sink))
+                          .add_route(customers_route()));
+  EXPECT_TRUE(engine->start());
+  EXPECT_TRUE(engine->wait());
+  return {source_ptr->policy.load(), sink_ptr->policy.load()};
+}
+
+TEST(Pipeline, ThreadsRunUnderBatchSchedulingUnlessTurnedOff) {
+  EXPECT_EQ(source_and_lane_policies(""), std::make_pair(SCHED_BATCH, SCHED_BATCH));
+  EXPECT_EQ(source_and_lane_policies("[engine]\nbatch_scheduling = false\n"), std::make_pair(SCHED_OTHER, SCHED_OTHER));
 }
 
 }  // namespace

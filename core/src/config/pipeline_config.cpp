@@ -35,6 +35,9 @@ const sdk::ConfigSpec& engine_spec() {
         .default_value("0")
         .min(0)
         .max(64)
+        .option("batch_scheduling", OptionType::boolean)
+        .description("Run the engine's threads (sources, decoding, lanes) under Linux's SCHED_BATCH policy, at the same priority: a thread woken by another does not preempt the one running. Where they share a core (one core, or a busy host) the threads then hand over whole batches instead of switching at every wake-up: on one core, 11–13 % more events per second with an eighth of the thread switches (docs/performance.md). false: the normal policy, where a woken thread runs at once, for the lowest latency on a busy core.")
+        .default_value("true")
         .option("log_level", OptionType::string)
         .description("Minimum level of log lines, applied by `invalidator run` (a service embedding the engine keeps its own logging set-up).")
         .default_value("\"info\"")
@@ -192,6 +195,7 @@ EngineSettings settings_from(const sdk::Config& config) {
   settings.shutdown_timeout = config.duration("shutdown_timeout", settings.shutdown_timeout);
   settings.queue_capacity = static_cast<std::size_t>(config.integer("queue_capacity", 2048));
   settings.decode_threads = static_cast<std::size_t>(config.integer("decode_threads", 0));
+  settings.batch_scheduling = config.boolean("batch_scheduling", settings.batch_scheduling);
   settings.log_level = config.string("log_level", "info");
   settings.dead_letter = config.string("dead_letter");
   return settings;

@@ -24,6 +24,7 @@ struct EngineSettings {
   std::chrono::milliseconds shutdown_timeout = 30s;
   std::size_t queue_capacity = 2048;
   std::size_t decode_threads = 0;  // 0: one per core, at most 4
+  bool batch_scheduling = true;     // the engine's threads under SCHED_BATCH
   std::string log_level = "info";
   std::string dead_letter;  // JSON Lines file; empty: none
 };

@@ -24,7 +24,9 @@
 
 namespace invalidator::pipeline {
 
-void name_thread(const std::string& name);
+// Names the calling thread and, with `batch_scheduling` (engine.batch_scheduling), puts it
+// under SCHED_BATCH.
+void prepare_thread(const std::string& name, bool batch_scheduling);
 
 struct SourceSlot {
   std::string id;

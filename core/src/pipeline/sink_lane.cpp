@@ -12,7 +12,7 @@ namespace invalidator::pipeline {
 
 SinkLane::SinkLane(std::string name, std::string sink_id, sdk::Sink& sink, const config::SinkSettings& settings,
                    std::size_t capacity, DeadLetterFile& dead_letter, const std::vector<std::string>& source_ids,
-                   Counters& counters)
+                   Counters& counters, bool batch_scheduling)
     : name_(std::move(name)),
       sink_id_(std::move(sink_id)),
       sink_(sink),
@@ -22,7 +22,8 @@ SinkLane::SinkLane(std::string name, std::string sink_id, sdk::Sink& sink, const
       queue_(capacity),
       dead_letter_(dead_letter),
       source_ids_(source_ids),
-      counters_(counters) {}
+      counters_(counters),
+      batch_scheduling_(batch_scheduling) {}
 
 SinkLane::~SinkLane() {
   abort();
@@ -31,7 +32,7 @@ SinkLane::~SinkLane() {
 
 void SinkLane::start() {
   thread_ = std::thread([this] {
-    name_thread("inv-lane-" + name_);
+    prepare_thread("inv-lane-" + name_, batch_scheduling_);
     run();
   });
 }

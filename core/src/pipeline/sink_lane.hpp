@@ -28,7 +28,7 @@ class SinkLane {
   // `name` tells lanes of one sink apart in logs ("cache#2"); `sink_id` is the sink's id.
   SinkLane(std::string name, std::string sink_id, sdk::Sink& sink, const config::SinkSettings& settings,
            std::size_t capacity, DeadLetterFile& dead_letter, const std::vector<std::string>& source_ids,
-           Counters& counters);
+           Counters& counters, bool batch_scheduling);
   ~SinkLane();
 
   void start();
@@ -61,6 +61,7 @@ class SinkLane {
   DeadLetterFile& dead_letter_;
   const std::vector<std::string>& source_ids_;
   Counters& counters_;
+  bool batch_scheduling_;
   // Second deletes waiting for their time (stale-set cure), in due order.
   struct Redelete {
     sdk::Invalidation invalidation;
