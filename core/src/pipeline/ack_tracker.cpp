@@ -9,6 +9,19 @@ AckTracker::Entry& AckTracker::open(const sdk::Position& position) {
   return streams_[position.stream].emplace_back(position);
 }
 
+void AckTracker::open_all(std::span<const sdk::Position> positions, Entry** entries) {
+  std::lock_guard guard(mutex_);
+  std::deque<Entry>* stream = nullptr;
+  std::uint64_t stream_id = 0;
+  for (std::size_t i = 0; i < positions.size(); ++i) {
+    if (stream == nullptr || positions[i].stream != stream_id) {
+      stream_id = positions[i].stream;
+      stream = &streams_[stream_id];
+    }
+    entries[i] = &stream->emplace_back(positions[i]);
+  }
+}
+
 void AckTracker::release(Entry& entry) {
   // Read before the decrement: once it reaches zero another thread may free the entry.
   const std::uint64_t stream = entry.position_.stream;

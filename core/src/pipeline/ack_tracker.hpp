@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 
 #include "invalidator/sdk/event.hpp"
 
@@ -34,6 +35,9 @@ class AckTracker {
   // Starts tracking a position; the caller holds it open until release().
   // Positions must be opened in stream order.
   Entry& open(const sdk::Position& position);
+  // As open() for each of `positions`, in order, under one lock (a decode thread opens a
+  // batch of messages at once); entries[i] is the entry of positions[i].
+  void open_all(std::span<const sdk::Position> positions, Entry** entries);
   // One more piece of work now depends on `entry`.
   void retain(Entry& entry, std::int64_t count = 1) { entry.pending_.fetch_add(count, std::memory_order_relaxed); }
   // One piece of work for `entry` finished (delivered, dead-lettered, or the opener's hold).

@@ -48,7 +48,8 @@ class LaneQueue {
 
   // Takes up to `max_items` into `out` (which must be empty): waits until a batch is there
   // (or the queue is closed, or `wake_at` passed), then up to `linger` more for `max_items`
-  // to be queued. Whole batches are swapped in; one that does not fit is split. Returns how
+  // to be queued. Batches are taken whole, the first swapped in, the next ones appended
+  // while they fit; one larger than `max_items` (producers push none) is split. Returns how
   // many were taken.
   std::size_t pop(LaneBatch& out, std::size_t max_items, std::chrono::milliseconds linger,
                   std::optional<std::chrono::steady_clock::time_point> wake_at = std::nullopt) {
@@ -78,6 +79,8 @@ class LaneQueue {
       LaneBatch& front = slots_[head_];
       const std::size_t room = max_items - taken;
       if (front.size() > room) {
+        // Splitting moves what stays behind too: only done when nothing else is taken.
+        if (taken > 0) break;
         out.take_front(front, room);
         taken += room;
         queued_items_ -= room;

@@ -176,7 +176,8 @@ void Pipeline::run_router(RouterWorker& worker) {
   std::vector<WorkItem> batch;
   worker.pending_lane_batches.resize(lanes_.size());
   while (worker.input.pop_batch(batch, 256, std::chrono::milliseconds(0)) > 0) {
-    for (auto& item : batch) process(worker, item);
+    open_positions(worker, batch);
+    for (std::size_t i = 0; i < batch.size(); ++i) process(worker, batch[i], *worker.entries[i]);
     // Counted once per batch: an atomic add per event is a cache line fetched from whichever
     // core read the counters last.
     counters_.messages.fetch_add(batch.size(), std::memory_order_relaxed);
@@ -191,16 +192,28 @@ void Pipeline::run_router(RouterWorker& worker) {
   }
 }
 
-void Pipeline::process(RouterWorker& worker, WorkItem& item) {
+void Pipeline::open_positions(RouterWorker& worker, const std::vector<WorkItem>& batch) {
+  // One lock per run of messages from one source, instead of one per message.
+  worker.positions.clear();
+  for (const auto& item : batch) worker.positions.push_back(item.event ? item.event->position : item.raw.position);
+  worker.entries.resize(batch.size());
+  std::size_t run = 0;
+  for (std::size_t i = 1; i <= batch.size(); ++i) {
+    if (i < batch.size() && batch[i].source == batch[run].source) continue;
+    trackers_[batch[run].source]->open_all(std::span(worker.positions).subspan(run, i - run), &worker.entries[run]);
+    run = i;
+  }
+}
+
+void Pipeline::process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& opened) {
   AckTracker& tracker = *trackers_[item.source];
   const std::string& source_id = source_ids_[item.source];
   sdk::ChangeEvent& decoded = worker.decoded;
   const sdk::ChangeEvent* event = nullptr;
-  AckTracker::Entry* entry = nullptr;
+  AckTracker::Entry* entry = &opened;
 
   if (!item.event) {
     sdk::RawMessage* raw = &item.raw;
-    entry = &tracker.open(raw->position);
     auto result = worker.decoder.decode(*raw, decoded);
     if (result.status == codec::DecodeStatus::skipped) {
       counters_.skipped.fetch_add(1, std::memory_order_relaxed);
@@ -230,7 +243,6 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item) {
     event = &decoded;
   } else {
     event = item.event.get();
-    entry = &tracker.open(event->position);
   }
   ++worker.events;
 

@@ -86,6 +86,8 @@ class Pipeline {
     codec::DebeziumDecoder decoder;
     sdk::ChangeEvent decoded;  // reused: the worker decodes into it
     std::vector<route::RoutedInvalidation> routed;
+    std::vector<sdk::Position> positions;        // of the input batch, opened at once
+    std::vector<AckTracker::Entry*> entries;     // entries[i]: the opened position of batch[i]
     // Per lane, pushed once per input batch, or as soon as it holds a lane's delivery.
     std::vector<LaneBatch> pending_lane_batches;
     std::unordered_set<std::string> topics;  // interned for lane items
@@ -97,7 +99,8 @@ class Pipeline {
 
   void run_source(std::size_t index, std::stop_token stop);
   void run_router(RouterWorker& worker);
-  void process(RouterWorker& worker, WorkItem& item);
+  void open_positions(RouterWorker& worker, const std::vector<WorkItem>& batch);
+  void process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& entry);
   void flush_lane_items(RouterWorker& worker);
   void replay_invalidation(RouterWorker& worker, const WorkItem& item, const sdk::RawMessage& raw,
                            codec::DecodeResult& result, AckTracker::Entry& entry);
