@@ -9,6 +9,7 @@
 //   kafka_bench --invalidator build/core/invalidator [--events N] [--redis redis://127.0.0.1:PORT]
 //               [--decode-threads N]   (engine.decode_threads; default: the engine's own)
 //               [--queue-capacity N]   (engine.queue_capacity; default: the engine's own)
+//               [--batch-scheduling true|false]   (engine.batch_scheduling; default: the engine's own)
 //               [--commit-interval-ms N]   (the source's commit_interval; default 100)
 //               [--rounds N]   (N pairs of runs over the same messages, and their median ratio)
 #include <librdkafka/rdkafka.h>
@@ -244,6 +245,7 @@ int main(int argc, char** argv) {
   std::string redis;
   std::string decode_threads;
   std::string queue_capacity;
+  std::string batch_scheduling;
   std::size_t events = 200'000;
   int rounds = 1;
   std::chrono::milliseconds commit_interval = kDefaultCommitInterval;
@@ -255,11 +257,12 @@ int main(int argc, char** argv) {
     else if (option == "--redis") redis = argv[i + 1];
     else if (option == "--decode-threads") decode_threads = argv[i + 1];
     else if (option == "--queue-capacity") queue_capacity = argv[i + 1];
+    else if (option == "--batch-scheduling") batch_scheduling = argv[i + 1];
     else if (option == "--commit-interval-ms") commit_interval = std::chrono::milliseconds(std::stol(argv[i + 1]));
   }
   if (invalidator.empty()) {
     std::fprintf(stderr, "usage: kafka_bench --invalidator PATH [--events N] [--redis URL] [--decode-threads N] "
-                 "[--queue-capacity N] [--commit-interval-ms N] [--rounds N]\n");
+                 "[--queue-capacity N] [--batch-scheduling true|false] [--commit-interval-ms N] [--rounds N]\n");
     return 2;
   }
 
@@ -288,6 +291,7 @@ int main(int argc, char** argv) {
   std::string engine = "[engine]\n";
   if (!decode_threads.empty()) engine += "decode_threads = " + decode_threads + "\n";
   if (!queue_capacity.empty()) engine += "queue_capacity = " + queue_capacity + "\n";
+  if (!batch_scheduling.empty()) engine += "batch_scheduling = " + batch_scheduling + "\n";
   // Each round reads the topic from its start twice, as two groups of its own: the ceiling,
   // then the invalidator. On a shared machine the two halves of one round see alike loads.
   std::vector<double> ratios;

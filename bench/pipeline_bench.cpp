@@ -3,7 +3,7 @@
 // Reports events/s, latency from emit to acknowledgement, and peak RSS.
 //
 //   pipeline_bench [--events N] [--distinct N] [--batch N] [--lanes N] [--rate EVENTS_PER_SECOND]
-//                  [--queue-capacity N]
+//                  [--queue-capacity N] [--batch-scheduling 0|1]
 //
 // Without --rate the source pushes as fast as the pipeline takes events: throughput, and the
 // latency of a saturated pipeline (queue depth / throughput). With --rate it paces itself,
@@ -121,6 +121,9 @@ int main(int argc, char** argv) {
   // engine.queue_capacity when given; the engine's default otherwise.
   const std::size_t capacity = argument(argc, argv, "--queue-capacity", 0);
   const std::string queue_capacity = capacity > 0 ? "queue_capacity = " + std::to_string(capacity) + "\n" : "";
+  // engine.batch_scheduling: on (the engine's default) unless 0 is given.
+  const std::string batch_scheduling =
+      argument(argc, argv, "--batch-scheduling", 1) == 0 ? "batch_scheduling = false\n" : "";
   const auto pool = invalidator::bench::customer_updates(std::min(events, distinct), distinct);
   std::size_t pool_bytes = 0;
   for (const auto& event : pool) pool_bytes += event.size();
@@ -131,7 +134,7 @@ int main(int argc, char** argv) {
                    .register_plugin(invalidator_static_plugin_memory())
                    .without_plugin_files()
                    .add_source("pg", std::move(source))
-                   .config_string("[engine]\nlog_level = \"warn\"\n" + queue_capacity + "[sinks.cache]\ntype = \"memory\"\nmax_entries = 200000\n"
+                   .config_string("[engine]\nlog_level = \"warn\"\n" + queue_capacity + batch_scheduling + "[sinks.cache]\ntype = \"memory\"\nmax_entries = 200000\n"
                                   "lanes = " + std::to_string(argument(argc, argv, "--lanes", 1)) + "\n[sinks.cache.batch]\nmax_events = " + std::to_string(batch) +
                                   "\n[[routes]]\nfrom = [\"pg\"]\ntable = \"public.customers\"\n"
                                   "ops = [\"update\", \"delete\"]\nchanged = [\"street\", \"email\"]\n"
