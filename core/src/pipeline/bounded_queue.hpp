@@ -10,6 +10,7 @@
 #include <stop_token>
 #include <vector>
 
+#include "pipeline/queue_waits.hpp"
 #include "pipeline/ring_buffer.hpp"
 
 namespace invalidator::pipeline {
@@ -61,15 +62,7 @@ class BoundedQueue {
                         std::optional<std::chrono::steady_clock::time_point> wake_at = std::nullopt) {
     std::unique_lock lock(mutex_);
     auto ready = [&] { return closed_ || !items_.empty(); };
-    if (!ready()) {
-      ++waiting_consumers_;
-      if (wake_at) {
-        not_empty_.wait_until(lock, *wake_at, ready);
-      } else {
-        not_empty_.wait(lock, ready);
-      }
-      --waiting_consumers_;
-    }
+    wait_as_consumer(lock, not_empty_, waiting_consumers_, wake_at, ready);
     if (items_.empty()) return 0;
     if (linger.count() > 0 && items_.size() < max_items && !closed_) {
       // A lingering consumer is woken only once its batch is full, or the queue is (its
@@ -131,25 +124,10 @@ class BoundedQueue {
     if (waiting_consumers_ > 0 || items_.size() >= linger_wake_size_) not_empty_.notify_all();
   }
   void update_full() { full_.store(!closed_ && items_.size() >= capacity_, std::memory_order_relaxed); }
-  // Waits (with `lock` held on mutex_) until there is room, the queue is closed or `stop` is
-  // requested; the caller checks the state again afterwards. The stop callback is registered
-  // only here, as registering one costs atomic operations every push would otherwise pay. It
-  // takes mutex_, so it is made and destroyed with the mutex released: made, it may run at
-  // once in this thread; destroyed, it waits for a run of it in another thread.
+  // Until there is room, the queue is closed or `stop` is requested.
   void wait_for_room(std::unique_lock<std::mutex>& lock, const std::stop_token& stop) {
-    lock.unlock();
-    {
-      std::stop_callback wake(stop, [this] {
-        std::lock_guard guard(mutex_);
-        not_full_.notify_all();
-      });
-      lock.lock();
-      ++waiting_producers_;
-      not_full_.wait(lock, [&] { return closed_ || stop.stop_requested() || items_.size() < capacity_; });
-      --waiting_producers_;
-      lock.unlock();
-    }
-    lock.lock();
+    wait_as_producer(lock, not_full_, stop, waiting_producers_,
+                     [&] { return closed_ || stop.stop_requested() || items_.size() < capacity_; });
   }
 
   const std::size_t capacity_;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "pipeline/lane_batch.hpp"
+#include "pipeline/queue_waits.hpp"
 
 namespace invalidator::pipeline {
 
@@ -55,15 +56,7 @@ class LaneQueue {
                   std::optional<std::chrono::steady_clock::time_point> wake_at = std::nullopt) {
     std::unique_lock lock(mutex_);
     auto ready = [&] { return closed_ || count_ > 0; };
-    if (!ready()) {
-      ++waiting_consumers_;
-      if (wake_at) {
-        not_empty_.wait_until(lock, *wake_at, ready);
-      } else {
-        not_empty_.wait(lock, ready);
-      }
-      --waiting_consumers_;
-    }
+    wait_as_consumer(lock, not_empty_, waiting_consumers_, wake_at, ready);
     if (count_ == 0) return 0;
     if (linger.count() > 0 && queued_items_ < max_items && has_room() && !closed_) {
       // Woken only once its batch is full, or the queue is (its producers then wait for
@@ -141,21 +134,10 @@ class LaneQueue {
     slots_ = std::move(larger);
     head_ = 0;
   }
-  // As BoundedQueue::wait_for_room: the stop callback is registered only while waiting.
+  // Until there is room, the queue is closed or `stop` is requested.
   void wait_for_room(std::unique_lock<std::mutex>& lock, const std::stop_token& stop) {
-    lock.unlock();
-    {
-      std::stop_callback wake(stop, [this] {
-        std::lock_guard guard(mutex_);
-        not_full_.notify_all();
-      });
-      lock.lock();
-      ++waiting_producers_;
-      not_full_.wait(lock, [&] { return closed_ || stop.stop_requested() || has_room(); });
-      --waiting_producers_;
-      lock.unlock();
-    }
-    lock.lock();
+    wait_as_producer(lock, not_full_, stop, waiting_producers_,
+                     [&] { return closed_ || stop.stop_requested() || has_room(); });
   }
 
   const std::size_t capacity_;
