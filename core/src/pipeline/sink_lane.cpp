@@ -104,57 +104,14 @@ sdk::DeliveryResult SinkLane::deliver_guarded(std::span<const sdk::Invalidation>
   }
 }
 
-namespace {
-bool same_effect(const sdk::Invalidation& a, const sdk::Invalidation& b) {
-  return a.action == b.action && a.key == b.key && a.value == b.value && a.ttl == b.ttl;
-}
-}  // namespace
-
-void SinkLane::coalesce(LaneBatch& batch) {
-  // An item whose next action on the same key has the same effect adds nothing. Walking
-  // backwards, each key maps to its nearest later item, so distinct actions on one key keep
-  // their order. A group of items is kept as its latest item, with the group's highest
-  // version, and the kept ones stay in order.
-  auto& invalidations = batch.invalidations;
-  const std::size_t n = invalidations.size();
-  owner_.assign(n, 0);  // first counted from the end, turned around below
-  latest_.clear();
-  nearest_later_.reset(n);
-  auto key_of = [&](std::uint32_t index) -> const std::string& { return invalidations[index].key; };
-  for (std::size_t i = n; i-- > 0;) {
-    bool inserted = false;
-    std::uint32_t& later =
-        nearest_later_.find_or_insert(invalidations[i].key, static_cast<std::uint32_t>(i), inserted, key_of);
-    if (!inserted && same_effect(invalidations[later], invalidations[i])) {
-      owner_[i] = owner_[later];
-      counters_.coalesced.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      owner_[i] = latest_.size();
-      latest_.push_back(i);
-    }
-    later = static_cast<std::uint32_t>(i);
-  }
-  const std::size_t kept = latest_.size();
-  for (std::size_t i = 0; i < n; ++i) owner_[i] = kept - 1 - owner_[i];
-  if (kept == n) return;  // each item stands for itself, where it is
-  std::reverse(latest_.begin(), latest_.end());
-  versions_.assign(kept, 0);
-  for (std::size_t i = 0; i < n; ++i) versions_[owner_[i]] = std::max(versions_[owner_[i]], invalidations[i].version);
-  // Compacted in place, front to back: a kept invalidation moves to a place no later than its
-  // own, and that place is no longer needed by one still to move (theirs are all later).
-  for (std::size_t u = 0; u < kept; ++u) {
-    if (latest_[u] != u) invalidations[u] = std::move(invalidations[latest_[u]]);
-    invalidations[u].version = versions_[u];
-  }
-  invalidations.erase(invalidations.begin() + static_cast<std::ptrdiff_t>(kept), invalidations.end());
-}
-
 void SinkLane::deliver(LaneBatch& batch) {
   const std::size_t n = batch.size();
-  coalesce(batch);
-  const std::vector<sdk::Invalidation>& unique = batch.invalidations;  // owner_[item] indexes it
+  if (std::size_t dropped = coalescer_.coalesce(batch.invalidations)) {
+    counters_.coalesced.fetch_add(dropped, std::memory_order_relaxed);
+  }
+  const std::vector<sdk::Invalidation>& unique = batch.invalidations;  // owner[item] indexes it
   const std::vector<ItemOrigin>& origins = batch.origins;             // by item, as pushed
-  const std::vector<std::size_t>& owner = owner_;
+  const std::vector<std::size_t>& owner = coalescer_.owners();
 
   std::vector<bool>& done = done_;
   done.assign(unique.size(), false);

@@ -14,7 +14,7 @@
 #include "invalidator/sdk/sink.hpp"
 #include "pipeline/ack_tracker.hpp"
 #include "pipeline/dead_letter.hpp"
-#include "pipeline/key_index.hpp"
+#include "pipeline/coalescer.hpp"
 #include "pipeline/lane_batch.hpp"
 #include "pipeline/lane_queue.hpp"
 #include "pipeline/stats.hpp"
@@ -46,7 +46,6 @@ class SinkLane {
  private:
   void run();
   void take_due_redeletes(LaneBatch& batch);
-  void coalesce(LaneBatch& batch);
   void deliver(LaneBatch& batch);
   sdk::DeliveryResult deliver_guarded(std::span<const sdk::Invalidation> batch);
   std::chrono::milliseconds backoff(int attempt, std::chrono::milliseconds hint);
@@ -69,10 +68,7 @@ class SinkLane {
   };
   std::multimap<std::chrono::steady_clock::time_point, Redelete> redeletes_;
   // Per-batch scratch, kept to avoid allocating for every batch.
-  KeyIndex nearest_later_;
-  std::vector<std::size_t> owner_;   // item -> the invalidation that stands for it after coalescing
-  std::vector<std::size_t> latest_;  // kept invalidation -> the item it was before coalescing
-  std::vector<std::uint64_t> versions_;
+  Coalescer coalescer_;
   std::vector<std::size_t> remaining_;
   std::vector<bool> done_;
   std::vector<std::pair<AckTracker*, std::uint64_t>> completed_;  // streams to sweep after a batch
