@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <thread>
@@ -85,6 +86,21 @@ TEST(LaneQueue, StorageOfTakenBatchesGoesBackToTheProducers) {
     out.clear();
   }
   EXPECT_EQ(returned_with_room, 20u);
+}
+
+TEST(LaneQueue, StorageKeptForReuseIsBoundedByTheCapacity) {
+  LaneQueue queue(100);
+  LaneBatch out;
+  std::size_t most_handed_back = 0;
+  for (int round = 0; round < 40; ++round) {
+    LaneBatch batch = batch_of(round * 10, 10);
+    batch.invalidations.reserve(1000);  // far more than the queue keeps for reuse (2 x 100)
+    ASSERT_TRUE(queue.push(batch));
+    most_handed_back = std::max(most_handed_back, batch.invalidations.capacity());
+    ASSERT_EQ(queue.pop(out, 100, 0ms), 10u);
+    out.clear();
+  }
+  EXPECT_LE(most_handed_back, 200u);
 }
 
 TEST(LaneQueue, ProducerWaitsWhileCapacityInvalidationsAreQueued) {

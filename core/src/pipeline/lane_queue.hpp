@@ -20,7 +20,8 @@ namespace invalidator::pipeline {
 // filled again (allocated once, and still in the cache).
 //
 // Bounded like BoundedQueue: a producer waits while `capacity` invalidations are queued, or
-// while kMaxBatches batches are (each keeps the storage of up to a delivery's worth).
+// while kMaxBatches batches are. The storage kept for reuse in free slots is bounded too, to
+// room for twice `capacity` invalidations: past that, storage handed back is freed.
 class LaneQueue {
  public:
   static constexpr std::size_t kMaxBatches = 64;
@@ -40,6 +41,7 @@ class LaneQueue {
     if (count_ == slots_.size()) grow();
     LaneBatch& slot = slots_[(head_ + count_) % slots_.size()];
     slot.clear();
+    kept_for_reuse_ -= std::min(kept_for_reuse_, slot.invalidations.capacity());
     swap(slot, batch);
     ++count_;
     queued_items_ += slot.size();
@@ -85,6 +87,7 @@ class LaneQueue {
       } else {
         out.take_front(front, size);
       }
+      keep_for_reuse(front);
       taken += size;
       queued_items_ -= size;
       head_ = (head_ + 1) % slots_.size();
@@ -123,6 +126,16 @@ class LaneQueue {
   static constexpr std::size_t kNoLingerer = static_cast<std::size_t>(-1);
 
   bool has_room() const { return queued_items_ < capacity_ && count_ < kMaxBatches; }
+  // `spare` (a free slot's empty batch) keeps its storage while the storage kept stays
+  // within the bound; otherwise the storage is freed.
+  void keep_for_reuse(LaneBatch& spare) {
+    const std::size_t size = spare.invalidations.capacity();
+    if (kept_for_reuse_ + size <= 2 * capacity_) {
+      kept_for_reuse_ += size;
+    } else {
+      spare = LaneBatch{};
+    }
+  }
   void wake_consumer_if_due() {
     if (waiting_consumers_ > 0 || queued_items_ >= linger_wake_size_ || (lingering_consumers_ > 0 && !has_room())) {
       not_empty_.notify_all();
@@ -148,6 +161,7 @@ class LaneQueue {
   std::size_t head_ = 0;
   std::size_t count_ = 0;
   std::size_t queued_items_ = 0;
+  std::size_t kept_for_reuse_ = 0;  // capacity of the empty batches in free slots
   bool closed_ = false;
   std::size_t waiting_producers_ = 0;
   std::size_t waiting_consumers_ = 0;
