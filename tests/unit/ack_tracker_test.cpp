@@ -4,6 +4,7 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "pipeline/ack_tracker.hpp"
 
@@ -38,6 +39,24 @@ TEST(AckTracker, ReleasesForLaterAcknowledgeOnlyWhenAskedAndOnlyTheCompletePrefi
   ASSERT_EQ(recorder.acknowledged.size(), 2u);
   EXPECT_EQ(recorder.acknowledged[1], (sdk::Position{3, 2}));
   EXPECT_EQ(tracker.outstanding(), 0u);
+}
+
+TEST(AckTracker, OpensABatchInOrderAndReleasesSeveralHoldsAtOnce) {
+  Recorder recorder;
+  AckTracker tracker(recorder.callback());
+  const std::vector<sdk::Position> positions{{1, 5}, {1, 6}, {2, 9}};
+  AckTracker::Entry* entries[3] = {};
+  tracker.open_all(positions, entries);
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(entries[i]->position(), positions[i]);
+  tracker.retain(*entries[0], 3);  // three invalidations of position 5
+  tracker.release(*entries[0]);    // the opener's hold
+  EXPECT_EQ(tracker.release_later(*entries[0], 2), std::nullopt) << "one of the three is still out";
+  EXPECT_EQ(tracker.release_later(*entries[0], 1), std::optional<std::uint64_t>(1));
+  tracker.release(*entries[1]);
+  tracker.acknowledge_ready(1);
+  ASSERT_EQ(recorder.acknowledged.size(), 1u);
+  EXPECT_EQ(recorder.acknowledged[0], (sdk::Position{1, 6}));
+  EXPECT_EQ(tracker.outstanding(), 1u) << "position 9 of stream 2";
 }
 
 TEST(AckTracker, AcknowledgesOnlyTheContiguousCompletedPrefix) {

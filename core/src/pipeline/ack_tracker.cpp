@@ -29,9 +29,9 @@ void AckTracker::release(Entry& entry) {
   sweep(stream);
 }
 
-std::optional<std::uint64_t> AckTracker::release_later(Entry& entry) {
+std::optional<std::uint64_t> AckTracker::release_later(Entry& entry, std::int64_t count) {
   const std::uint64_t stream = entry.position_.stream;
-  if (entry.pending_.fetch_sub(1, std::memory_order_acq_rel) != 1) return std::nullopt;
+  if (entry.pending_.fetch_sub(count, std::memory_order_acq_rel) != count) return std::nullopt;
   return stream;
 }
 

@@ -42,10 +42,10 @@ class AckTracker {
   void retain(Entry& entry, std::int64_t count = 1) { entry.pending_.fetch_add(count, std::memory_order_relaxed); }
   // One piece of work for `entry` finished (delivered, dead-lettered, or the opener's hold).
   void release(Entry& entry);
-  // As release(), but leaves the acknowledgement to a later acknowledge_ready(): a lane that
+  // As release() (`count` times), but leaves the acknowledgement to a later acknowledge_ready(): a lane that
   // finishes a batch of positions takes the lock once for the lot, not once per position.
   // Returns the stream to pass to acknowledge_ready() when `entry` became complete.
-  std::optional<std::uint64_t> release_later(Entry& entry);
+  std::optional<std::uint64_t> release_later(Entry& entry, std::int64_t count = 1);
   // Acknowledges what is complete at the front of `stream`.
   void acknowledge_ready(std::uint64_t stream) { sweep(stream); }
 

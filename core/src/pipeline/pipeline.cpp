@@ -259,8 +259,10 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& 
   }
   worker.invalidations += routed.size();
   const std::string* topic = routed.empty() ? nullptr : intern_topic(worker, event->topic);
+  // One hold per invalidation, taken at once: the lanes cannot release any before the opener's
+  // hold below is released.
+  if (!routed.empty()) tracker.retain(*entry, static_cast<std::int64_t>(routed.size()));
   for (auto& routed_item : routed) {
-    tracker.retain(*entry);
     queue_for_lanes(worker, routed_item.sink, std::move(routed_item.invalidation),
                     ItemOrigin{&tracker, entry, topic, item.source, static_cast<std::uint32_t>(routed_item.route),
                                routed_item.redelete_after});

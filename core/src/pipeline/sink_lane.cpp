@@ -211,6 +211,20 @@ void SinkLane::deliver(LaneBatch& batch) {
     }
   }
   auto now = std::chrono::steady_clock::now();
+  // The invalidations of one position mostly sit side by side: their holds are released
+  // together, one atomic operation per run of them.
+  AckTracker* run_tracker = nullptr;
+  AckTracker::Entry* run_entry = nullptr;
+  std::int64_t run_length = 0;
+  auto release_run = [&] {
+    if (run_length == 0) return;
+    if (auto stream = run_tracker->release_later(*run_entry, run_length)) {
+      if (completed_.empty() || completed_.back() != std::pair{run_tracker, *stream}) {
+        completed_.emplace_back(run_tracker, *stream);
+      }
+    }
+    run_length = 0;
+  };
   for (std::size_t i = 0; i < n; ++i) {
     if (!done[owner[i]]) continue;
     const ItemOrigin& origin = origins[i];
@@ -224,12 +238,14 @@ void SinkLane::deliver(LaneBatch& batch) {
       redeletes_.emplace(now + origin.redelete_after, Redelete{delivered, again});
       counters_.redeliveries.fetch_add(1, std::memory_order_relaxed);
     }
-    if (auto stream = origin.tracker->release_later(*origin.entry)) {
-      if (completed_.empty() || completed_.back() != std::pair{origin.tracker, *stream}) {
-        completed_.emplace_back(origin.tracker, *stream);
-      }
+    if (origin.entry != run_entry) {
+      release_run();
+      run_tracker = origin.tracker;
+      run_entry = origin.entry;
     }
+    ++run_length;
   }
+  release_run();
   // Most batches complete positions of one stream or a few: one sweep for each.
   std::sort(completed_.begin(), completed_.end());
   completed_.erase(std::unique(completed_.begin(), completed_.end()), completed_.end());
