@@ -23,7 +23,7 @@ class BoundedQueue {
   explicit BoundedQueue(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
 
   // Waits for room. False if the queue was closed or `stop` was requested first.
-  bool push(T item, const std::stop_token& stop = {}) {
+  bool push(T&& item, const std::stop_token& stop = {}) {
     std::unique_lock lock(mutex_);
     while (!(closed_ || stop.stop_requested() || items_.size() < capacity_)) wait_for_room(lock, stop);
     if (closed_ || stop.stop_requested()) return false;

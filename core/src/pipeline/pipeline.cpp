@@ -43,7 +43,8 @@ class Pipeline::SourceEmitter final : public sdk::Emitter {
   }
 
  private:
-  bool push(std::uint64_t stream, WorkItem item) {
+  // By reference down to the queue's slot: a work item is moved once, into the slot.
+  bool push(std::uint64_t stream, WorkItem&& item) {
     return pipeline_.worker_for(source_, stream).input.push(std::move(item), stop_);
   }
   Pipeline& pipeline_;

@@ -16,7 +16,7 @@ class RingBuffer {
   bool empty() const { return size_ == 0; }
   std::size_t size() const { return size_; }
 
-  void push_back(T item) {
+  void push_back(T&& item) {
     if (size_ == slots_.size()) grow();
     slots_[(head_ + size_) & (slots_.size() - 1)] = std::move(item);
     ++size_;
