@@ -16,7 +16,7 @@ void prepare_thread(const std::string& name, bool batch_scheduling) {
   if (!batch_scheduling) return;
   // Under the normal policy every wake-up of a thread that shares the core (a full queue
   // getting room, a batch getting full) preempts the running thread: on one core that was
-  // 24 000 thread switches per million events, each a few microseconds on a virtual machine.
+  // about 23 000 thread switches per million events, each a few microseconds on a virtual machine.
   // SCHED_BATCH lets the running thread go on until its time slice ends or it waits.
   sched_param param{};
   if (int error = pthread_setschedparam(pthread_self(), SCHED_BATCH, &param); error != 0) {
