@@ -45,7 +45,7 @@ TEST(BoundedQueue, ProducerWaitsWhileFull) {
   std::this_thread::sleep_for(50ms);
   EXPECT_FALSE(pushed) << "a full queue blocks its producer";
   std::vector<int> out;
-  EXPECT_EQ(queue.pop_batch(out, 1, 0ms), 1u);
+  EXPECT_EQ(queue.pop_batch(out, 1), 1u);
   producer.join();
   EXPECT_TRUE(pushed);
   EXPECT_EQ(queue.size(), 2u);
@@ -58,7 +58,7 @@ TEST(BoundedQueue, SaysWhenAPushWouldWait) {
   queue.push(2);
   EXPECT_TRUE(queue.full());
   std::vector<int> out;
-  queue.pop_batch(out, 1, 0ms);
+  queue.pop_batch(out, 1);
   EXPECT_FALSE(queue.full());
   queue.push(3);
   queue.close();
@@ -81,49 +81,7 @@ TEST(BoundedQueue, APushAfterStopIsRefusedAtOnce) {
   std::stop_source stop;
   stop.request_stop();
   EXPECT_FALSE(queue.push(1, stop.get_token()));
-  std::vector<int> items{1, 2};
-  EXPECT_FALSE(queue.push_all(items, stop.get_token()));
   EXPECT_EQ(queue.size(), 0u);
-}
-
-// A consumer lingering an hour for `max_items`, once the item 1 is queued; `pushes` then runs
-// and the batch the consumer took is returned. Without the wake-up a full batch (or queue)
-// owes it, the test hangs until ctest's timeout.
-template <typename Pushes>
-std::vector<int> batch_of_a_lingering_consumer(BoundedQueue<int>& queue, std::size_t max_items, Pushes pushes) {
-  std::vector<int> taken;
-  std::thread consumer([&] { queue.pop_batch(taken, max_items, std::chrono::hours(1)); });
-  queue.push(1);
-  while (queue.lingering_consumers() == 0) std::this_thread::yield();
-  pushes();
-  consumer.join();
-  return taken;
-}
-
-// A lingering consumer is woken only once its batch is full, not by every push.
-TEST(BoundedQueue, ALingeringConsumerTakesItsBatchOnceFull) {
-  BoundedQueue<int> queue(16);
-  auto taken = batch_of_a_lingering_consumer(queue, 4, [&] {
-    queue.push(2);
-    std::vector<int> more{3, 4, 5};
-    EXPECT_TRUE(queue.push_all(more));
-  });
-  EXPECT_EQ(taken, (std::vector<int>{1, 2, 3, 4}));
-  EXPECT_EQ(queue.size(), 1u);
-}
-
-// A batch larger than the queue can hold: a full queue ends the lingering, or the producer
-// waiting for room and the consumer waiting for more would wait for each other.
-TEST(BoundedQueue, ALingeringConsumerTakesAFullQueue) {
-  BoundedQueue<int> queue(2);
-  std::thread producer;
-  auto taken = batch_of_a_lingering_consumer(queue, 8, [&] {
-    queue.push(2);
-    producer = std::thread([&] { EXPECT_TRUE(queue.push(3)); });  // waits for room
-  });
-  producer.join();
-  EXPECT_EQ(taken, (std::vector<int>{1, 2}));
-  EXPECT_EQ(queue.size(), 1u);
 }
 
 TEST(BoundedQueue, CloseDrainsThenEnds) {
@@ -133,8 +91,8 @@ TEST(BoundedQueue, CloseDrainsThenEnds) {
   queue.close();
   EXPECT_FALSE(queue.push(3));
   std::vector<int> out;
-  EXPECT_EQ(queue.pop_batch(out, 10, 5ms), 2u);
-  EXPECT_EQ(queue.pop_batch(out, 10, 5ms), 0u);
+  EXPECT_EQ(queue.pop_batch(out, 10), 2u);
+  EXPECT_EQ(queue.pop_batch(out, 10), 0u);
   EXPECT_EQ(out, (std::vector<int>{1, 2}));
 }
 

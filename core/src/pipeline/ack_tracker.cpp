@@ -5,8 +5,9 @@
 namespace invalidator::pipeline {
 
 AckTracker::Entry& AckTracker::open(const sdk::Position& position) {
-  std::lock_guard guard(mutex_);
-  return streams_[position.stream].emplace_back(position);
+  Entry* entry = nullptr;
+  open_all(std::span(&position, 1), &entry);
+  return *entry;
 }
 
 void AckTracker::open_all(std::span<const sdk::Position> positions, Entry** entries) {

@@ -176,7 +176,7 @@ void Pipeline::close_inputs() {
 void Pipeline::run_router(RouterWorker& worker) {
   std::vector<WorkItem> batch;
   worker.pending_lane_batches.resize(lanes_.size());
-  while (worker.input.pop_batch(batch, 256, std::chrono::milliseconds(0)) > 0) {
+  while (worker.input.pop_batch(batch, 256) > 0) {
     open_positions(worker, batch);
     for (std::size_t i = 0; i < batch.size(); ++i) process(worker, batch[i], *worker.entries[i]);
     // Counted once per batch: an atomic add per event is a cache line fetched from whichever
