@@ -138,13 +138,23 @@ std::unique_ptr<Engine> build(EngineBuilder& builder) {
   return built ? std::move(built).value() : nullptr;
 }
 
+// `source` -> customers_route() -> `sink`, with `config` (TOML, e.g. an [engine] table).
+std::unique_ptr<Engine> customers_engine(std::unique_ptr<sdk::Source> source, std::unique_ptr<sdk::Sink> sink,
+                                         const std::string& config = "") {
+  return build(EngineBuilder()
+                   .config_string(config)
+                   .add_source("source", std::move(source))
+                   .add_sink("sink", std::move(sink))
+                   .add_route(customers_route()));
+}
+
 TEST(Pipeline, DeliversEveryKeyAndAcknowledgesEverything) {
   auto source = std::make_unique<ScriptedSource>(std::vector<std::string>{
       customer_update(1, "a@x", "b@x", 10), customer_update(2, "c@x", "c@x", 11), "null"});
   auto* source_ptr = source.get();
   auto sink = std::make_unique<ControlledSink>();
   auto* sink_ptr = sink.get();
-  auto engine = build(EngineBuilder().add_source("source", std::move(source)).add_sink("sink", std::move(sink)).add_route(customers_route()));
+  auto engine = customers_engine(std::move(source), std::move(sink));
   ASSERT_TRUE(engine);
   ASSERT_TRUE(engine->start());
   ASSERT_TRUE(engine->wait());
@@ -197,7 +207,7 @@ TEST(Pipeline, EventsASourceDecodedItselfAreRoutedAndAcknowledged) {
   auto* source_ptr = source.get();
   auto sink = std::make_unique<ControlledSink>();
   auto* sink_ptr = sink.get();
-  auto engine = build(EngineBuilder().add_source("source", std::move(source)).add_sink("sink", std::move(sink)).add_route(customers_route()));
+  auto engine = customers_engine(std::move(source), std::move(sink));
   ASSERT_TRUE(engine);
   ASSERT_TRUE(engine->start());
   ASSERT_TRUE(engine->wait());
@@ -215,7 +225,7 @@ TEST(Pipeline, RetriesUntilTheSinkRecoversAndAcknowledgesOnlyThen) {
   auto sink = std::make_unique<ControlledSink>();
   auto* sink_ptr = sink.get();
   sink_ptr->fail_next(1'000'000);
-  auto engine = build(EngineBuilder().add_source("source", std::move(source)).add_sink("sink", std::move(sink)).add_route(customers_route()));
+  auto engine = customers_engine(std::move(source), std::move(sink));
   ASSERT_TRUE(engine->start());
   while (sink_ptr->calls < 5) std::this_thread::sleep_for(1ms);
   EXPECT_EQ(source_ptr->last_acknowledged(), 0u) << "nothing delivered, nothing acknowledged";
@@ -234,11 +244,7 @@ TEST(Pipeline, FullSinkStopsTheSourceInsteadOfGrowingMemory) {
   auto sink = std::make_unique<ControlledSink>();
   auto* sink_ptr = sink.get();
   sink_ptr->hold(true);
-  auto engine = build(EngineBuilder()
-                          .config_string("[engine]\nqueue_capacity = 100\n")
-                          .add_source("source", std::move(source))
-                          .add_sink("sink", std::move(sink))
-                          .add_route(customers_route()));
+  auto engine = customers_engine(std::move(source), std::move(sink), "[engine]\nqueue_capacity = 100\n");
   ASSERT_TRUE(engine->start());
   // Let the source run into the limit, then check it stays there.
   std::this_thread::sleep_for(200ms);
@@ -260,11 +266,7 @@ TEST(Pipeline, MalformedMessagesAreDeadLetteredCountedAndAcknowledged) {
       std::vector<std::string>{"{not json", customer_update(1, "a", "a", 1), R"({"op":"u","before":null,"after":null,"source":{}})"});
   auto* source_ptr = source.get();
   auto sink = std::make_unique<ControlledSink>();
-  auto engine = build(EngineBuilder()
-                          .config_string("[engine]\ndead_letter = \"" + dead_letter.string() + "\"\n")
-                          .add_source("source", std::move(source))
-                          .add_sink("sink", std::move(sink))
-                          .add_route(customers_route()));
+  auto engine = customers_engine(std::move(source), std::move(sink), "[engine]\ndead_letter = \"" + dead_letter.string() + "\"\n");
   ASSERT_TRUE(engine->start());
   ASSERT_TRUE(engine->wait());
   EXPECT_EQ(engine->stats().malformed, 2u);
@@ -283,11 +285,7 @@ TEST(Pipeline, PermanentFailuresAreDeadLetteredAndTheRestDelivered) {
   auto sink = std::make_unique<ControlledSink>();
   auto* sink_ptr = sink.get();
   sink_ptr->poison("customer:email:a");
-  auto engine = build(EngineBuilder()
-                          .config_string("[engine]\ndead_letter = \"" + dead_letter.string() + "\"\n")
-                          .add_source("source", std::move(source))
-                          .add_sink("sink", std::move(sink))
-                          .add_route(customers_route()));
+  auto engine = customers_engine(std::move(source), std::move(sink), "[engine]\ndead_letter = \"" + dead_letter.string() + "\"\n");
   ASSERT_TRUE(engine->start());
   ASSERT_TRUE(engine->wait());
   EXPECT_EQ(engine->stats().dead_lettered, 1u);
@@ -381,11 +379,7 @@ TEST(Pipeline, ShutdownDeadlineLeavesUndeliveredWorkUnacknowledged) {
   auto sink = std::make_unique<ControlledSink>();
   auto* sink_ptr = sink.get();
   sink_ptr->fail_next(1'000'000);
-  auto engine = build(EngineBuilder()
-                          .config_string("[engine]\nshutdown_timeout = \"100ms\"\n")
-                          .add_source("source", std::move(source))
-                          .add_sink("sink", std::move(sink))
-                          .add_route(customers_route()));
+  auto engine = customers_engine(std::move(source), std::move(sink), "[engine]\nshutdown_timeout = \"100ms\"\n");
   ASSERT_TRUE(engine->start());
   while (sink_ptr->calls < 2) std::this_thread::sleep_for(1ms);
   ASSERT_TRUE(engine->stop());
@@ -728,11 +722,7 @@ std::pair<int, int> source_and_lane_policies(const std::string& engine_table) {
   auto* source_ptr = source.get();
   auto sink = std::make_unique<PolicyRecordingSink>();
   auto* sink_ptr = sink.get();
-  auto engine = build(EngineBuilder()
-                          .config_string(engine_table)
-                          .add_source("source", std::move(source))
-                          .add_sink("sink", std::move(sink))
-                          .add_route(customers_route()));
+  auto engine = customers_engine(std::move(source), std::move(sink), engine_table);
   EXPECT_TRUE(engine->start());
   EXPECT_TRUE(engine->wait());
   return {source_ptr->policy.load(), sink_ptr->policy.load()};
