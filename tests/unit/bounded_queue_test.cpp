@@ -1,6 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -92,8 +95,57 @@ TEST(BoundedQueue, CloseDrainsThenEnds) {
   EXPECT_FALSE(queue.push(3));
   std::vector<int> out;
   EXPECT_EQ(queue.pop_batch(out, 10), 2u);
-  EXPECT_EQ(queue.pop_batch(out, 10), 0u);
   EXPECT_EQ(out, (std::vector<int>{1, 2}));
+  EXPECT_EQ(queue.pop_batch(out, 10), 0u);
+  EXPECT_TRUE(out.empty()) << "the batch holds what was taken, nothing else";
+}
+
+// Records the thread that destroys each payload.
+class FreedOn {
+ public:
+  void record() {
+    std::lock_guard guard(mutex_);
+    threads_.push_back(std::this_thread::get_id());
+  }
+  std::size_t count(std::thread::id thread) {
+    std::lock_guard guard(mutex_);
+    return static_cast<std::size_t>(std::count(threads_.begin(), threads_.end(), thread));
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::thread::id> threads_;
+};
+
+struct Payload {
+  FreedOn* freed_on;
+  int number;
+  ~Payload() { freed_on->record(); }
+};
+
+TEST(BoundedQueue, SpentItemsAreHandedBackAndFreedByTheProducer) {
+  FreedOn freed_on;
+  BoundedQueue<std::unique_ptr<Payload>> queue(4);
+  constexpr int kItems = 200;  // many times the ring's slots: the producer comes round to the spent items
+  std::thread producer([&] {
+    for (int i = 0; i < kItems; ++i) ASSERT_TRUE(queue.push(std::make_unique<Payload>(Payload{&freed_on, i})));
+    queue.close();
+  });
+  std::vector<std::unique_ptr<Payload>> batch;
+  int expected = 0;
+  // One at a time: each pop hands back exactly as many spent items as it takes.
+  while (queue.pop_batch(batch, 1) > 0) {
+    ASSERT_EQ(batch.size(), 1u);
+    ASSERT_EQ(batch[0]->number, expected++);
+  }
+  const std::thread::id producer_id = producer.get_id();
+  producer.join();
+  EXPECT_EQ(expected, kItems);
+  EXPECT_TRUE(batch.empty());
+  EXPECT_EQ(freed_on.count(std::this_thread::get_id()), 1u)
+      << "only the last spent item, which the final pop had no slot for, is freed by the consumer";
+  EXPECT_GT(freed_on.count(producer_id), static_cast<std::size_t>(kItems / 2))
+      << "pushing into a slot frees the spent item handed back into it";
 }
 
 }  // namespace

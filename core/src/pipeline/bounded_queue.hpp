@@ -31,19 +31,32 @@ class BoundedQueue {
     return true;
   }
 
-  // Takes up to `max_items`, once one is there (or the queue is closed). Returns how many.
-  std::size_t pop_batch(std::vector<T>& out, std::size_t max_items) {
-    std::unique_lock lock(mutex_);
-    auto ready = [&] { return closed_ || !items_.empty(); };
-    wait_as_consumer(lock, not_empty_, waiting_consumers_, std::nullopt, ready);
+  // Takes up to `max_items`, once one is there (or the queue is closed), into `batch`, and
+  // returns how many. What `batch` held on entry are spent items, handed back: they take the
+  // places of the items taken, so that their storage is freed, or reused, where a producer
+  // pushes next. A producer's thread allocated that storage; freeing it there keeps the
+  // allocator's per-thread caches balanced, where a consumer freeing what producers
+  // allocated made each thread's cache overflow or run dry in turn.
+  std::size_t pop_batch(std::vector<T>& batch, std::size_t max_items) {
+    const std::size_t spent = batch.size();
     std::size_t taken = 0;
-    while (!items_.empty() && taken < max_items) {
-      out.push_back(std::move(items_.front()));
-      items_.pop_front();
-      ++taken;
+    {
+      std::unique_lock lock(mutex_);
+      auto ready = [&] { return closed_ || !items_.empty(); };
+      wait_as_consumer(lock, not_empty_, waiting_consumers_, std::nullopt, ready);
+      while (!items_.empty() && taken < max_items) {
+        if (taken < spent) {
+          std::swap(batch[taken], items_.front());
+        } else {
+          batch.push_back(std::move(items_.front()));
+        }
+        items_.pop_front();
+        ++taken;
+      }
+      update_full();
+      if (waiting_producers_ > 0) not_full_.notify_all();
     }
-    update_full();
-    if (waiting_producers_ > 0) not_full_.notify_all();
+    if (taken < spent) batch.erase(batch.begin() + static_cast<std::ptrdiff_t>(taken), batch.end());
     return taken;
   }
 

@@ -184,8 +184,7 @@ void Pipeline::run_router(RouterWorker& worker) {
     counters_.messages.fetch_add(batch.size(), std::memory_order_relaxed);
     counters_.events.fetch_add(std::exchange(worker.events, 0), std::memory_order_relaxed);
     counters_.invalidations.fetch_add(std::exchange(worker.invalidations, 0), std::memory_order_relaxed);
-    batch.clear();
-    flush_lane_items(worker);
+    flush_lane_items(worker);  // the processed messages go back with the next pop_batch
   }
   // The last worker out tells the lanes that no more input comes.
   if (workers_running_.fetch_sub(1) == 1) {
