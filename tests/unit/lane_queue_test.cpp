@@ -88,6 +88,32 @@ TEST(LaneQueue, StorageOfTakenBatchesGoesBackToTheProducers) {
   EXPECT_EQ(returned_with_room, 20u);
 }
 
+// The lane does not empty its delivered batch: pop takes it back, and the producer that
+// pushes into its slot next frees it. Whatever way the next batch is taken, `out` then holds
+// that batch only.
+TEST(LaneQueue, ADeliveredBatchIsHandedBackAndTheProducerGetsIt) {
+  LaneQueue queue(100);
+  LaneBatch out = batch_of(100, 3);  // as a lane leaves it after delivering
+  LaneBatch batch = batch_of(0, 2);
+  ASSERT_TRUE(queue.push(batch));
+  batch = batch_of(2, 2);
+  ASSERT_TRUE(queue.push(batch));
+  EXPECT_EQ(queue.pop(out, 10, 0ms), 4u) << "taken whole and joined";
+  EXPECT_EQ(keys_of(out), (std::vector<std::string>{"key:0", "key:1", "key:2", "key:3"}));
+
+  batch = batch_of(4, 6);
+  ASSERT_TRUE(queue.push(batch));
+  EXPECT_TRUE(batch.empty()) << "the producer frees what was delivered, and gets the storage";
+  EXPECT_EQ(queue.pop(out, 4, 0ms), 4u) << "split";
+  EXPECT_EQ(keys_of(out), (std::vector<std::string>{"key:4", "key:5", "key:6", "key:7"}));
+  EXPECT_EQ(queue.pop(out, 4, 0ms), 2u);
+  EXPECT_EQ(keys_of(out), (std::vector<std::string>{"key:8", "key:9"}));
+
+  auto soon = std::chrono::steady_clock::now() + 1ms;
+  EXPECT_EQ(queue.pop(out, 4, 0ms, soon), 0u) << "woken by its deadline, nothing queued";
+  EXPECT_TRUE(out.empty());
+}
+
 TEST(LaneQueue, StorageKeptForReuseIsBoundedByTheCapacity) {
   LaneQueue queue(100);
   LaneBatch out;

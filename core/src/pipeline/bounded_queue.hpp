@@ -46,7 +46,8 @@ class BoundedQueue {
       wait_as_consumer(lock, not_empty_, waiting_consumers_, std::nullopt, ready);
       while (!items_.empty() && taken < max_items) {
         if (taken < spent) {
-          std::swap(batch[taken], items_.front());
+          using std::swap;
+          swap(batch[taken], items_.front());
         } else {
           batch.push_back(std::move(items_.front()));
         }

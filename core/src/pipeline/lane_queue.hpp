@@ -19,6 +19,10 @@ namespace invalidator::pipeline {
 // the way, and the storage a delivered batch leaves behind goes back to a decode thread to be
 // filled again (allocated once, and still in the cache).
 //
+// The invalidations a lane delivered go back too, in the storage: the decode thread that
+// pushes next frees their keys. It allocated them; a lane freeing what decode threads
+// allocate made each thread's allocator cache overflow or run dry in turn.
+//
 // Bounded like BoundedQueue: a producer waits while `capacity` invalidations are queued, or
 // while kMaxBatches batches are. The storage kept for reuse in free slots is bounded too, to
 // room for twice `capacity` invalidations: past that, storage handed back is freed.
@@ -32,34 +36,41 @@ class LaneQueue {
   // storage of a batch the lane has taken. False if the queue was closed or `stop` was
   // requested first; `batch` is then left as it was.
   bool push(LaneBatch& batch, const std::stop_token& stop = {}) {
-    std::unique_lock lock(mutex_);
-    while (!(closed_ || stop.stop_requested() || has_room())) {
+    {
+      std::unique_lock lock(mutex_);
+      while (!(closed_ || stop.stop_requested() || has_room())) {
+        wake_consumer_if_due();
+        wait_for_room(lock, stop);
+      }
+      if (closed_ || stop.stop_requested()) return false;
+      if (count_ == slots_.size()) grow();
+      LaneBatch& slot = slots_[(head_ + count_) % slots_.size()];
+      kept_for_reuse_ -= std::min(kept_for_reuse_, slot.invalidations.capacity());
+      swap(slot, batch);
+      ++count_;
+      queued_items_ += slot.size();
       wake_consumer_if_due();
-      wait_for_room(lock, stop);
     }
-    if (closed_ || stop.stop_requested()) return false;
-    if (count_ == slots_.size()) grow();
-    LaneBatch& slot = slots_[(head_ + count_) % slots_.size()];
-    slot.clear();
-    kept_for_reuse_ -= std::min(kept_for_reuse_, slot.invalidations.capacity());
-    swap(slot, batch);
-    ++count_;
-    queued_items_ += slot.size();
-    wake_consumer_if_due();
+    batch.clear();  // what the lane delivered, freed out of the lock
     return true;
   }
 
-  // Takes up to `max_items` into `out` (which must be empty): waits until a batch is there
-  // (or the queue is closed, or `wake_at` passed), then up to `linger` more for `max_items`
-  // to be queued. Batches are taken whole, the first swapped in, the next ones appended
-  // while they fit; one larger than `max_items` (producers push none) is split. Returns how
-  // many were taken.
+  // Takes up to `max_items` into `out`: waits until a batch is there (or the queue is
+  // closed, or `wake_at` passed), then up to `linger` more for `max_items` to be queued.
+  // Batches are taken whole, the first swapped in, the next ones appended while they fit;
+  // one larger than `max_items` (producers push none) is split. Returns how many were taken;
+  // `out` then holds those only. What `out` held on entry is the lane's delivered batch,
+  // handed back with its storage (see above).
   std::size_t pop(LaneBatch& out, std::size_t max_items, std::chrono::milliseconds linger,
                   std::optional<std::chrono::steady_clock::time_point> wake_at = std::nullopt) {
     std::unique_lock lock(mutex_);
     auto ready = [&] { return closed_ || count_ > 0; };
     wait_as_consumer(lock, not_empty_, waiting_consumers_, wake_at, ready);
-    if (count_ == 0) return 0;
+    if (count_ == 0) {
+      lock.unlock();
+      out.clear();
+      return 0;
+    }
     if (linger.count() > 0 && queued_items_ < max_items && has_room() && !closed_) {
       // Woken only once its batch is full, or the queue is (its producers then wait for
       // it), or at its deadline: a wake-up per push would cost a thread switch each.
@@ -76,14 +87,15 @@ class LaneQueue {
       if (front.size() > room) {
         // Splitting moves what stays behind too: only done when nothing else is taken.
         if (taken > 0) break;
+        out.clear();
         out.take_front(front, room);
         taken += room;
         queued_items_ -= room;
         break;
       }
       const std::size_t size = front.size();
-      if (out.empty()) {
-        swap(out, front);  // the slot keeps `out`'s emptied storage for a producer
+      if (taken == 0) {
+        swap(out, front);  // the slot keeps `out`'s delivered batch for a producer
       } else {
         out.take_front(front, size);
       }

@@ -74,6 +74,13 @@ class Pipeline {
     std::uint32_t source = 0;
     sdk::RawMessage raw;
     std::unique_ptr<sdk::ChangeEvent> event;  // set: `raw` is unused
+
+    friend void swap(WorkItem& a, WorkItem& b) noexcept {
+      using std::swap;
+      swap(a.source, b.source);
+      swap(a.raw, b.raw);
+      a.event.swap(b.event);
+    }
   };
   class SourceEmitter;
   // A decode-and-route thread with what it alone touches. A stream (partition) of a source

@@ -67,7 +67,7 @@ void SinkLane::run() {
       continue;
     }
     if (!token.stop_requested()) deliver(batch);
-    batch.clear();
+    // The next pop hands `batch` back to be freed by a decode thread.
   }
 }
 

@@ -157,6 +157,17 @@ struct RawMessage {
   std::optional<std::string> value;  // nullopt: a tombstone
   std::vector<Header> headers;
   Position position;
+
+  // Member by member: cheaper than std::swap's three moves, which queues exchanging spent
+  // messages for new ones do for each.
+  friend void swap(RawMessage& a, RawMessage& b) noexcept {
+    using std::swap;
+    a.topic.swap(b.topic);
+    swap(a.key, b.key);
+    swap(a.value, b.value);
+    a.headers.swap(b.headers);
+    swap(a.position, b.position);
+  }
 };
 
 // A decoded row change.
