@@ -56,5 +56,19 @@ TEST(KeyIndex, KeysDifferingInOneByteAreDistinct) {
   EXPECT_NE(key_hash("customer:1"), key_hash("customer:2"));
 }
 
+TEST(KeyHash, EveryByteOfAKeyCounts) {
+  // Keys of each length up to 24 that differ in one byte only, at each place: the tail of a
+  // key shorter than a word, or past its last whole word, is read in pieces.
+  for (std::size_t length = 1; length <= 24; ++length) {
+    const std::string base(length, 'k');
+    for (std::size_t at = 0; at < length; ++at) {
+      std::string changed = base;
+      changed[at] = 'x';
+      EXPECT_NE(key_hash(base), key_hash(changed)) << "length " << length << ", byte " << at;
+    }
+    EXPECT_NE(key_hash(base), key_hash(base + '\0')) << "a key and the same key with a zero byte after it";
+  }
+}
+
 }  // namespace
 }  // namespace invalidator::pipeline

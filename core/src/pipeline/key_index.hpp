@@ -22,8 +22,26 @@ inline std::uint64_t key_hash(std::string_view key) {
     left -= 8;
   }
   if (left > 0) {
+    // The last bytes, in loads of fixed size (a copy of `left` bytes is a call to memcpy):
+    // the key's last eight bytes when it has eight, else four and two and one.
     std::uint64_t word = 0;
-    std::memcpy(&word, data, left);
+    if (key.size() >= 8) {
+      std::memcpy(&word, key.data() + key.size() - 8, 8);
+    } else {
+      if (left & 4) {
+        std::uint32_t part;
+        std::memcpy(&part, data, 4);
+        word = part;
+        data += 4;
+      }
+      if (left & 2) {
+        std::uint16_t part;
+        std::memcpy(&part, data, 2);
+        word = (word << 16) | part;
+        data += 2;
+      }
+      if (left & 1) word = (word << 8) | static_cast<unsigned char>(*data);
+    }
     hash = (hash ^ word) * 0xbf58476d1ce4e5b9ULL;
   }
   hash ^= hash >> 33;
