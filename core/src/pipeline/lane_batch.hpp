@@ -31,7 +31,7 @@ struct LaneBatch {
 
   std::size_t size() const { return invalidations.size(); }
   bool empty() const { return invalidations.empty(); }
-  void add(sdk::Invalidation invalidation, const ItemOrigin& origin) {
+  void add(sdk::Invalidation&& invalidation, const ItemOrigin& origin) {
     invalidations.push_back(std::move(invalidation));
     origins.push_back(origin);
   }

@@ -276,10 +276,10 @@ std::size_t Pipeline::lane_for(std::size_t sink, std::string_view key) const {
   return range.first + std::hash<std::string_view>{}(key) % range.count;
 }
 
-void Pipeline::queue_for_lanes(RouterWorker& worker, std::size_t sink, sdk::Invalidation invalidation,
+void Pipeline::queue_for_lanes(RouterWorker& worker, std::size_t sink, sdk::Invalidation&& invalidation,
                                const ItemOrigin& origin) {
   const LaneRange& range = sink_lanes_[sink];
-  auto add = [&](std::size_t lane, sdk::Invalidation added) {
+  auto add = [&](std::size_t lane, sdk::Invalidation&& added) {
     LaneBatch& pending = worker.pending_lane_batches[lane];
     pending.add(std::move(added), origin);
     if (pending.size() >= lanes_[lane]->max_batch()) push_to_lane(worker, lane);
@@ -288,7 +288,7 @@ void Pipeline::queue_for_lanes(RouterWorker& worker, std::size_t sink, sdk::Inva
     // A pattern reaches keys of every lane: each lane applies it at its place in its order.
     for (std::size_t lane = range.first + 1; lane < range.first + range.count; ++lane) {
       origin.tracker->retain(*origin.entry);
-      add(lane, invalidation);
+      add(lane, sdk::Invalidation(invalidation));
     }
     add(range.first, std::move(invalidation));
     return;

@@ -136,7 +136,7 @@ class Pipeline {
   std::vector<LaneRange> sink_lanes_;  // by sink index
   // The lane of `sink` that owns `key`: one key, one lane, so its order is kept.
   std::size_t lane_for(std::size_t sink, std::string_view key) const;
-  void queue_for_lanes(RouterWorker& worker, std::size_t sink, sdk::Invalidation invalidation,
+  void queue_for_lanes(RouterWorker& worker, std::size_t sink, sdk::Invalidation&& invalidation,
                        const ItemOrigin& origin);
   void push_to_lane(RouterWorker& worker, std::size_t lane);
   std::stop_source stop_;
