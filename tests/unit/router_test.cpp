@@ -57,6 +57,18 @@ TEST_F(RouterTest, KeyColumnChangeInvalidatesOldAndNewKeys) {
                                             "delete customer:email:old@x"}));
 }
 
+TEST_F(RouterTest, TheOldImageRendersWhatTheNewImageCouldNot) {
+  // The old image's key is skipped only when its columns are equal in the new image: here
+  // the new email is unavailable (a TOASTed value), and the old row is all that names the key.
+  auto keys = route(update({{"id", std::int64_t{7}}, {"email", std::string("a@x")}},
+                           {{"id", std::int64_t{7}}, {"email", sdk::Unavailable{}}}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"delete customer:7", "delete customer:email:a@x"}));
+  // Equal text of another type renders the same key, once.
+  keys = route(update({{"id", std::string("8")}, {"email", std::string("b@x")}},
+                      {{"id", std::int64_t{8}}, {"email", std::string("b@x")}}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"delete customer:8", "delete customer:email:b@x"}));
+}
+
 TEST_F(RouterTest, ChangedFilterSkipsUpdatesThatTouchedNoListedColumn) {
   auto route_spec = customers_route();
   route_spec.changed = {"email", "address"};

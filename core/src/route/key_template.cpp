@@ -90,6 +90,15 @@ void append_value(const sdk::Value& value, std::string& out) {
   std::visit(Appender{out}, value);
 }
 
+bool KeyTemplate::renders_alike(const sdk::Row& a, const sdk::Row& b) const {
+  for (const auto& name : columns_) {
+    const sdk::Value* in_a = a.find(name);
+    const sdk::Value* in_b = b.find(name);
+    if (in_a == nullptr || in_b == nullptr || *in_a != *in_b) return false;
+  }
+  return true;
+}
+
 KeyTemplate::Outcome KeyTemplate::render(const sdk::Row& row, std::string& out,
                                          std::span<const sdk::Header> headers) const {
   out.clear();

@@ -21,6 +21,10 @@ class KeyTemplate {
   // Renders against one row image and the message's headers into `out` (cleared first).
   Outcome render(const sdk::Row& row, std::string& out, std::span<const sdk::Header> headers = {}) const;
 
+  // Whether every column the template reads is in both rows with equal values: it then
+  // renders to the same key against either (the message's headers being the same).
+  bool renders_alike(const sdk::Row& a, const sdk::Row& b) const;
+
   const std::string& text() const { return text_; }
   const std::vector<std::string>& columns() const { return columns_; }
   const std::vector<std::string>& headers() const { return headers_; }

@@ -208,6 +208,9 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
     auto render_image = [&](const sdk::Row* image) {
       if (image == nullptr) return;
       for (const auto& key : route.keys) {
+        // Mostly an update leaves a key's columns as they were: against the old image the
+        // key renders as it did against the new one (rendered, or counted as not).
+        if (image == old_image && new_image != nullptr && key.renders_alike(*new_image, *old_image)) continue;
         auto outcome = key.render(*image, scratch_, event.headers);
         if (outcome != KeyTemplate::Outcome::rendered) {
           // The record key only knows key columns; other columns missing there is expected.
