@@ -52,6 +52,18 @@ TEST_F(DecoderTest, PostgresCreateWithoutSchema) {
   EXPECT_EQ(event_.position, (sdk::Position{3, 42}));
 }
 
+TEST_F(DecoderTest, TheEnvelopesTimeStandsInWhenTheSourceBlockHasNone) {
+  // Before op or after it: the fields after an envelope's op are skipped, but for ts_ms.
+  for (std::string_view value : {
+           R"({"before":null,"after":{"id":1},"source":{"db":"d","schema":"s","table":"t"},"op":"c","ts_ms":1700000000123,"transaction":{"id":"9"}})",
+           R"({"ts_ms":1700000000123,"before":null,"after":{"id":1},"source":{"db":"d","schema":"s","table":"t"},"op":"c"})"}) {
+    auto result = decode(message(std::string(value)));
+    ASSERT_EQ(result.status, DecodeStatus::event) << result.reason;
+    EXPECT_EQ(event_.commit_time, std::chrono::system_clock::time_point(std::chrono::milliseconds(1700000000123))) << value;
+    EXPECT_EQ(integer(*event_.after, "id"), 1);
+  }
+}
+
 TEST_F(DecoderTest, PostgresUpdateWithFullReplicaIdentity) {
   auto result = decode(message(fixture("debezium/pg_update_replica_full_no_schema.json")));
   ASSERT_EQ(result.status, DecodeStatus::event);
