@@ -42,6 +42,23 @@ TEST(Row, SetReplacesAndFindLooksUp) {
   EXPECT_EQ(row.find("absent"), nullptr);
 }
 
+TEST(RawMessage, SwapExchangesEveryMember) {
+  RawMessage a{"topic.a", std::string("key a"), std::string("value a"), {{"h", "a"}}, Position{1, 10}};
+  RawMessage b{"topic.b", std::nullopt, std::nullopt, {}, Position{2, 20}};
+  swap(a, b);
+  EXPECT_EQ(a.topic, "topic.b");
+  EXPECT_FALSE(a.key);
+  EXPECT_FALSE(a.value);
+  EXPECT_TRUE(a.headers.empty());
+  EXPECT_EQ(a.position, (Position{2, 20}));
+  EXPECT_EQ(b.topic, "topic.a");
+  EXPECT_EQ(b.key, "key a");
+  EXPECT_EQ(b.value, "value a");
+  ASSERT_EQ(b.headers.size(), 1u);
+  EXPECT_EQ(b.headers[0].value, "a");
+  EXPECT_EQ(b.position, (Position{1, 10}));
+}
+
 TEST(Toolchain, TagNamesCompilerAndStandardLibrary) {
   std::string tag = kToolchain;
   EXPECT_NE(tag.find('/'), std::string::npos);
