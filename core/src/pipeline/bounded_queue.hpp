@@ -36,7 +36,8 @@ class BoundedQueue {
   // places of the items taken, so that their storage is freed, or reused, where a producer
   // pushes next. A producer's thread allocated that storage; freeing it there keeps the
   // allocator's per-thread caches balanced, where a consumer freeing what producers
-  // allocated made each thread's cache overflow or run dry in turn.
+  // allocated made each thread's cache overflow or run dry in turn. A slot holds a queued
+  // item or a spent one, never both: memory stays within what a full queue holds.
   std::size_t pop_batch(std::vector<T>& batch, std::size_t max_items) {
     const std::size_t spent = batch.size();
     std::size_t taken = 0;
