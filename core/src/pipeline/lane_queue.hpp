@@ -138,8 +138,8 @@ class LaneQueue {
   static constexpr std::size_t kNoLingerer = static_cast<std::size_t>(-1);
 
   bool has_room() const { return queued_items_ < capacity_ && count_ < kMaxBatches; }
-  // `spare` (a free slot's empty batch) keeps its storage while the storage kept stays
-  // within the bound; otherwise the storage is freed.
+  // `spare` (a free slot's batch: the lane's delivered one, or an emptied one) keeps its
+  // storage while the storage kept stays within the bound; otherwise it is freed here.
   void keep_for_reuse(LaneBatch& spare) {
     const std::size_t size = spare.invalidations.capacity();
     if (kept_for_reuse_ + size <= 2 * capacity_) {
@@ -173,7 +173,7 @@ class LaneQueue {
   std::size_t head_ = 0;
   std::size_t count_ = 0;
   std::size_t queued_items_ = 0;
-  std::size_t kept_for_reuse_ = 0;  // capacity of the empty batches in free slots
+  std::size_t kept_for_reuse_ = 0;  // capacity of the batches in free slots
   bool closed_ = false;
   std::size_t waiting_producers_ = 0;
   std::size_t waiting_consumers_ = 0;

@@ -24,7 +24,8 @@ class RingBuffer {
 
   T& front() { return slots_[head_]; }
 
-  // The slot keeps the moved-from element, whose storage the next push reuses or frees.
+  // The slot keeps what it holds (a moved-from element, or a spent one a consumer swapped in),
+  // which the next push into it frees or reuses.
   void pop_front() {
     head_ = (head_ + 1) & (slots_.size() - 1);
     --size_;
