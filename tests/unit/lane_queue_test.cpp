@@ -103,7 +103,7 @@ TEST(LaneQueue, ADeliveredBatchIsHandedBackAndTheProducerGetsIt) {
 
   batch = batch_of(4, 6);
   ASSERT_TRUE(queue.push(batch));
-  EXPECT_TRUE(batch.empty()) << "the producer frees what was delivered, and gets the storage";
+  EXPECT_TRUE(batch.empty()) << "a push gives back storage emptied of what the lane delivered";
   EXPECT_EQ(queue.pop(out, 4, 0ms), 4u) << "split";
   EXPECT_EQ(keys_of(out), (std::vector<std::string>{"key:4", "key:5", "key:6", "key:7"}));
   EXPECT_EQ(queue.pop(out, 4, 0ms), 2u);
