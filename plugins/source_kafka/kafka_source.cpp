@@ -235,16 +235,13 @@ void KafkaSource::assigned(rd_kafka_topic_partition_list_t* partitions) {
     }
   }
   if (logger_) logger_->info("assigned " + std::to_string(partitions->cnt) + " partition(s) of group " + options_.group_id);
+  // None of these is paused (partitions are resumed before they are revoked), and none may be
+  // paused or resumed now: see pause_partitions(). While the source is paused, each is paused
+  // once it delivers a message.
   if (cooperative()) {
     if (rd_kafka_error_t* error = rd_kafka_incremental_assign(consumer_, partitions)) rd_kafka_error_destroy(error);
   } else {
     rd_kafka_assign(consumer_, partitions);
-  }
-  // A partition keeps a pause from an earlier assignment: set each to what the source is in.
-  if (paused_) {
-    rd_kafka_pause_partitions(consumer_, partitions);
-  } else {
-    rd_kafka_resume_partitions(consumer_, partitions);
   }
 }
 
@@ -288,6 +285,15 @@ void KafkaSource::revoked(rd_kafka_topic_partition_list_t* partitions) {
       streams_.erase(id);
     }
   }
+  // librdkafka keeps a pause across unassign and assign: a partition revoked paused would come
+  // back paused. Resumed now, before the revoke's own operations on it are queued.
+  std::vector<std::pair<std::string, std::int32_t>> resuming;
+  for (int i = 0; i < partitions->cnt; ++i) {
+    auto found = paused_partitions_.find({partitions->elems[i].topic, partitions->elems[i].partition});
+    if (found == paused_partitions_.end()) continue;
+    resuming.push_back(*found);
+  }
+  pause_partitions(resuming, false);
   if (logger_) logger_->info("released " + std::to_string(partitions->cnt) + " partition(s)");
   if (cooperative()) {
     if (rd_kafka_error_t* error = rd_kafka_incremental_unassign(consumer_, partitions)) rd_kafka_error_destroy(error);
@@ -295,7 +301,7 @@ void KafkaSource::revoked(rd_kafka_topic_partition_list_t* partitions) {
     rd_kafka_assign(consumer_, nullptr);
   }
   if (paused_ && backlog_.empty()) {  // nothing held any more: the partitions kept read again
-    pause_all(false);
+    resume_paused();
     paused_ = false;
   }
 }
@@ -340,15 +346,45 @@ void KafkaSource::commit(bool synchronous, const std::vector<std::uint64_t>* onl
   }
 }
 
-void KafkaSource::pause_all(bool pause) {
-  rd_kafka_topic_partition_list_t* assignment = nullptr;
-  if (rd_kafka_assignment(consumer_, &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
-  PartitionList owned(assignment);
-  if (pause) {
-    rd_kafka_pause_partitions(consumer_, owned.get());
-  } else {
-    rd_kafka_resume_partitions(consumer_, owned.get());
+void KafkaSource::pause_partitions(const std::vector<std::pair<std::string, std::int32_t>>& partitions, bool pause) {
+  if (partitions.empty()) return;
+  PartitionList list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+  for (const auto& [topic, partition] : partitions) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), partition);
+    if (pause) {
+      paused_partitions_.insert({topic, partition});
+    } else {
+      paused_partitions_.erase({topic, partition});
+    }
   }
+  if (pause) {
+    rd_kafka_pause_partitions(consumer_, list.get());
+  } else {
+    rd_kafka_resume_partitions(consumer_, list.get());
+  }
+}
+
+void KafkaSource::pause_delivering(const rd_kafka_message_t* also) {
+  std::vector<std::pair<std::string, std::int32_t>> pausing;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, stream] : streams_) {
+      if (stream.emitted_next < 0 || paused_partitions_.count({stream.topic, stream.partition}) != 0) continue;
+      pausing.emplace_back(stream.topic, stream.partition);
+    }
+  }
+  if (also != nullptr) {
+    std::pair<std::string, std::int32_t> partition{rd_kafka_topic_name(also->rkt), also->partition};
+    if (paused_partitions_.count(partition) == 0 && std::find(pausing.begin(), pausing.end(), partition) == pausing.end()) {
+      pausing.push_back(std::move(partition));
+    }
+  }
+  pause_partitions(pausing, true);
+}
+
+void KafkaSource::resume_paused() {
+  std::vector<std::pair<std::string, std::int32_t>> resuming(paused_partitions_.begin(), paused_partitions_.end());
+  pause_partitions(resuming, false);
 }
 
 namespace {
@@ -404,14 +440,14 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
           if (fatal(*polled)) break;
           continue;
         }
-        pause_all(true);  // again: a partition assigned since must pause too
+        pause_delivering(polled.get());  // a partition assigned since, or not delivering before
         backlog_.push_back(std::move(polled));
         continue;
       }
       message = std::move(backlog_.front());
       backlog_.pop_front();
       if (backlog_.empty() && paused_) {
-        pause_all(false);
+        resume_paused();
         paused_ = false;
       }
     } else {
@@ -431,7 +467,7 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
         std::this_thread::sleep_for(std::chrono::microseconds(200));
       }
       if (emitter.full()) {
-        pause_all(true);
+        pause_delivering(message.get());
         paused_ = true;
         backlog_.push_front(std::move(message));
         continue;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -72,7 +73,17 @@ class KafkaSource final : public sdk::Source {
   // The stream of a message about to go to the pipeline, recording it as emitted; none when
   // its partition was revoked since it was read.
   std::optional<std::uint64_t> hand_over(std::string_view topic, std::int32_t partition, std::int64_t offset);
-  void pause_all(bool pause);
+  // Pauses the partitions that have delivered a message (and `also`, which just did), or
+  // resumes the ones this source paused. Backpressure only: see pause_partitions().
+  void pause_delivering(const rd_kafka_message_t* also);
+  void resume_paused();
+  // librdkafka (2.0.2 and later) bumps a partition's version for every pause or resume, even
+  // one that changes nothing, and drops any of its own operations on that partition created
+  // with an older version but queued after it. One such is the fetch start it queues when a
+  // partition is assigned: dropped, the partition is never read. So this source pauses only
+  // partitions that have delivered a message (their fetch has started), resumes only those it
+  // paused, and resumes them before they are revoked so that none comes back paused.
+  void pause_partitions(const std::vector<std::pair<std::string, std::int32_t>>& partitions, bool pause);
 
   struct MessageDeleter {
     void operator()(rd_kafka_message_t* message) const { rd_kafka_message_destroy(message); }
@@ -84,10 +95,13 @@ class KafkaSource final : public sdk::Source {
   rd_kafka_t* consumer_ = nullptr;
   bool closed_ = false;
   // Messages read while the pipeline was full, in order; their partitions are paused, so this
-  // holds only what was already fetched (and what a partition assigned meanwhile delivers).
+  // holds only what was already fetched (and the first messages of a partition that had not
+  // delivered any when the others were paused: it is paused as it delivers).
   // Only run()'s thread touches it, the rebalance callbacks included.
   std::deque<Message> backlog_;
-  bool paused_ = false;  // the assigned partitions are paused while backlog_ holds messages
+  bool paused_ = false;  // partitions are paused while backlog_ holds messages
+  // What this source paused and has not resumed. Only run()'s thread touches it.
+  std::set<std::pair<std::string, std::int32_t>> paused_partitions_;
 
   std::mutex mutex_;
   std::condition_variable acknowledged_;

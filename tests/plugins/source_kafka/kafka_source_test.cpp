@@ -5,8 +5,10 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <regex>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include <librdkafka/rdkafka.h>
 
@@ -261,6 +263,31 @@ class RecordingLogger final : public sdk::Logger {
   std::vector<std::string> lines_;
 };
 
+// librdkafka drops its own start of a newly assigned partition when the application's pause
+// or resume of that partition (even one that changes nothing) overtakes it, and the partition
+// is then never read; or its own pause or resume at a rebalance. The source must pause and
+// resume only partitions that are fetching. librdkafka's debug log ("debug = topic") shows
+// each application call ("[thrd:app]: Pause T [P] (vN)") and the state the partition was in
+// when it was carried out ("T [P] received op PAUSE (vN) in fetch-state S"): each must have
+// found its partition fetching. Returns how many calls were checked.
+int expect_pauses_only_while_fetching(const std::string& text) {
+  const std::regex application_call(R"(\[thrd:app\]: (Pause|Resume) (\S+) \[(\d+)\] \(v(\d+)\))");
+  const std::regex carried_out(R"((\S+) \[(\d+)\] received (?:outdated )?op PAUSE \(v(\d+)\) in fetch-state (\S+) )");
+  std::map<std::tuple<std::string, std::string, std::string>, std::string> state_of;  // topic, partition, version
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), carried_out); it != std::sregex_iterator(); ++it) {
+    state_of[{(*it)[1], (*it)[2], (*it)[3]}] = (*it)[4];
+  }
+  int checked = 0;
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), application_call); it != std::sregex_iterator(); ++it) {
+    auto found = state_of.find({(*it)[2], (*it)[3], (*it)[4]});
+    if (found == state_of.end()) continue;  // not carried out before the consumer closed
+    ++checked;
+    EXPECT_EQ(found->second, "active") << (*it)[1] << " of partition " << (*it)[3] << " (v" << (*it)[4]
+                                         << ") carried out while the partition was not fetching";
+  }
+  return checked;
+}
+
 // A consumer's partitions are revoked while it holds messages it read but could not hand
 // over (the pipeline was full, the partitions paused). Those messages belong to the
 // partitions' next owner, which reads them again from the committed offset, and that owner
@@ -294,7 +321,9 @@ TEST(KafkaSource, MessagesHeldAcrossARevokeAreNotHandedOver) {
   config.set("group_id", group);
   config.set("commit_interval", std::chrono::milliseconds(100));
   config.set("revoke_timeout", std::chrono::milliseconds(5000));
-  config.set("librdkafka", std::map<std::string, std::string>(group_timing.begin(), group_timing.end()));
+  auto settings = std::map<std::string, std::string>(group_timing.begin(), group_timing.end());
+  settings["debug"] = "topic";
+  config.set("librdkafka", settings);
   RecordingLogger logger;
   auto created = invalidator_static_plugin_kafka().create_source(config, sdk::PluginContext{"kafka", &logger});
   ASSERT_TRUE(created) << created.error();
@@ -374,6 +403,48 @@ TEST(KafkaSource, MessagesHeldAcrossARevokeAreNotHandedOver) {
           << message.value << " handed over on a stream of the assignment before the revoke";
     }
   }
+  expect_pauses_only_while_fetching(logger.text());
+}
+
+// The pipeline is full from the first messages on, while the partitions are being started:
+// every pause and resume must find its partition fetching.
+TEST(KafkaSource, PartitionsArePausedAndResumedOnlyOnceTheyAreFetching) {
+  KafkaCluster cluster;
+  const std::string topic = cluster.unique_topic("starting.public.customers");
+  const std::string group = cluster.unique("starting");
+  constexpr int kPartitions = 8;
+  constexpr int kPerPartition = 20;
+  cluster.create_topic(topic, kPartitions);
+  for (int partition = 0; partition < kPartitions; ++partition) {
+    for (int n = 0; n < kPerPartition; ++n) {
+      cluster.produce(topic, partition, std::nullopt, std::to_string(partition) + ":" + std::to_string(n));
+    }
+  }
+  cluster.flush();
+
+  sdk::Config config;
+  config.set("brokers", cluster.bootstrap());
+  config.set("topics", std::vector<std::string>{topic});
+  config.set("group_id", group);
+  config.set("commit_interval", std::chrono::milliseconds(100));
+  config.set("librdkafka", std::map<std::string, std::string>{{"debug", "topic"}});
+  RecordingLogger logger;
+  auto created = invalidator_static_plugin_kafka().create_source(config, sdk::PluginContext{"kafka", &logger});
+  ASSERT_TRUE(created) << created.error();
+  sdk::Source& source = **created;
+  RecordingEmitter emitter(source, 2);
+  std::jthread running([&](std::stop_token stop) { EXPECT_TRUE(source.run(emitter, stop).ok()); });
+
+  ASSERT_TRUE(eventually([&] { return emitter.emitted().size() == 2; }));
+  std::this_thread::sleep_for(1500ms);  // the source waits 500 ms for room, then pauses
+  emitter.open();
+  ASSERT_TRUE(eventually([&] { return emitter.emitted().size() >= kPartitions * kPerPartition; }))
+      << "not every message was handed over: " << emitter.emitted().size();
+  running.request_stop();
+  running.join();
+
+  EXPECT_GT(expect_pauses_only_while_fetching(logger.text()), 0)
+      << "the source never paused: the test did not test anything. librdkafka's log:\n" << logger.text();
 }
 
 TEST(KafkaSource, ABadLibrdkafkaSettingIsRefusedWithLibrdkafkasMessage) {
