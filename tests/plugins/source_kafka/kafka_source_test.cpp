@@ -263,6 +263,17 @@ class RecordingLogger final : public sdk::Logger {
   std::vector<std::string> lines_;
 };
 
+// A topic of `partitions` partitions, each holding `per_partition` messages valued "P:N".
+void create_numbered_topic(KafkaCluster& cluster, const std::string& topic, int partitions, int per_partition) {
+  cluster.create_topic(topic, partitions);
+  for (int partition = 0; partition < partitions; ++partition) {
+    for (int n = 0; n < per_partition; ++n) {
+      cluster.produce(topic, partition, std::nullopt, std::to_string(partition) + ":" + std::to_string(n));
+    }
+  }
+  cluster.flush();
+}
+
 // librdkafka drops its own start of a newly assigned partition when the application's pause
 // or resume of that partition (even one that changes nothing) overtakes it, and the partition
 // is then never read; or its own pause or resume at a rebalance. The source must pause and
@@ -304,13 +315,7 @@ TEST(KafkaSource, MessagesHeldAcrossARevokeAreNotHandedOver) {
   const std::string group = cluster.unique("held");
   constexpr int kPartitions = 1;
   constexpr int kPerPartition = 20;
-  cluster.create_topic(topic, kPartitions);
-  for (int partition = 0; partition < kPartitions; ++partition) {
-    for (int n = 0; n < kPerPartition; ++n) {
-      cluster.produce(topic, partition, std::nullopt, std::to_string(partition) + ":" + std::to_string(n));
-    }
-  }
-  cluster.flush();
+  create_numbered_topic(cluster, topic, kPartitions, kPerPartition);
 
   // The group notices members coming and going within seconds, as in the rebalance tests.
   const std::vector<std::pair<std::string, std::string>> group_timing{{"session.timeout.ms", "6000"},
@@ -414,13 +419,7 @@ TEST(KafkaSource, PartitionsArePausedAndResumedOnlyOnceTheyAreFetching) {
   const std::string group = cluster.unique("starting");
   constexpr int kPartitions = 8;
   constexpr int kPerPartition = 20;
-  cluster.create_topic(topic, kPartitions);
-  for (int partition = 0; partition < kPartitions; ++partition) {
-    for (int n = 0; n < kPerPartition; ++n) {
-      cluster.produce(topic, partition, std::nullopt, std::to_string(partition) + ":" + std::to_string(n));
-    }
-  }
-  cluster.flush();
+  create_numbered_topic(cluster, topic, kPartitions, kPerPartition);
 
   sdk::Config config;
   config.set("brokers", cluster.bootstrap());
