@@ -73,11 +73,12 @@ class KafkaSource final : public sdk::Source {
   // The stream of a message about to go to the pipeline, recording it as emitted; none when
   // its partition was revoked since it was read.
   std::optional<std::uint64_t> hand_over(std::string_view topic, std::int32_t partition, std::int64_t offset);
-  // Pauses the partitions that have delivered a message (and `also`, which just did), or
-  // resumes the ones this source paused. Backpressure only: see pause_partitions().
+  // Backpressure. pause_delivering() pauses the partitions that have delivered a message (and
+  // that of `also`, which just did); resume_paused() resumes the ones this source paused.
   void pause_delivering(const rd_kafka_message_t* also);
   void resume_paused();
-  // librdkafka (2.0.2 and later) bumps a partition's version for every pause or resume, even
+  // librdkafka (2.0.2 here; the same race is reported against later versions as its issue
+  // 5591) bumps a partition's version for every pause or resume, even
   // one that changes nothing, and drops any of its own operations on that partition created
   // with an older version but queued after it. One such is the fetch start it queues when a
   // partition is assigned: dropped, the partition is never read. So this source pauses only
