@@ -13,7 +13,7 @@
 // on many partitions, so each one was faulted in, zeroed and copied into cold memory again:
 // librdkafka's threads in the Kafka source cost twice what they do in a plain consumer.
 // Without the threshold, large buffers are reused like the others (Kafka source, whole
-// process: about +35 %).
+// process: about +40 %).
 #include <jemalloc/jemalloc.h>
 
 #include <cstddef>
