@@ -12,8 +12,10 @@
 //               [--batch-scheduling true|false]   (engine.batch_scheduling; default: the engine's own)
 //               [--commit-interval-ms N]   (the source's commit_interval; default 100)
 //               [--rounds N]   (N pairs of runs over the same messages, and their median ratio)
+//               [--lanes N]   (the Redis sink's lanes; default 4, as in configs/debezium-kafka-redis.toml)
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <stdexcept>
@@ -43,6 +46,37 @@ const char* const kTopic = "dbserver1.public.customers";
 // mock broker, which shares the two cores: at 20 ms its thread took up to half a core.
 constexpr std::chrono::milliseconds kDefaultCommitInterval{100};
 
+// Each run is also measured in CPU seconds (user and system), of the consumer and of the mock
+// brokers serving it: on a shared machine CPU time is steadier than wall time, and it says
+// what a run costs whatever else the cores were doing.
+double cpu_seconds(const rusage& usage) {
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// This process so far: the mock brokers, the consume-only loop, the reads of committed offsets.
+double own_cpu_seconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return cpu_seconds(usage);
+}
+
+// CPU seconds of this process's threads whose name starts with `prefix` ("rdk:mock": the mock
+// brokers), from /proc/self/task/*/schedstat.
+double threads_cpu_seconds(const std::string& prefix) {
+  double total = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name.rfind(prefix, 0) != 0) continue;
+    std::ifstream schedstat(task.path() / "schedstat");
+    double nanoseconds = 0;
+    if (schedstat >> nanoseconds) total += nanoseconds / 1e9;
+  }
+  return total;
+}
+
 rd_kafka_t* make_handle(rd_kafka_type_t type, const std::vector<std::pair<std::string, std::string>>& settings) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   char error[512];
@@ -58,6 +92,12 @@ rd_kafka_t* make_handle(rd_kafka_type_t type, const std::vector<std::pair<std::s
   if (handle == nullptr) throw std::runtime_error(error);
   return handle;
 }
+
+// One run: wall seconds while consuming, and CPU seconds of the consumer and its mock brokers.
+struct Run {
+  double seconds = -1;
+  double cpu_seconds = 0;
+};
 
 void preload(const std::string& bootstrap, const std::string& topic, std::size_t events) {
   rd_kafka_t* producer = make_handle(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}, {"linger.ms", "20"},
@@ -108,8 +148,10 @@ void preload(const std::string& bootstrap, const std::string& topic, std::size_t
   }
 }
 
-double consume_only(const std::string& bootstrap, const std::string& topic, const std::string& group,
+Run consume_only(const std::string& bootstrap, const std::string& topic, const std::string& group,
                     std::size_t events) {
+  const double cpu_at_start = own_cpu_seconds();
+  const double mock_cpu_at_start = threads_cpu_seconds("rdk:mock");
   rd_kafka_t* consumer = make_handle(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
                                                          {"group.id", group},
                                                          {"auto.offset.reset", "earliest"},
@@ -132,11 +174,15 @@ double consume_only(const std::string& bootstrap, const std::string& topic, cons
     rd_kafka_message_destroy(message);
   }
   double seconds = std::chrono::duration<double>(Clock::now() - first).count();
+  const double cpu = own_cpu_seconds() - cpu_at_start;
+  const double mock_cpu = threads_cpu_seconds("rdk:mock") - mock_cpu_at_start;
   rd_kafka_consumer_close(consumer);
   rd_kafka_destroy(consumer);
-  std::printf("consume-only (librdkafka)   %9.0f events/s (%zu events, %.1f MB, %.2f s)\n",
-              static_cast<double>(events) / seconds, events, static_cast<double>(bytes) / 1e6, seconds);
-  return seconds;
+  std::printf("consume-only (librdkafka)   %9.0f events/s (%zu events, %.1f MB, %.2f s), CPU %.2f s "
+              "(consumer %.2f, mock brokers %.2f; the group join included)\n",
+              static_cast<double>(events) / seconds, events, static_cast<double>(bytes) / 1e6, seconds, cpu,
+              cpu - mock_cpu, mock_cpu);
+  return Run{seconds, cpu};
 }
 
 // Reads a group's committed offsets through one handle kept for the whole run: a handle
@@ -176,20 +222,23 @@ long peak_rss_kib(pid_t pid) {
 }
 
 // Runs `invalidator run` with `config` until `group` has committed every event; returns the
-// seconds from its first commit to its last, or a negative number if the process ended early.
-double invalidator_run(const std::string& invalidator, const std::string& config, const std::string& bootstrap,
+// seconds from its first commit to its last, negative if the process ended early.
+Run invalidator_run(const std::string& invalidator, const std::string& config, const std::string& bootstrap,
                        const std::string& topic, const std::string& group, std::size_t events,
                        std::chrono::milliseconds commit_interval, const std::string& sink, double ceiling) {
+  const Run failed;
   char config_path[] = "/tmp/kafka-bench-XXXXXX";
   int fd = ::mkstemp(config_path);
   bool written = fd >= 0 && ::write(fd, config.data(), config.size()) == static_cast<ssize_t>(config.size());
   if (fd >= 0) ::close(fd);
   if (!written) {
     std::perror("kafka_bench: cannot write the invalidator's configuration to /tmp");
-    return -1;
+    return failed;
   }
 
   auto started = Clock::now();
+  const double cpu_at_start = own_cpu_seconds();
+  const double mock_cpu_at_start = threads_cpu_seconds("rdk:mock");
   pid_t child = ::fork();
   if (child == 0) {
     if (std::freopen("/dev/null", "w", stderr) == nullptr) ::_exit(126);
@@ -209,7 +258,7 @@ double invalidator_run(const std::string& invalidator, const std::string& config
                    "run it by hand with -c and the same config to see why\n",
                    WIFEXITED(status) ? "exit status" : "signal", WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
       ::unlink(config_path);
-      return -1;
+      return failed;
     }
     std::int64_t committed = offsets.total();
     rss = std::max(rss, peak_rss_kib(child));
@@ -219,8 +268,11 @@ double invalidator_run(const std::string& invalidator, const std::string& config
   }
   auto finished = Clock::now();
   rss = std::max(rss, peak_rss_kib(child));
+  const double bench_cpu = own_cpu_seconds() - cpu_at_start;
+  const double mock_cpu = threads_cpu_seconds("rdk:mock") - mock_cpu_at_start;
   ::kill(child, SIGTERM);
-  ::waitpid(child, nullptr, 0);
+  rusage child_usage{};
+  ::wait4(child, nullptr, 0, &child_usage);
   ::unlink(config_path);
   double seconds = std::chrono::duration<double>(finished - first_commit).count();
   // Timed by commits, a run of a few commit intervals has an error of the order of the run.
@@ -228,14 +280,17 @@ double invalidator_run(const std::string& invalidator, const std::string& config
     std::fprintf(stderr, "invalidator run took %.2f s from its first commit to its last, under five commit intervals "
                  "(%lld ms): too short to time; use more --events or a shorter --commit-interval-ms\n",
                  seconds, static_cast<long long>(commit_interval.count()));
-    return -1;
+    return failed;
   }
   std::printf("invalidator run -> %-8s %9.0f events/s (%.2f s after the first commit, %.2f s with the group join), "
-              "%.2fx the consume-only ceiling, peak RSS %.1f MiB\n",
+              "%.2fx the consume-only ceiling, peak RSS %.1f MiB, CPU %.2f s (invalidator %.2f, mock brokers "
+              "%.2f, offset reads %.2f)\n",
               sink.c_str(), static_cast<double>(events) / seconds, seconds,
               std::chrono::duration<double>(finished - started).count(), ceiling / seconds,
-              static_cast<double>(rss) / 1024.0);
-  return seconds;
+              static_cast<double>(rss) / 1024.0, cpu_seconds(child_usage) + bench_cpu, cpu_seconds(child_usage),
+              mock_cpu, bench_cpu - mock_cpu);
+  // The offset reads are the benchmark's own: left out of the run's CPU.
+  return Run{seconds, cpu_seconds(child_usage) + mock_cpu};
 }
 
 }  // namespace
@@ -246,6 +301,7 @@ int main(int argc, char** argv) {
   std::string decode_threads;
   std::string queue_capacity;
   std::string batch_scheduling;
+  std::string lanes = "4";
   std::size_t events = 200'000;
   int rounds = 1;
   std::chrono::milliseconds commit_interval = kDefaultCommitInterval;
@@ -258,11 +314,12 @@ int main(int argc, char** argv) {
     else if (option == "--decode-threads") decode_threads = argv[i + 1];
     else if (option == "--queue-capacity") queue_capacity = argv[i + 1];
     else if (option == "--batch-scheduling") batch_scheduling = argv[i + 1];
+    else if (option == "--lanes") lanes = argv[i + 1];
     else if (option == "--commit-interval-ms") commit_interval = std::chrono::milliseconds(std::stol(argv[i + 1]));
   }
   if (invalidator.empty()) {
     std::fprintf(stderr, "usage: kafka_bench --invalidator PATH [--events N] [--redis URL] [--decode-threads N] "
-                 "[--queue-capacity N] [--batch-scheduling true|false] [--commit-interval-ms N] [--rounds N]\n");
+                 "[--queue-capacity N] [--batch-scheduling true|false] [--commit-interval-ms N] [--rounds N] [--lanes N]\n");
     return 2;
   }
 
@@ -287,7 +344,7 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::string sink = redis.empty() ? "type = \"memory\"\n" : "type = \"redis\"\nurl = \"" + redis + "\"\nlanes = 4\n";
+  std::string sink = redis.empty() ? "type = \"memory\"\n" : "type = \"redis\"\nurl = \"" + redis + "\"\nlanes = " + lanes + "\n";
   std::string engine = "[engine]\n";
   if (!decode_threads.empty()) engine += "decode_threads = " + decode_threads + "\n";
   if (!queue_capacity.empty()) engine += "queue_capacity = " + queue_capacity + "\n";
@@ -295,9 +352,10 @@ int main(int argc, char** argv) {
   // Each round reads the topic from its start twice, as two groups of its own: the ceiling,
   // then the invalidator. On a shared machine the two halves of one round see alike loads.
   std::vector<double> ratios;
+  std::vector<double> cpu_ratios;
   for (int round = 1; round <= rounds; ++round) {
     const std::string suffix = rounds == 1 ? "" : "-" + std::to_string(round);
-    double ceiling = consume_only(bootstrap, topic, cluster->unique("bench-consume-only" + suffix), events);
+    Run ceiling = consume_only(bootstrap, topic, cluster->unique("bench-consume-only" + suffix), events);
     std::string group = cluster->unique("bench-invalidator" + suffix);
     std::string config = engine + "[sources.kafka]\ntype = \"kafka\"\nbrokers = \"" + bootstrap + "\"\ntopics = [\"" +
                          topic + "\"]\ngroup_id = \"" + group + "\"\ncommit_interval = \"" +
@@ -305,17 +363,24 @@ int main(int argc, char** argv) {
                          "[sinks.cache]\n" + sink +
                          "[[routes]]\nfrom = [\"kafka\"]\ntable = \"public.customers\"\nchanged = [\"street\", \"email\"]\n"
                          "keys = [\"customer:{id}\", \"customer:by-email:{email}\"]\nto = [\"cache\"]\n";
-    double seconds = invalidator_run(invalidator, config, bootstrap, topic, group, events, commit_interval,
-                                     redis.empty() ? "memory" : "redis", ceiling);
-    if (seconds < 0) return 1;
-    ratios.push_back(ceiling / seconds);
+    Run run = invalidator_run(invalidator, config, bootstrap, topic, group, events, commit_interval,
+                              redis.empty() ? "memory" : "redis", ceiling.seconds);
+    if (run.seconds < 0) return 1;
+    ratios.push_back(ceiling.seconds / run.seconds);
+    cpu_ratios.push_back(run.cpu_seconds / ceiling.cpu_seconds);
   }
   if (rounds > 1) {
-    std::sort(ratios.begin(), ratios.end());
-    double median = ratios.size() % 2 == 1 ? ratios[ratios.size() / 2]
-                                           : (ratios[ratios.size() / 2 - 1] + ratios[ratios.size() / 2]) / 2;
-    std::printf("%d rounds: %.2fx to %.2fx the consume-only ceiling, median %.2fx\n", rounds, ratios.front(),
-                ratios.back(), median);
+    auto median = [](std::vector<double>& values) {
+      std::sort(values.begin(), values.end());
+      return values.size() % 2 == 1 ? values[values.size() / 2]
+                                    : (values[values.size() / 2 - 1] + values[values.size() / 2]) / 2;
+    };
+    double median_ratio = median(ratios);
+    double median_cpu_ratio = median(cpu_ratios);
+    std::printf("%d rounds: %.2fx to %.2fx the consume-only ceiling, median %.2fx; CPU %.2fx to %.2fx the "
+                "consume-only run's, median %.2fx\n",
+                rounds, ratios.front(), ratios.back(), median_ratio, cpu_ratios.front(), cpu_ratios.back(),
+                median_cpu_ratio);
   }
   return 0;
 }

@@ -2,9 +2,9 @@
 
 #include <hiredis/hiredis.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -31,18 +31,20 @@ class RespWriter {
   }
   void argument(std::uint64_t value) {
     char digits[24];
-    int length = std::snprintf(digits, sizeof digits, "%llu", static_cast<unsigned long long>(value));
-    argument(std::string_view(digits, static_cast<std::size_t>(length)));
+    char* end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+    argument(std::string_view(digits, static_cast<std::size_t>(end - digits)));
   }
   const std::string& data() const { return buffer_; }
   bool empty() const { return buffer_.empty(); }
   void clear() { buffer_.clear(); }
 
  private:
+  // Written for every command and argument: std::to_chars, where snprintf took a twentieth of
+  // a delivering thread in profiles.
   void number(std::size_t value) {
     char digits[24];
-    int length = std::snprintf(digits, sizeof digits, "%zu\r\n", value);
-    buffer_.append(digits, static_cast<std::size_t>(length));
+    char* end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+    buffer_.append(digits, static_cast<std::size_t>(end - digits)).append("\r\n");
   }
   std::string buffer_;
 };
