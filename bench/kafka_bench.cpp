@@ -4,7 +4,8 @@
 //   1. a plain librdkafka consumer reads them all (the ceiling: consuming and nothing else);
 //   2. `invalidator run` (Kafka source -> Redis sink, or the memory sink without --redis)
 //      runs until the group's committed offsets reach the end of every partition.
-// Reports events/s of both and the peak RSS of the invalidator process.
+// Reports events/s of both, the CPU time of each with the mock brokers serving it, and the
+// peak RSS of the invalidator process.
 //
 //   kafka_bench --invalidator build/core/invalidator [--events N] [--redis redis://127.0.0.1:PORT]
 //               [--decode-threads N]   (engine.decode_threads; default: the engine's own)
