@@ -192,7 +192,7 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
     sinks.push_back(pipeline::SinkSlot{instance.id, std::move(created).value(), instance.sink});
   }
   for (auto& [id, sink] : state_->sinks) {
-    sinks.push_back(pipeline::SinkSlot{id, std::move(sink), config::SinkSettings{}});
+    sinks.push_back(pipeline::SinkSlot{id, std::move(sink), config::default_sink_settings()});
   }
 
   std::vector<std::string> source_ids, sink_ids;

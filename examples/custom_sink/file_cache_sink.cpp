@@ -87,20 +87,23 @@ class FileCacheSink final : public Sink {
   std::atomic<bool> stopped_{false};
 };
 
-ConfigSpec spec() {
-  ConfigSpec spec;
-  spec.summary("Deletes cached files, one file per key under a directory.")
-      .option("directory", OptionType::string)
+struct Options {
+  std::string directory;
+};
+
+OptionsSpec<Options> options() {
+  OptionsSpec<Options> spec("Deletes cached files, one file per key under a directory.");
+  spec.option("directory", &Options::directory)
       .description("The cache directory; keys are file names with bytes outside [A-Za-z0-9._-] written as %XX.")
       .required()
       .example("\"/var/cache/pages\"");
   return spec;
 }
 
-Result<std::unique_ptr<Sink>> create(const Config& config, const PluginContext&) {
-  return std::unique_ptr<Sink>(std::make_unique<FileCacheSink>(config.string("directory")));
+Result<std::unique_ptr<Sink>> create(Options options, const PluginContext&) {
+  return std::unique_ptr<Sink>(std::make_unique<FileCacheSink>(options.directory));
 }
 
 }  // namespace filecache
 
-INVALIDATOR_SINK_PLUGIN(filecache, "1.0.0", filecache::spec, filecache::create)
+INVALIDATOR_SINK_PLUGIN(filecache, "2.0.0", filecache::options, filecache::create)

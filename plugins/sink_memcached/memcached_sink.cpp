@@ -77,67 +77,56 @@ time_t memcached_expiration(std::chrono::milliseconds ttl) {
   return seconds;
 }
 
-sdk::ConfigSpec MemcachedSink::spec() {
-  sdk::ConfigSpec spec;
-  spec.summary("Deletes, touches or sets keys in memcached (binary protocol, consistent hashing over several servers); "
-               "acknowledged by default, optionally fire-and-forget, optionally version-fenced with CAS.")
-      .option("servers", sdk::OptionType::string_list)
+sdk::OptionsSpec<MemcachedSinkOptions> MemcachedSink::options() {
+  using O = MemcachedSinkOptions;
+  sdk::OptionsSpec<O> spec(
+      "Deletes, touches or sets keys in memcached (binary protocol, consistent hashing over several servers); "
+      "acknowledged by default, optionally fire-and-forget, optionally version-fenced with CAS.");
+  spec.option("servers", &O::servers)
       .description("host:port of each server; keys are spread over them by consistent (ketama) hashing, as most clients do.")
-      .default_value("[\"127.0.0.1:11211\"]")
-      .option("key_prefix", sdk::OptionType::string)
-      .description("Prepended to every key.")
-      .default_value("\"\"")
-      .option("reliable", sdk::OptionType::boolean)
+      .default_value(std::vector<std::string>{"127.0.0.1:11211"});
+  spec.option("key_prefix", &O::key_prefix).description("Prepended to every key.").default_value("");
+  spec.option("reliable", &O::reliable)
       .description("Wait for each server's reply (true). false sends noreply commands in buffered batches: several "
                    "times faster, but a command lost with a connection is not noticed.")
-      .default_value("true")
-      .option("fence", sdk::OptionType::boolean)
+      .default_value(true);
+  spec.option("fence", &O::fence)
       .description("Version-fenced sets and deletes with gets/CAS (see the plugin's README); needs reliable = true.")
-      .default_value("false")
-      .option("tombstone_ttl", sdk::OptionType::duration)
+      .default_value(false);
+  spec.option("tombstone_ttl", &O::tombstone_ttl)
       .description("How long a fenced delete's tombstone lives: longer than any reader takes from cache miss to fill.")
-      .default_value("\"60s\"")
-      .min(1000)
-      .option("connect_timeout", sdk::OptionType::duration)
+      .default_value(std::chrono::seconds(60))
+      .min(1000);
+  spec.option("connect_timeout", &O::connect_timeout)
       .description("How long a connection attempt may take.")
-      .default_value("\"1s\"")
-      .min(1)
-      .option("command_timeout", sdk::OptionType::duration)
+      .default_value(std::chrono::seconds(1))
+      .min(1);
+  spec.option("command_timeout", &O::command_timeout)
       .description("How long a reply may take before the batch is retried.")
-      .default_value("\"2s\"")
-      .min(1)
-      .option("pool", sdk::OptionType::integer)
+      .default_value(std::chrono::seconds(2))
+      .min(1);
+  spec.option("pool", &O::pool)
       .description("Client instances (each with its connections); as many batches are delivered at once.")
-      .default_value("4")
+      .default_value(4)
       .min(1)
-      .max(64)
-      .option("on_pattern", sdk::OptionType::string)
+      .max(64);
+  spec.option("on_pattern", &O::on_pattern)
       .description("memcached cannot list keys, so a pattern (a truncate's on_truncate) cannot be deleted: \"fail\" "
                    "reports it (dead-lettered), \"flush_all\" empties every server instead.")
-      .default_value("\"fail\"")
-      .one_of({"fail", "flush_all"});
+      .choices({{"fail", MemcachedPatternPolicy::fail}, {"flush_all", MemcachedPatternPolicy::flush_all}})
+      .default_value(MemcachedPatternPolicy::fail);
   return spec;
 }
 
-sdk::Result<std::unique_ptr<sdk::Sink>> MemcachedSink::create(const sdk::Config& config,
+sdk::Result<std::unique_ptr<sdk::Sink>> MemcachedSink::create(MemcachedSinkOptions options,
                                                             const sdk::PluginContext& context) {
-  MemcachedSinkOptions options;
-  options.servers = config.has("servers") ? config.string_list("servers") : std::vector<std::string>{"127.0.0.1:11211"};
   if (options.servers.empty()) return sdk::Status::error("servers: give at least one host:port");
   for (const auto& server : options.servers) {
     if (auto parsed = parse_server(server); !parsed) return sdk::Status::error("servers: " + parsed.error());
   }
-  options.key_prefix = config.string("key_prefix");
-  options.reliable = config.boolean("reliable", true);
-  options.fence = config.boolean("fence");
   if (options.fence && !options.reliable) {
     return sdk::Status::error("fence = true needs reliable = true: a fenced write reads the server's reply");
   }
-  options.tombstone_ttl = config.duration("tombstone_ttl", std::chrono::seconds(60));
-  options.connect_timeout = config.duration("connect_timeout", std::chrono::seconds(1));
-  options.command_timeout = config.duration("command_timeout", std::chrono::seconds(2));
-  options.pool = static_cast<std::size_t>(config.integer("pool", 4));
-  options.flush_on_pattern = config.string("on_pattern", "fail") == "flush_all";
   return std::unique_ptr<sdk::Sink>(std::make_unique<MemcachedSink>(std::move(options), context.logger));
 }
 
@@ -314,7 +303,7 @@ MemcachedSink::ItemResult MemcachedSink::apply(memcached_st* client, const sdk::
       return classify(client, rc, key, "touch");
     }
     case sdk::Action::delete_pattern: {
-      if (!options_.flush_on_pattern) {
+      if (options_.on_pattern != MemcachedPatternPolicy::flush_all) {
         return {Outcome::failed, "memcached cannot list its keys, so the pattern '" + item.key +
                                      "' cannot be deleted; set on_pattern = \"flush_all\" to empty the cache instead"};
       }
@@ -371,5 +360,5 @@ sdk::DeliveryResult MemcachedSink::deliver(std::span<const sdk::Invalidation> ba
 
 }  // namespace invalidator::plugins
 
-INVALIDATOR_SINK_PLUGIN(memcached, "0.1.0", invalidator::plugins::MemcachedSink::spec,
+INVALIDATOR_SINK_PLUGIN(memcached, "0.2.0", invalidator::plugins::MemcachedSink::options,
                         invalidator::plugins::MemcachedSink::create)

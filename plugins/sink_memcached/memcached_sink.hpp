@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "invalidator/sdk/config_spec.hpp"
+#include "invalidator/sdk/options.hpp"
 #include "invalidator/sdk/context.hpp"
 #include "invalidator/sdk/pool.hpp"
 #include "invalidator/sdk/result.hpp"
@@ -29,16 +29,20 @@ inline constexpr std::uint32_t kFencedValueFlags = 0x46'56'41'4C;  // "FVAL"
 inline constexpr std::uint32_t kTombstoneFlags = 0x46'54'4F'4D;    // "FTOM"
 inline constexpr std::size_t kFenceVersionDigits = 20;
 
+// What a pattern invalidation does, since memcached cannot list keys.
+enum class MemcachedPatternPolicy { fail, flush_all };
+
+// The plugin's options, as declared in MemcachedSink::options() (which holds the defaults).
 struct MemcachedSinkOptions {
   std::vector<std::string> servers;  // host:port
   std::string key_prefix;
-  bool reliable = true;  // false: noreply, buffered
-  bool fence = false;
-  std::chrono::milliseconds tombstone_ttl{60'000};
-  std::chrono::milliseconds connect_timeout{1000};
-  std::chrono::milliseconds command_timeout{2000};
-  std::size_t pool = 4;
-  bool flush_on_pattern = false;
+  bool reliable;  // false: noreply, buffered
+  bool fence;
+  std::chrono::milliseconds tombstone_ttl;
+  std::chrono::milliseconds connect_timeout;
+  std::chrono::milliseconds command_timeout;
+  std::size_t pool;
+  MemcachedPatternPolicy on_pattern;
 };
 
 // Deletes, touches and sets memcached keys through libmemcached (binary protocol, keys spread
@@ -48,8 +52,8 @@ class MemcachedSink final : public sdk::Sink {
   MemcachedSink(MemcachedSinkOptions options, sdk::Logger* logger);
   ~MemcachedSink() override;
 
-  static sdk::ConfigSpec spec();
-  static sdk::Result<std::unique_ptr<sdk::Sink>> create(const sdk::Config& config, const sdk::PluginContext& context);
+  static sdk::OptionsSpec<MemcachedSinkOptions> options();
+  static sdk::Result<std::unique_ptr<sdk::Sink>> create(MemcachedSinkOptions options, const sdk::PluginContext& context);
 
   sdk::Status start() override;
   sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch) override;

@@ -4,37 +4,35 @@
 
 namespace invalidator::plugins {
 
-sdk::ConfigSpec MemorySink::spec() {
-  sdk::ConfigSpec spec;
-  spec.summary("An in-process LRU cache with per-entry TTL. Invalidations delete, set or expire its entries; a host "
-               "service embedding the engine reads and fills it through Engine::cache().")
-      .option("max_entries", sdk::OptionType::integer)
+sdk::OptionsSpec<MemoryCacheLimits> MemorySink::options() {
+  sdk::OptionsSpec<MemoryCacheLimits> spec(
+      "An in-process LRU cache with per-entry TTL. Invalidations delete, set or expire its entries; a host "
+      "service embedding the engine reads and fills it through Engine::cache().");
+  spec.option("max_entries", &MemoryCacheLimits::max_entries)
       .description("Entries kept before the least recently used are evicted; 0: no limit.")
-      .default_value("100000")
-      .min(0)
-      .option("max_bytes", sdk::OptionType::size)
+      .default_value(100'000)
+      .min(0);
+  spec.option("max_bytes", &MemoryCacheLimits::max_bytes)
+      .size()
       .description("Approximate memory (keys, values and bookkeeping) kept before evicting; 0: no limit.")
-      .default_value("0")
+      .default_value(0)
       .example("\"256MiB\"")
-      .min(0)
-      .option("shards", sdk::OptionType::integer)
+      .min(0);
+  spec.option("shards", &MemoryCacheLimits::shards)
       .description("Independently locked parts; more shards, less contention between threads.")
-      .default_value("16")
+      .default_value(16)
       .min(1)
-      .max(4096)
-      .option("default_ttl", sdk::OptionType::duration)
+      .max(4096);
+  spec.option("default_ttl", &MemoryCacheLimits::default_ttl)
       .description("Time to live of entries written without one; 0: they live until evicted or invalidated.")
-      .default_value("\"0ms\"")
+      .default_value(std::chrono::milliseconds(0))
       .min(0);
   return spec;
 }
 
-sdk::Result<std::unique_ptr<sdk::Sink>> MemorySink::create(const sdk::Config& config, const sdk::PluginContext&) {
-  MemoryCacheLimits limits;
-  limits.max_entries = static_cast<std::size_t>(config.integer("max_entries", 100'000));
-  limits.max_bytes = static_cast<std::size_t>(config.size("max_bytes", 0));
-  limits.shards = static_cast<std::size_t>(config.integer("shards", 16));
-  limits.default_ttl = config.duration("default_ttl");
+MemoryCacheLimits MemorySink::default_limits() { return options().fill({}).value(); }
+
+sdk::Result<std::unique_ptr<sdk::Sink>> MemorySink::create(MemoryCacheLimits limits, const sdk::PluginContext&) {
   return std::unique_ptr<sdk::Sink>(std::make_unique<MemorySink>(limits));
 }
 
@@ -70,4 +68,4 @@ sdk::DeliveryResult MemorySink::deliver(std::span<const sdk::Invalidation> batch
 
 }  // namespace invalidator::plugins
 
-INVALIDATOR_SINK_PLUGIN(memory, "0.1.0", invalidator::plugins::MemorySink::spec, invalidator::plugins::MemorySink::create)
+INVALIDATOR_SINK_PLUGIN(memory, "0.2.0", invalidator::plugins::MemorySink::options, invalidator::plugins::MemorySink::create)

@@ -3,7 +3,7 @@
 #include <atomic>
 #include <memory>
 
-#include "invalidator/sdk/config_spec.hpp"
+#include "invalidator/sdk/options.hpp"
 #include "invalidator/sdk/context.hpp"
 #include "invalidator/sdk/result.hpp"
 #include "invalidator/sdk/sink.hpp"
@@ -17,8 +17,10 @@ class MemorySink final : public sdk::Sink {
  public:
   explicit MemorySink(MemoryCacheLimits limits) : cache_(limits) {}
 
-  static sdk::ConfigSpec spec();
-  static sdk::Result<std::unique_ptr<sdk::Sink>> create(const sdk::Config& config, const sdk::PluginContext& context);
+  static sdk::OptionsSpec<MemoryCacheLimits> options();
+  static sdk::Result<std::unique_ptr<sdk::Sink>> create(MemoryCacheLimits limits, const sdk::PluginContext& context);
+  // The declared defaults, for a cache built in code.
+  static MemoryCacheLimits default_limits();
 
   sdk::Status start() override;
   sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch) override;

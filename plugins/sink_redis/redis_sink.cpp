@@ -28,90 +28,80 @@ std::vector<sdk::ItemFailure> fail_all(std::size_t count, const std::string& rea
 
 }  // namespace
 
-sdk::ConfigSpec RedisSink::spec() {
-  sdk::ConfigSpec spec;
-  spec.summary("Deletes, expires or sets keys in Redis: each batch one pipeline on one of a pool of connections, "
-               "optionally version-fenced by a Lua script so that a stale write-back cannot outlive an invalidation.")
-      .option("url", sdk::OptionType::string)
+sdk::OptionsSpec<RedisSinkOptions> RedisSink::options() {
+  using O = RedisSinkOptions;
+  sdk::OptionsSpec<O> spec(
+      "Deletes, expires or sets keys in Redis: each batch one pipeline on one of a pool of connections, "
+      "optionally version-fenced by a Lua script so that a stale write-back cannot outlive an invalidation.");
+  spec.option("url", &O::url)
       .description("redis://[user:password@]host:port/db or unix:///path/to/redis.sock?db=N.")
-      .default_value("\"redis://127.0.0.1:6379\"")
-      .option("password", sdk::OptionType::string)
+      .default_value("redis://127.0.0.1:6379");
+  spec.option("password", &O::password)
       .description("Password (AUTH), instead of one in the URL; write it as \"${REDIS_PASSWORD}\" to keep it out of the file. Never logged.")
-      .default_value("\"\"")
-      .secret()
-      .option("key_prefix", sdk::OptionType::string)
+      .default_value("")
+      .secret();
+  spec.option("key_prefix", &O::key_prefix)
       .description("Prepended to every key and pattern, e.g. \"app1:\".")
-      .default_value("\"\"")
-      .option("connect_timeout", sdk::OptionType::duration)
+      .default_value("");
+  spec.option("connect_timeout", &O::connect_timeout)
       .description("How long a connection attempt may take.")
-      .default_value("\"2s\"")
-      .min(1)
-      .option("command_timeout", sdk::OptionType::duration)
+      .default_value(std::chrono::seconds(2))
+      .min(1);
+  spec.option("command_timeout", &O::command_timeout)
       .description("How long a reply may take before the connection is dropped and the batch retried.")
-      .default_value("\"5s\"")
-      .min(1)
-      .option("pool", sdk::OptionType::integer)
+      .default_value(std::chrono::seconds(5))
+      .min(1);
+  spec.option("pool", &O::pool)
       .description("Connections; as many batches are delivered at once (the sink's `lanes` is capped by it).")
-      .default_value("4")
+      .default_value(4)
       .min(1)
-      .max(64)
-      .option("delete_command", sdk::OptionType::string)
+      .max(64);
+  spec.option("delete_command", &O::delete_command)
       .description("\"del\" frees memory at once; \"unlink\" frees it in the background (large values).")
-      .default_value("\"del\"")
-      .one_of({"del", "unlink"})
-      .option("keys_per_delete", sdk::OptionType::integer)
+      .choices({{"del", RedisDeleteCommand::del}, {"unlink", RedisDeleteCommand::unlink}})
+      .default_value(RedisDeleteCommand::del);
+  spec.option("keys_per_delete", &O::keys_per_delete)
       .description("Consecutive deletes of a batch sent as one multi-key command; 1: a command per key.")
-      .default_value("64")
+      .default_value(64)
       .min(1)
-      .max(10000)
-      .option("pipeline_depth", sdk::OptionType::integer)
+      .max(10000);
+  spec.option("pipeline_depth", &O::pipeline_depth)
       .description("Commands written before their replies are read.")
-      .default_value("1024")
+      .default_value(1024)
       .min(1)
-      .max(100000)
-      .option("fence", sdk::OptionType::boolean)
+      .max(100000);
+  spec.option("fence", &O::fence)
       .description("Version-fenced sets and deletes through a Lua script (see the plugin's README): a value is written "
                    "only over an older version, and a delete leaves a tombstone that refuses a reader's stale fill.")
-      .default_value("false")
-      .option("fence_suffix", sdk::OptionType::string)
+      .default_value(false);
+  spec.option("fence_suffix", &O::fence_suffix)
       .description("Appended to a key to name its fence key (the newest version applied, or a tombstone).")
-      .default_value("\"#fence\"")
-      .option("tombstone_ttl", sdk::OptionType::duration)
+      .default_value("#fence");
+  spec.option("tombstone_ttl", &O::tombstone_ttl)
       .description("How long a fence key lives after its last write: longer than any reader takes from cache miss to fill.")
-      .default_value("\"60s\"")
-      .min(1)
-      .option("scan_count", sdk::OptionType::integer)
+      .default_value(std::chrono::seconds(60))
+      .min(1);
+  spec.option("scan_count", &O::scan_count)
       .description("COUNT hint of each SCAN round when deleting a pattern (truncates).")
-      .default_value("1000")
+      .default_value(1000)
       .min(1);
   return spec;
 }
 
-sdk::Result<std::unique_ptr<sdk::Sink>> RedisSink::create(const sdk::Config& config,
-                                                        const sdk::PluginContext& context) {
-  auto address = parse_redis_url(config.string("url", "redis://127.0.0.1:6379"));
+sdk::Result<std::unique_ptr<sdk::Sink>> RedisSink::create(RedisSinkOptions options, const sdk::PluginContext& context) {
+  auto address = parse_redis_url(options.url);
   if (!address) return sdk::Status::error("url: " + address.error());
-  RedisSinkOptions options;
-  options.address = std::move(*address);
-  if (auto password = config.string("password"); !password.empty()) options.address.password = password;
-  options.key_prefix = config.string("key_prefix");
-  options.timeouts.connect = config.duration("connect_timeout", std::chrono::seconds(2));
-  options.timeouts.command = config.duration("command_timeout", std::chrono::seconds(5));
-  options.pool = static_cast<std::size_t>(config.integer("pool", 4));
-  options.unlink = config.string("delete_command", "del") == "unlink";
-  options.keys_per_delete = static_cast<std::size_t>(config.integer("keys_per_delete", 64));
-  options.pipeline_depth = static_cast<std::size_t>(config.integer("pipeline_depth", 1024));
-  options.fence = config.boolean("fence");
-  options.fence_suffix = config.string("fence_suffix", "#fence");
-  options.tombstone_ttl = config.duration("tombstone_ttl", std::chrono::seconds(60));
-  options.scan_count = static_cast<std::size_t>(config.integer("scan_count", 1000));
-  return std::unique_ptr<sdk::Sink>(std::make_unique<RedisSink>(std::move(options), context.logger));
+  if (!options.password.empty()) address->password = options.password;
+  return std::unique_ptr<sdk::Sink>(std::make_unique<RedisSink>(std::move(options), std::move(*address), context.logger));
 }
 
-RedisSink::RedisSink(RedisSinkOptions options, sdk::Logger* logger)
-    : options_(std::move(options)), logger_(logger), tombstone_ttl_ms_(std::to_string(options_.tombstone_ttl.count())) {
+RedisSink::RedisSink(RedisSinkOptions options, RedisAddress address, sdk::Logger* logger)
+    : options_(std::move(options)),
+      address_(std::move(address)),
+      logger_(logger),
+      tombstone_ttl_ms_(std::to_string(options_.tombstone_ttl.count())) {
   for (std::size_t i = 0; i < options_.pool; ++i) {
-    slots_.push_back(std::make_unique<Slot>(options_));
+    slots_.push_back(std::make_unique<Slot>(address_, options_));
     pool_.add(*slots_.back());
   }
 }
@@ -141,7 +131,7 @@ void RedisSink::report_unreachable(const std::string& reason) {
 
 void RedisSink::report_reachable() {
   if (reported_unreachable_.exchange(false) && logger_) {
-    logger_->info("connected to " + options_.address.describe() + " again");
+    logger_->info("connected to " + address_.describe() + " again");
   }
 }
 
@@ -197,7 +187,7 @@ std::size_t RedisSink::write_command(RespWriter& writer, const Slot& slot, std::
                                      std::size_t index) const {
   const sdk::Invalidation& item = batch[index];
   const std::string_view prefix = options_.key_prefix;
-  const std::string_view delete_verb = options_.unlink ? "UNLINK" : "DEL";
+  const std::string_view delete_verb = options_.delete_command == RedisDeleteCommand::unlink ? "UNLINK" : "DEL";
   // An expire to zero is a delete: PEXPIRE 0 would do the same, less plainly.
   bool is_delete = item.action == sdk::Action::delete_key ||
                    (item.action == sdk::Action::expire && item.ttl.count() <= 0);
@@ -360,4 +350,4 @@ std::optional<sdk::DeliveryResult> RedisSink::delete_pattern(Slot& slot, const s
 
 }  // namespace invalidator::plugins
 
-INVALIDATOR_SINK_PLUGIN(redis, "0.1.0", invalidator::plugins::RedisSink::spec, invalidator::plugins::RedisSink::create)
+INVALIDATOR_SINK_PLUGIN(redis, "0.2.0", invalidator::plugins::RedisSink::options, invalidator::plugins::RedisSink::create)

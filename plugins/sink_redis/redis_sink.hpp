@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "invalidator/sdk/config_spec.hpp"
+#include "invalidator/sdk/options.hpp"
 #include "invalidator/sdk/context.hpp"
 #include "invalidator/sdk/pool.hpp"
 #include "invalidator/sdk/result.hpp"
@@ -19,28 +19,33 @@
 
 namespace invalidator::plugins {
 
+enum class RedisDeleteCommand { del, unlink };
+
+// The plugin's options, as declared in RedisSink::options() (which holds the defaults).
 struct RedisSinkOptions {
-  RedisAddress address;
-  RedisConnection::Timeouts timeouts;
-  std::size_t pool = 4;
+  std::string url;
+  std::string password;
   std::string key_prefix;
-  bool unlink = false;               // UNLINK instead of DEL
-  std::size_t keys_per_delete = 64;  // consecutive deletes joined into one DEL
-  std::size_t pipeline_depth = 1024;  // commands in flight on a connection
-  bool fence = false;
-  std::string fence_suffix = "#fence";
-  std::chrono::milliseconds tombstone_ttl{60'000};
-  std::size_t scan_count = 1000;
+  std::chrono::milliseconds connect_timeout;
+  std::chrono::milliseconds command_timeout;
+  std::size_t pool;
+  RedisDeleteCommand delete_command;
+  std::size_t keys_per_delete;  // consecutive deletes joined into one DEL
+  std::size_t pipeline_depth;   // commands in flight on a connection
+  bool fence;
+  std::string fence_suffix;
+  std::chrono::milliseconds tombstone_ttl;
+  std::size_t scan_count;
 };
 
 // Deletes, expires and sets Redis keys, a batch per pipeline on one of `pool` connections.
 class RedisSink final : public sdk::Sink {
  public:
-  RedisSink(RedisSinkOptions options, sdk::Logger* logger);
+  RedisSink(RedisSinkOptions options, RedisAddress address, sdk::Logger* logger);
   ~RedisSink() override;
 
-  static sdk::ConfigSpec spec();
-  static sdk::Result<std::unique_ptr<sdk::Sink>> create(const sdk::Config& config, const sdk::PluginContext& context);
+  static sdk::OptionsSpec<RedisSinkOptions> options();
+  static sdk::Result<std::unique_ptr<sdk::Sink>> create(RedisSinkOptions options, const sdk::PluginContext& context);
 
   sdk::Status start() override;
   sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch) override;
@@ -50,7 +55,8 @@ class RedisSink final : public sdk::Sink {
  private:
   // A pooled connection and what was loaded on it.
   struct Slot {
-    explicit Slot(const RedisSinkOptions& options) : connection(options.address, options.timeouts) {}
+    Slot(const RedisAddress& address, const RedisSinkOptions& options)
+        : connection(address, RedisConnection::Timeouts{options.connect_timeout, options.command_timeout}) {}
     RedisConnection connection;
     std::string fence_sha;  // empty until the fence script is loaded on this connection
   };
@@ -71,6 +77,7 @@ class RedisSink final : public sdk::Sink {
   void report_reachable();
 
   RedisSinkOptions options_;
+  RedisAddress address_;
   sdk::Logger* logger_;
   std::string tombstone_ttl_ms_;
 

@@ -17,50 +17,42 @@
 
 namespace invalidator::plugins {
 
-sdk::ConfigSpec FileSource::spec() {
-  sdk::ConfigSpec spec;
-  spec.summary("Reads messages as JSON Lines, one a line, from a file or standard input: Debezium values, "
-               "{\"topic\",\"key\",\"value\"} records, or an Invalidator dead-letter file to replay. Without "
-               "`follow`, the source ends at the end of the file, and `invalidator run` exits once everything "
-               "read was delivered.")
-      .option("path", sdk::OptionType::string)
+sdk::OptionsSpec<FileSource::Options> FileSource::options() {
+  sdk::OptionsSpec<Options> spec(
+      "Reads messages as JSON Lines, one a line, from a file or standard input: Debezium values, "
+      "{\"topic\",\"key\",\"value\"} records, or an Invalidator dead-letter file to replay. Without "
+      "`follow`, the source ends at the end of the file, and `invalidator run` exits once everything "
+      "read was delivered.");
+  spec.option("path", &Options::path)
       .description("File to read; \"-\" reads standard input.")
       .required()
-      .example("\"events.jsonl\"")
-      .option("topic", sdk::OptionType::string)
+      .example("\"events.jsonl\"");
+  spec.option("topic", &Options::topic)
       .description("Topic name given to every message; the codec takes the table from it when a message does not name one.")
-      .default_value("\"\"")
-      .example("\"dbserver1.public.customers\"")
-      .option("follow", sdk::OptionType::boolean)
+      .default_value("")
+      .example("\"dbserver1.public.customers\"");
+  spec.option("follow", &Options::follow)
       .description("Keep reading lines appended to the file, like `tail -f`, until stopped.")
-      .default_value("false")
-      .option("poll_interval", sdk::OptionType::duration)
+      .default_value(false);
+  spec.option("poll_interval", &Options::poll_interval)
       .description("With follow, how often to look for new lines.")
-      .default_value("\"200ms\"")
-      .min(1)
-      .option("checkpoint", sdk::OptionType::string)
+      .default_value(std::chrono::milliseconds(200))
+      .min(1);
+  spec.option("checkpoint", &Options::checkpoint)
       .description("File where the last acknowledged line number is kept. A run started again (after a crash, "
                    "say) skips the lines up to it: at-least-once, nothing skipped, little repeated. Empty: every "
                    "run reads from the first line.")
-      .default_value("\"\"")
-      .example("\"/var/lib/invalidator/replay.checkpoint\"")
-      .option("checkpoint_interval", sdk::OptionType::duration)
+      .default_value("")
+      .example("\"/var/lib/invalidator/replay.checkpoint\"");
+  spec.option("checkpoint_interval", &Options::checkpoint_interval)
       .description("How often the checkpoint file is rewritten while lines are being acknowledged; it is also "
                    "written when the source is closed.")
-      .default_value("\"1s\"")
+      .default_value(std::chrono::seconds(1))
       .min(1);
   return spec;
 }
 
-sdk::Result<std::unique_ptr<sdk::Source>> FileSource::create(const sdk::Config& config,
-                                                             const sdk::PluginContext& context) {
-  Options options;
-  options.path = config.string("path");
-  options.topic = config.string("topic");
-  options.follow = config.boolean("follow");
-  options.poll_interval = config.duration("poll_interval", options.poll_interval);
-  options.checkpoint = config.string("checkpoint");
-  options.checkpoint_interval = config.duration("checkpoint_interval", options.checkpoint_interval);
+sdk::Result<std::unique_ptr<sdk::Source>> FileSource::create(Options options, const sdk::PluginContext& context) {
   if (options.path != "-") {
     std::ifstream probe(options.path);
     if (!probe) return sdk::Status::error("cannot open " + options.path + " for reading");
@@ -187,4 +179,4 @@ void FileSource::save_checkpoint(std::uint64_t line) {
 
 }  // namespace invalidator::plugins
 
-INVALIDATOR_SOURCE_PLUGIN(file, "0.1.0", invalidator::plugins::FileSource::spec, invalidator::plugins::FileSource::create)
+INVALIDATOR_SOURCE_PLUGIN(file, "0.2.0", invalidator::plugins::FileSource::options, invalidator::plugins::FileSource::create)

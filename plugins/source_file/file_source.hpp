@@ -5,7 +5,7 @@
 #include <memory>
 #include <string>
 
-#include "invalidator/sdk/config_spec.hpp"
+#include "invalidator/sdk/options.hpp"
 #include "invalidator/sdk/context.hpp"
 #include "invalidator/sdk/source.hpp"
 
@@ -16,13 +16,14 @@ namespace invalidator::plugins {
 // checkpoint file a restarted run resumes after the last line acknowledged.
 class FileSource final : public sdk::Source {
  public:
+  // As declared in options(), which holds the defaults.
   struct Options {
     std::string path;  // "-": standard input
     std::string topic;
-    bool follow = false;
-    std::chrono::milliseconds poll_interval{200};
+    bool follow;
+    std::chrono::milliseconds poll_interval;
     std::string checkpoint;  // file keeping the last acknowledged line; empty: none
-    std::chrono::milliseconds checkpoint_interval{1000};
+    std::chrono::milliseconds checkpoint_interval;
   };
 
   FileSource(Options options, sdk::Logger* logger, std::uint64_t resume_after)
@@ -30,8 +31,8 @@ class FileSource final : public sdk::Source {
         saved_(resume_after) {}
   ~FileSource() override;
 
-  static sdk::ConfigSpec spec();
-  static sdk::Result<std::unique_ptr<sdk::Source>> create(const sdk::Config& config, const sdk::PluginContext& context);
+  static sdk::OptionsSpec<Options> options();
+  static sdk::Result<std::unique_ptr<sdk::Source>> create(Options options, const sdk::PluginContext& context);
 
   sdk::Status run(sdk::Emitter& emitter, std::stop_token stop) override;
   void acknowledge(const sdk::Position& position) override;

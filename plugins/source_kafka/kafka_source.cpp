@@ -44,56 +44,48 @@ std::string bytes(const void* data, std::size_t length) {
 
 }  // namespace
 
-sdk::ConfigSpec KafkaSource::spec() {
-  sdk::ConfigSpec spec;
-  spec.summary("Consumes Debezium change events from Kafka as a member of a consumer group; offsets are committed "
-               "only once the invalidations of a message, and of every earlier one of its partition, were delivered.")
-      .option("brokers", sdk::OptionType::string)
+sdk::OptionsSpec<KafkaSourceOptions> KafkaSource::options() {
+  using O = KafkaSourceOptions;
+  sdk::OptionsSpec<O> spec(
+      "Consumes Debezium change events from Kafka as a member of a consumer group; offsets are committed "
+      "only once the invalidations of a message, and of every earlier one of its partition, were delivered.");
+  spec.option("brokers", &O::brokers)
       .description("bootstrap.servers: host:port[,host:port...].")
       .required()
-      .example("\"kafka-1:9092,kafka-2:9092\"")
-      .option("topics", sdk::OptionType::string_list)
+      .example("\"kafka-1:9092,kafka-2:9092\"");
+  spec.option("topics", &O::topics)
       .description("Topic names; an entry starting with ^ is a regular expression (e.g. \"^dbserver1\\\\.public\\\\..*\").")
       .required()
-      .example("[\"dbserver1.public.customers\"]")
-      .option("group_id", sdk::OptionType::string)
+      .example("[\"dbserver1.public.customers\"]");
+  spec.option("group_id", &O::group_id)
       .description("Consumer group: processes with the same group share the partitions.")
-      .default_value("\"invalidator\"")
-      .option("start", sdk::OptionType::string)
+      .default_value("invalidator");
+  spec.option("start", &O::start)
       .description("Where a group without committed offsets starts.")
-      .default_value("\"earliest\"")
-      .one_of({"earliest", "latest"})
-      .option("format", sdk::OptionType::string)
+      .choices({{"earliest", KafkaStart::earliest}, {"latest", KafkaStart::latest}})
+      .default_value(KafkaStart::earliest);
+  spec.option("format", &O::format)
       .description("How message values are decoded.")
-      .default_value("\"debezium\"")
       .one_of({"debezium"})
-      .option("commit_interval", sdk::OptionType::duration)
+      .default_value("debezium");
+  spec.option("commit_interval", &O::commit_interval)
       .description("How often acknowledged offsets are committed (asynchronously); also on revoke and shutdown (synchronously).")
-      .default_value("\"1s\"")
-      .min(1)
-      .option("revoke_timeout", sdk::OptionType::duration)
+      .default_value(std::chrono::seconds(1))
+      .min(1);
+  spec.option("revoke_timeout", &O::revoke_timeout)
       .description("How long a revoked partition's in-flight messages may take to be acknowledged before it is released.")
-      .default_value("\"10s\"")
-      .min(0)
-      .option("librdkafka", sdk::OptionType::string_map)
+      .default_value(std::chrono::seconds(10))
+      .min(0);
+  spec.option("librdkafka", &O::librdkafka)
       .description("librdkafka settings passed through verbatim (security.protocol, sasl.*, ssl.*, fetch tuning); "
                    "librdkafka itself validates them.")
       .example("{ \"security.protocol\" = \"sasl_ssl\", \"sasl.mechanism\" = \"PLAIN\" }");
   return spec;
 }
 
-sdk::Result<std::unique_ptr<sdk::Source>> KafkaSource::create(const sdk::Config& config,
+sdk::Result<std::unique_ptr<sdk::Source>> KafkaSource::create(KafkaSourceOptions options,
                                                             const sdk::PluginContext& context) {
-  KafkaSourceOptions options;
-  options.brokers = config.string("brokers");
-  options.topics = config.string_list("topics");
   if (options.topics.empty()) return sdk::Status::error("topics: name at least one topic");
-  options.group_id = config.string("group_id", "invalidator");
-  options.start = config.string("start", "earliest");
-  options.commit_interval = config.duration("commit_interval", std::chrono::seconds(1));
-  options.revoke_timeout = config.duration("revoke_timeout", std::chrono::seconds(10));
-  options.librdkafka = config.string_map("librdkafka");
-
   std::unique_ptr<KafkaSource> source(new KafkaSource(std::move(options), context.logger));
   const KafkaSourceOptions& o = source->options_;
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
@@ -130,7 +122,7 @@ sdk::Result<std::unique_ptr<sdk::Source>> KafkaSource::create(const sdk::Config&
            {"group.id", o.group_id},
            {"enable.auto.commit", "false"},
            {"enable.auto.offset.store", "false"},
-           {"auto.offset.reset", o.start == "latest" ? "latest" : "earliest"},
+           {"auto.offset.reset", o.start == KafkaStart::latest ? "latest" : "earliest"},
            {"enable.partition.eof", "false"}}) {
     if (auto status = set(name, value, name); !status.ok()) {
       rd_kafka_conf_destroy(conf);
@@ -510,5 +502,5 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
 
 }  // namespace invalidator::plugins
 
-INVALIDATOR_SOURCE_PLUGIN(kafka, "0.1.0", invalidator::plugins::KafkaSource::spec,
+INVALIDATOR_SOURCE_PLUGIN(kafka, "0.2.0", invalidator::plugins::KafkaSource::options,
                           invalidator::plugins::KafkaSource::create)

@@ -16,20 +16,24 @@
 #include <string_view>
 #include <vector>
 
-#include "invalidator/sdk/config_spec.hpp"
+#include "invalidator/sdk/options.hpp"
 #include "invalidator/sdk/context.hpp"
 #include "invalidator/sdk/result.hpp"
 #include "invalidator/sdk/source.hpp"
 
 namespace invalidator::plugins {
 
+enum class KafkaStart { earliest, latest };
+
+// The plugin's options, as declared in KafkaSource::options() (which holds the defaults).
 struct KafkaSourceOptions {
   std::string brokers;
   std::vector<std::string> topics;  // "^..." entries are regular expressions
-  std::string group_id = "invalidator";
-  std::string start = "earliest";
-  std::chrono::milliseconds commit_interval{1000};
-  std::chrono::milliseconds revoke_timeout{10'000};
+  std::string group_id;
+  KafkaStart start;
+  std::string format;
+  std::chrono::milliseconds commit_interval;
+  std::chrono::milliseconds revoke_timeout;
   std::map<std::string, std::string> librdkafka;  // passed through verbatim
 };
 
@@ -40,8 +44,8 @@ class KafkaSource final : public sdk::Source {
  public:
   ~KafkaSource() override;
 
-  static sdk::ConfigSpec spec();
-  static sdk::Result<std::unique_ptr<sdk::Source>> create(const sdk::Config& config,
+  static sdk::OptionsSpec<KafkaSourceOptions> options();
+  static sdk::Result<std::unique_ptr<sdk::Source>> create(KafkaSourceOptions options,
                                                           const sdk::PluginContext& context);
 
   sdk::Status run(sdk::Emitter& emitter, std::stop_token stop) override;

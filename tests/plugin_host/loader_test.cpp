@@ -76,6 +76,41 @@ TEST(Loader, RefusesAnotherAbiMajorVersion) {
   EXPECT_EQ(registry.find(sdk::PluginKind::sink, "bad_abi_major"), nullptr);
 }
 
+TEST(Loader, RefusesAPluginBuiltAgainstSdk1) {
+  ASSERT_EQ(sdk::kAbiMajor, 2u);
+  Registry registry;
+  auto loaded = registry.load_file(bad("sdk1"));
+  ASSERT_FALSE(loaded);
+  EXPECT_NE(loaded.message().find("plugin 'memory' was built against SDK ABI 1.0, but this invalidator provides ABI 2." +
+                                  std::to_string(sdk::kAbiMinor) + ": rebuild the plugin"),
+            std::string::npos)
+      << loaded.message();
+  EXPECT_EQ(registry.find(sdk::PluginKind::sink, "memory"), nullptr);
+}
+
+sdk::ConfigSpec spec_with_a_bad_default() {
+  sdk::ConfigSpec spec;
+  spec.option("pool", sdk::OptionType::integer).default_value("\"four\"");
+  return spec;
+}
+sdk::Result<std::unique_ptr<sdk::Sink>> never_created(const sdk::Config&, const sdk::PluginContext&) {
+  return sdk::Status::error("never created");
+}
+
+TEST(Loader, RefusesAPluginWhoseDeclaredDefaultIsNotAValueOfItsOption) {
+  const sdk::PluginDescriptor descriptor{sdk::kAbiMajor, sdk::kAbiMinor, sdk::kToolchain, "misdeclared",
+                                         sdk::PluginKind::sink, "1.0.0", spec_with_a_bad_default, nullptr,
+                                         never_created};
+  Registry registry;
+  auto added = registry.add(descriptor);
+  ASSERT_FALSE(added);
+  EXPECT_NE(added.message().find("plugin 'misdeclared' declares its options wrongly: the default of option 'pool' "
+                                 "(\"four\") is not a valid integer"),
+            std::string::npos)
+      << added.message();
+  EXPECT_NE(added.message().find("fix the plugin's options declaration"), std::string::npos);
+}
+
 TEST(Loader, RefusesANewerAbiMinorVersion) {
   Registry registry;
   auto loaded = registry.load_file(bad("abi_minor_newer"));

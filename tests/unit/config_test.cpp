@@ -84,7 +84,7 @@ TEST(SpecValidation, FillsDefaultsAndTypes) {
   EXPECT_EQ(config.duration("timeout"), 5000ms);
   EXPECT_EQ(config.integer("pool"), 4);
   EXPECT_EQ(config.string("mode"), "fast");
-  EXPECT_EQ(config.size("limit"), 1024 * 1024);
+  EXPECT_EQ(config.integer("limit"), 1024 * 1024);
   EXPECT_EQ(config.string_list("topics"), (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(config.string_map("extra").at("fetch.min.bytes"), "1");
 }

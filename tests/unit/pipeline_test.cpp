@@ -612,12 +612,12 @@ TEST(Pipeline, LanesAreCappedByWhatTheSinkSupports) {
   auto* probe_ptr = probe.get();
   std::vector<pipeline::SourceSlot> sources;
   sources.push_back(pipeline::SourceSlot{"source", std::make_unique<ScriptedSource>(values)});
-  config::SinkSettings settings;
+  config::SinkSettings settings = config::default_sink_settings();
   settings.lanes = 4;  // asked for, but the sink takes one delivery at a time
   settings.batch.max_events = 4;
   std::vector<pipeline::SinkSlot> sinks;
   sinks.push_back(pipeline::SinkSlot{"sink", std::move(probe), settings});
-  pipeline::Pipeline pipeline(config::EngineSettings{}, std::move(sources), std::move(sinks), std::move(router).value(),
+  pipeline::Pipeline pipeline(config::default_engine_settings(), std::move(sources), std::move(sinks), std::move(router).value(),
                               std::move(pipeline::DeadLetterFile::open("").value()));
   ASSERT_TRUE(pipeline.start());
   ASSERT_TRUE(pipeline.wait());

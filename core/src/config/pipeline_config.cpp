@@ -13,54 +13,54 @@ namespace invalidator::config {
 
 using sdk::OptionType;
 
-const sdk::ConfigSpec& engine_spec() {
-  static const sdk::ConfigSpec spec = [] {
-    sdk::ConfigSpec s;
-    s.summary("Process-wide settings: where plugins are, queue sizes, shutdown, dead letters.")
-        .option("plugin_path", OptionType::string_list)
+const sdk::OptionsSpec<EngineSettings>& engine_options() {
+  static const sdk::OptionsSpec<EngineSettings> spec = [] {
+    using S = EngineSettings;
+    sdk::OptionsSpec<S> s("Process-wide settings: where plugins are, queue sizes, shutdown, dead letters.");
+    s.option("plugin_path", &S::plugin_path)
         .description("Directories searched for plugin libraries, before $INVALIDATOR_PLUGIN_PATH, the install directory and the build directory.")
-        .default_value("[]")
-        .example("[\"/usr/lib/invalidator/plugins\"]")
-        .option("shutdown_timeout", OptionType::duration)
+        .default_value(std::vector<std::string>{})
+        .example("[\"/usr/lib/invalidator/plugins\"]");
+    s.option("shutdown_timeout", &S::shutdown_timeout)
         .description("On SIGINT/SIGTERM, how long to wait for in-flight invalidations to be delivered and acknowledged before exiting.")
-        .default_value("\"30s\"")
-        .min(0)
-        .option("queue_capacity", OptionType::integer)
+        .default_value(30s)
+        .min(0);
+    s.option("queue_capacity", &S::queue_capacity)
         .description("Messages buffered between the sources and the sinks; when full, sources wait (backpressure).")
-        .default_value("2048")
+        .default_value(2048)
         .min(1)
-        .max(10'000'000)
-        .option("decode_threads", OptionType::integer)
+        .max(10'000'000);
+    s.option("decode_threads", &S::decode_threads)
         .description("Threads that decode and route messages; a source's partitions (streams) are spread over them, each stream staying on one thread so that its order is kept. 0: one per core but one (left to the sources and their transport's threads), at least 1, at most 4.")
-        .default_value("0")
+        .default_value(0)
         .min(0)
-        .max(64)
-        .option("batch_scheduling", OptionType::boolean)
+        .max(64);
+    s.option("batch_scheduling", &S::batch_scheduling)
         .description("Run the engine's threads (sources, decoding, lanes) under Linux's SCHED_BATCH policy, at the same priority: a thread woken by another does not preempt the one running. Where they share a core (one core, or a busy host) the threads then hand over whole batches instead of switching at every wake-up: on one core, 11–13 % more events per second with an eighth of the thread switches (docs/performance.md). false: the normal policy, where a woken thread runs at once, for the lowest latency on a busy core.")
-        .default_value("true")
-        .option("log_level", OptionType::string)
+        .default_value(true);
+    s.option("log_level", &S::log_level)
         .description("Minimum level of log lines, applied by `invalidator run` (a service embedding the engine keeps its own logging set-up).")
-        .default_value("\"info\"")
         .one_of({"trace", "debug", "info", "warn", "error"})
-        .option("dead_letter", OptionType::string)
+        .default_value("info");
+    s.option("dead_letter", &S::dead_letter)
         .description("JSON Lines file receiving what could not be decoded or delivered; empty: undeliverable invalidations are retried forever and the source is not acknowledged past them.")
-        .default_value("\"\"")
+        .default_value("")
         .example("\"/var/lib/invalidator/dead-letter.jsonl\"");
     return s;
   }();
   return spec;
 }
 
-const sdk::ConfigSpec& sink_common_spec() {
-  static const sdk::ConfigSpec spec = [] {
-    sdk::ConfigSpec s;
-    s.summary("Keys every `[sinks.<id>]` table accepts besides its plugin's options and `type`.")
-        .option("log_invalidations", OptionType::boolean)
+const sdk::OptionsSpec<SinkSettings>& sink_common_options() {
+  static const sdk::OptionsSpec<SinkSettings> spec = [] {
+    using S = SinkSettings;
+    sdk::OptionsSpec<S> s("Keys every `[sinks.<id>]` table accepts besides its plugin's options and `type`.");
+    s.option("log_invalidations", &S::log_invalidations)
         .description("Log each invalidation the sink applied (action and key), at info level. For trying things out: it costs a log line per key.")
-        .default_value("false")
-        .option("lanes", OptionType::integer)
+        .default_value(false);
+    s.option("lanes", &S::lanes)
         .description("Batches delivered in parallel, each key always in the same lane (its order kept). Capped by what the sink supports (a memory cache: any; a connection: one).")
-        .default_value("1")
+        .default_value(1)
         .min(1)
         .max(64);
     return s;
@@ -68,43 +68,57 @@ const sdk::ConfigSpec& sink_common_spec() {
   return spec;
 }
 
-const sdk::ConfigSpec& batch_spec() {
-  static const sdk::ConfigSpec spec = [] {
-    sdk::ConfigSpec s;
-    s.summary("How a sink's invalidations are grouped (`[sinks.<id>.batch]`).")
-        .option("max_events", OptionType::integer)
+const sdk::OptionsSpec<BatchSettings>& batch_options() {
+  static const sdk::OptionsSpec<BatchSettings> spec = [] {
+    using S = BatchSettings;
+    sdk::OptionsSpec<S> s("How a sink's invalidations are grouped (`[sinks.<id>.batch]`).");
+    s.option("max_events", &S::max_events)
         .description("Largest batch handed to the sink at once.")
-        .default_value("512")
+        .default_value(512)
         .min(1)
-        .max(1'000'000)
-        .option("max_delay", OptionType::duration)
+        .max(1'000'000);
+    s.option("max_delay", &S::max_delay)
         .description("Longest an invalidation waits for its batch to fill.")
-        .default_value("\"2ms\"")
+        .default_value(2ms)
         .min(0);
     return s;
   }();
   return spec;
 }
 
-const sdk::ConfigSpec& retry_spec() {
-  static const sdk::ConfigSpec spec = [] {
-    sdk::ConfigSpec s;
-    s.summary("What happens when a sink asks for a retry (`[sinks.<id>.retry]`).")
-        .option("max_attempts", OptionType::integer)
+const sdk::OptionsSpec<RetrySettings>& retry_options() {
+  static const sdk::OptionsSpec<RetrySettings> spec = [] {
+    using S = RetrySettings;
+    sdk::OptionsSpec<S> s("What happens when a sink asks for a retry (`[sinks.<id>.retry]`).");
+    s.option("max_attempts", &S::max_attempts)
         .description("Attempts before an invalidation is dead-lettered (needs engine.dead_letter); 0: retry until delivered.")
-        .default_value("0")
-        .min(0)
-        .option("initial_backoff", OptionType::duration)
+        .default_value(0)
+        .min(0);
+    s.option("initial_backoff", &S::initial_backoff)
         .description("Wait before the first retry; doubles each time, with jitter.")
-        .default_value("\"50ms\"")
-        .min(1)
-        .option("max_backoff", OptionType::duration)
+        .default_value(50ms)
+        .min(1);
+    s.option("max_backoff", &S::max_backoff)
         .description("Longest wait between two attempts.")
-        .default_value("\"30s\"")
+        .default_value(30s)
         .min(1);
     return s;
   }();
   return spec;
+}
+
+const sdk::ConfigSpec& engine_spec() { return engine_options().describe(); }
+const sdk::ConfigSpec& sink_common_spec() { return sink_common_options().describe(); }
+const sdk::ConfigSpec& batch_spec() { return batch_options().describe(); }
+const sdk::ConfigSpec& retry_spec() { return retry_options().describe(); }
+
+EngineSettings default_engine_settings() { return engine_options().fill(sdk::Config{}).value(); }
+
+SinkSettings default_sink_settings() {
+  SinkSettings settings = sink_common_options().fill(sdk::Config{}).value();
+  settings.batch = batch_options().fill(sdk::Config{}).value();
+  settings.retry = retry_options().fill(sdk::Config{}).value();
+  return settings;
 }
 
 const sdk::ConfigSpec& route_spec() {
@@ -189,16 +203,10 @@ namespace {
 
 const std::vector<std::string> kTopLevelKeys{"engine", "sources", "sinks", "routes"};
 
-EngineSettings settings_from(const sdk::Config& config) {
-  EngineSettings settings;
-  settings.plugin_path = config.string_list("plugin_path");
-  settings.shutdown_timeout = config.duration("shutdown_timeout", settings.shutdown_timeout);
-  settings.queue_capacity = static_cast<std::size_t>(config.integer("queue_capacity", 2048));
-  settings.decode_threads = static_cast<std::size_t>(config.integer("decode_threads", 0));
-  settings.batch_scheduling = config.boolean("batch_scheduling", settings.batch_scheduling);
-  settings.log_level = config.string("log_level", "info");
-  settings.dead_letter = config.string("dead_letter");
-  return settings;
+// Tables are validated before they are filled: a value of the wrong type cannot be there.
+template <typename Settings>
+Settings filled(const sdk::OptionsSpec<Settings>& spec, const sdk::Config& values) {
+  return spec.fill(values).value();
 }
 
 const toml::table* table_at(const toml::table& root, std::string_view key, const std::string& file,
@@ -269,37 +277,30 @@ void read_instances(const toml::table& root, sdk::PluginKind kind, const std::st
       reserved.push_back("batch");
       reserved.push_back("retry");
       for (const auto& option : sink_common_spec().options()) reserved.push_back(option.name);
+      // The plugin's table holds these beside the plugin's own options: checked one by one,
+      // and what is left out takes its declared default.
+      sdk::Config common;
       for (const auto& option : sink_common_spec().options()) {
         const toml::node* value = table->get(option.name);
         if (value == nullptr) continue;
-        auto checked = check_option(*value, option, path + "." + option.name, file, out);
-        if (!checked) continue;
-        if (option.name == "log_invalidations") instance.sink.log_invalidations = std::get<bool>(*checked);
-        if (option.name == "lanes") instance.sink.lanes = static_cast<std::size_t>(std::get<std::int64_t>(*checked));
+        if (auto checked = check_option(*value, option, path + "." + option.name, file, out)) {
+          common.set(option.name, std::move(*checked));
+        }
       }
-      for (const char* sub : {"batch", "retry"}) {
+      instance.sink = filled(sink_common_options(), common);
+      static const toml::table kEmpty;
+      auto sub_table = [&](const char* sub) -> const toml::table& {
         const toml::node* sub_node = table->get(sub);
-        if (sub_node == nullptr) continue;
-        const toml::table* sub_table = sub_node->as_table();
-        if (sub_table == nullptr) {
-          out.add(location_of(*sub_node, file), path + "." + sub,
-                  std::string("expected a table ([") + path + "." + sub + "])");
-          continue;
-        }
-        bool is_batch = std::string_view(sub) == "batch";
-        sdk::Config values = validate_table(*sub_table, is_batch ? batch_spec() : retry_spec(),
-                                            path + "." + sub, file, out);
-        if (is_batch) {
-          auto& batch = instance.sink.batch;
-          batch.max_events = static_cast<std::size_t>(values.integer("max_events", 512));
-          batch.max_delay = values.duration("max_delay", batch.max_delay);
-        } else {
-          auto& retry = instance.sink.retry;
-          retry.max_attempts = values.integer("max_attempts", 0);
-          retry.initial_backoff = values.duration("initial_backoff", retry.initial_backoff);
-          retry.max_backoff = values.duration("max_backoff", retry.max_backoff);
-        }
-      }
+        if (sub_node == nullptr) return kEmpty;
+        if (const toml::table* found = sub_node->as_table()) return *found;
+        out.add(location_of(*sub_node, file), path + "." + sub,
+                std::string("expected a table ([") + path + "." + sub + "])");
+        return kEmpty;
+      };
+      instance.sink.batch =
+          filled(batch_options(), validate_table(sub_table("batch"), batch_spec(), path + ".batch", file, out));
+      instance.sink.retry =
+          filled(retry_options(), validate_table(sub_table("retry"), retry_spec(), path + ".retry", file, out));
     }
     instance.options = validate_table(*table, descriptor->spec(), path, file, out, reserved);
     into.push_back(std::move(instance));
@@ -354,7 +355,7 @@ void read_routes(const toml::table& root, const std::string& file, PipelineConfi
     route.ttl = values.duration("ttl");
     route.redelete_after = values.duration("redelete_after");
     route.on_truncate = values.string_list("on_truncate");
-    std::string action = values.string("action", "delete");
+    std::string action = values.string("action");
     route.action = action == "set" ? sdk::Action::set_value
                    : action == "expire" ? sdk::Action::expire
                                         : sdk::Action::delete_key;
@@ -441,8 +442,8 @@ void read_routes(const toml::table& root, const std::string& file, PipelineConfi
 
 EngineSettings read_engine(const toml::table& root, const std::string& file, Diagnostics& out) {
   const toml::table* engine = table_at(root, "engine", file, out);
-  if (engine == nullptr) return settings_from(validate_table(toml::table{}, engine_spec(), "engine", file, out));
-  return settings_from(validate_table(*engine, engine_spec(), "engine", file, out));
+  static const toml::table kEmpty;
+  return filled(engine_options(), validate_table(engine != nullptr ? *engine : kEmpty, engine_spec(), "engine", file, out));
 }
 
 PipelineConfig read_pipeline(const toml::table& root, const std::string& file,

@@ -11,6 +11,7 @@
 
 #include "config/diagnostics.hpp"
 #include "invalidator/sdk/config_spec.hpp"
+#include "invalidator/sdk/options.hpp"
 #include "invalidator/sdk/event.hpp"
 #include "invalidator/sdk/invalidation.hpp"
 #include "invalidator/sdk/plugin.hpp"
@@ -19,33 +20,35 @@ namespace invalidator::config {
 
 using namespace std::chrono_literals;
 
+// The core's own tables, declared with their defaults in pipeline_config.cpp the same way as
+// a plugin's options: default_engine_settings() and default_sink_settings() give those.
 struct EngineSettings {
   std::vector<std::string> plugin_path;
-  std::chrono::milliseconds shutdown_timeout = 30s;
-  std::size_t queue_capacity = 2048;
-  std::size_t decode_threads = 0;  // 0: one per core, at most 4
-  bool batch_scheduling = true;     // the engine's threads under SCHED_BATCH
-  std::string log_level = "info";
+  std::chrono::milliseconds shutdown_timeout;
+  std::size_t queue_capacity;
+  std::size_t decode_threads;  // 0: one per core, at most 4
+  bool batch_scheduling;       // the engine's threads under SCHED_BATCH
+  std::string log_level;
   std::string dead_letter;  // JSON Lines file; empty: none
 };
 
 struct BatchSettings {
-  std::size_t max_events = 512;
-  std::chrono::milliseconds max_delay = 2ms;
+  std::size_t max_events;
+  std::chrono::milliseconds max_delay;
 };
 
 struct RetrySettings {
-  std::int64_t max_attempts = 0;  // 0: unlimited
-  std::chrono::milliseconds initial_backoff = 50ms;
-  std::chrono::milliseconds max_backoff = 30s;
+  std::int64_t max_attempts;  // 0: unlimited
+  std::chrono::milliseconds initial_backoff;
+  std::chrono::milliseconds max_backoff;
 };
 
 // What the core does for one sink, from the keys of [sinks.<id>] it owns.
 struct SinkSettings {
   BatchSettings batch;
   RetrySettings retry;
-  bool log_invalidations = false;
-  std::size_t lanes = 1;  // parallel deliveries, sharded by key hash
+  bool log_invalidations;
+  std::size_t lanes;  // parallel deliveries, sharded by key hash
 };
 
 struct PluginInstance {
@@ -97,6 +100,9 @@ const sdk::ConfigSpec& sink_common_spec();
 const sdk::ConfigSpec& batch_spec();
 const sdk::ConfigSpec& retry_spec();
 const sdk::ConfigSpec& route_spec();
+
+EngineSettings default_engine_settings();
+SinkSettings default_sink_settings();
 
 std::optional<sdk::Op> parse_op(std::string_view text);
 

@@ -240,25 +240,46 @@ class OptionChecker {
   Diagnostics& out_;
 };
 
-std::optional<sdk::ConfigValue> parse_default(const sdk::OptionSpec& option) {
+// Defaults are written as TOML values; parse them the same way as user input so that the
+// documentation and the behaviour cannot disagree.
+std::optional<sdk::ConfigValue> parse_default(const sdk::OptionSpec& option, Diagnostics& out) {
   if (!option.default_value) return std::nullopt;
-  // Defaults are written as TOML values; parse them the same way as user input so that the
-  // documentation and the behaviour cannot disagree.
+  const std::string file = "<default>";
   toml::table parsed;
   try {
     parsed = toml::parse("value = " + *option.default_value);
-  } catch (const toml::parse_error&) {
+  } catch (const toml::parse_error& error) {
+    out.add(Location{file, 0, 0}, option.name, "not a TOML value: " + std::string(error.description()));
     return std::nullopt;
   }
   const toml::node* node = parsed.get("value");
   if (node == nullptr) return std::nullopt;
-  Diagnostics ignored;
-  std::string path = option.name;
-  std::string file = "<default>";
-  return OptionChecker(option, path, file, ignored).check(*node);
+  return OptionChecker(option, option.name, file, out).check(*node);
 }
 
 }  // namespace
+
+std::vector<std::string> declaration_problems(const sdk::ConfigSpec& spec) {
+  std::vector<std::string> problems;
+  std::vector<std::string> seen;
+  for (const auto& option : spec.options()) {
+    if (std::find(seen.begin(), seen.end(), option.name) != seen.end()) {
+      problems.push_back("option '" + option.name + "' is declared twice");
+    }
+    seen.push_back(option.name);
+    if (option.required && option.default_value) {
+      problems.push_back("option '" + option.name + "' is required and has a default: drop one of them");
+    }
+    if (!option.default_value) continue;
+    Diagnostics errors;
+    if (!parse_default(option, errors)) {
+      std::string why = errors.empty() ? "" : ": " + errors.items().front().message;
+      problems.push_back("the default of option '" + option.name + "' (" + *option.default_value +
+                         ") is not a valid " + std::string(sdk::to_string(option.type)) + why);
+    }
+  }
+  return problems;
+}
 
 std::optional<sdk::ConfigValue> check_option(const toml::node& node, const sdk::OptionSpec& option,
                                              const std::string& path, const std::string& file, Diagnostics& out) {
@@ -297,7 +318,8 @@ sdk::Config validate_table(const toml::table& table, const sdk::ConfigSpec& spec
               "missing required key '" + option.name + "'" + hint);
       continue;
     }
-    if (auto value = parse_default(option)) config.set(option.name, std::move(*value));
+    Diagnostics declaration_errors;  // reported when the plugin is loaded (declaration_problems)
+    if (auto value = parse_default(option, declaration_errors)) config.set(option.name, std::move(*value));
   }
   return config;
 }

@@ -21,6 +21,11 @@ sdk::Config validate_table(const toml::table& table, const sdk::ConfigSpec& spec
                            const std::string& path, const std::string& file, Diagnostics& out,
                            const std::vector<std::string>& reserved = {});
 
+// What is wrong with a declaration itself: a default that is not a valid value of its option
+// (wrong type, out of bounds, not among its choices), a required option with a default, a
+// name declared twice. Empty: nothing.
+std::vector<std::string> declaration_problems(const sdk::ConfigSpec& spec);
+
 // Checks one value against one option (type, range, choices), with ${VAR} expanded.
 std::optional<sdk::ConfigValue> check_option(const toml::node& node, const sdk::OptionSpec& option,
                                              const std::string& path, const std::string& file, Diagnostics& out);

@@ -9,6 +9,8 @@
 
 #include <boost/dll/shared_library.hpp>
 
+#include "config/spec_validation.hpp"
+
 #ifndef INVALIDATOR_INSTALL_PLUGIN_DIR
 #define INVALIDATOR_INSTALL_PLUGIN_DIR ""
 #endif
@@ -129,6 +131,11 @@ std::string check_compatibility(const sdk::PluginDescriptor& descriptor) {
       (descriptor.kind == sdk::PluginKind::source && descriptor.create_source == nullptr) ||
       (descriptor.kind == sdk::PluginKind::sink && descriptor.create_sink == nullptr)) {
     return "plugin '" + name + "' has an incomplete descriptor (no spec or factory)";
+  }
+  if (auto problems = config::declaration_problems(descriptor.spec()); !problems.empty()) {
+    std::string text = "plugin '" + name + "' declares its options wrongly: ";
+    for (std::size_t i = 0; i < problems.size(); ++i) text += (i == 0 ? "" : "; ") + problems[i];
+    return text + ": fix the plugin's options declaration";
   }
   return {};
 }

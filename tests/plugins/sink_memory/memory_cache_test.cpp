@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "memory_cache.hpp"
+#include "memory_sink.hpp"
 
 namespace invalidator::plugins {
 namespace {
@@ -41,7 +42,7 @@ TEST(MemoryCache, EntriesExpire) {
 }
 
 TEST(MemoryCache, CountsHitsAndMisses) {
-  MemoryCache cache(MemoryCacheLimits{});
+  MemoryCache cache(MemorySink::default_limits());
   cache.put("a", "1");
   cache.get("a");
   cache.get("b");

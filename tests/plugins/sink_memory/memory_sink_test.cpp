@@ -61,7 +61,7 @@ INSTANTIATE_TEST_SUITE_P(Memory, SinkConformance,
                          sdk::testing::conformance_name);
 
 TEST(MemorySink, AppliesEveryAction) {
-  MemorySink sink(MemoryCacheLimits{});
+  MemorySink sink(MemorySink::default_limits());
   auto* cache = sink.cache();
   cache->put("customer:1", "a");
   cache->put("customer:2", "b");
@@ -82,7 +82,7 @@ TEST(MemorySink, AppliesEveryAction) {
 }
 
 TEST(MemorySink, AnOlderSetDoesNotOverwriteANewerOne) {
-  MemorySink sink(MemoryCacheLimits{});
+  MemorySink sink(MemorySink::default_limits());
   std::vector<sdk::Invalidation> newer{{sdk::Action::set_value, "k", std::string("new"), 10, {}}};
   std::vector<sdk::Invalidation> older{{sdk::Action::set_value, "k", std::string("old"), 9, {}}};
   ASSERT_TRUE(sink.deliver(newer).is_ok());

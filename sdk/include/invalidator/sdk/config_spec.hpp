@@ -52,6 +52,12 @@ struct OptionSpec {
   std::vector<std::string> one_of;  // allowed string values
 };
 
+template <typename Options>
+class OptionsSpec;
+
+// The options of a plugin or of one of the host's tables, as data: what the host validates
+// against and documents. Plugins build it through OptionsSpec (options.hpp), which binds each
+// option to a field and derives the default's TOML text from a typed value.
 // Fluent builder: ConfigSpec{}.summary("...").option(...) reads like the documentation it makes.
 class ConfigSpec {
  public:
@@ -94,6 +100,10 @@ class ConfigSpec {
   }
 
  private:
+  template <typename Options>
+  friend class OptionsSpec;
+  OptionSpec& options_at(std::size_t index) { return options_[index]; }
+
   std::string summary_;
   std::vector<OptionSpec> options_;
 };
@@ -101,32 +111,20 @@ class ConfigSpec {
 using ConfigValue = std::variant<std::string, std::int64_t, double, bool, std::chrono::milliseconds,
                                  std::vector<std::string>, std::map<std::string, std::string>>;
 
-// A validated plugin configuration: every option of the spec is present (given or defaulted)
-// and of the declared type. Sizes are int64 bytes.
+// A validated configuration table: every option of the spec that has a value (given or
+// defaulted) is present and of the declared type. Sizes are int64 bytes. Plugins never see
+// it: OptionsSpec::fill() turns it into their options struct. The accessors have no fallback
+// of their own: a value the table does not hold reads as the type's empty value.
 class Config {
  public:
   void set(std::string name, ConfigValue value) { values_[std::move(name)] = std::move(value); }
-  bool has(std::string_view name) const { return values_.find(std::string(name)) != values_.end(); }
+  bool has(std::string_view name) const { return values_.find(name) != values_.end(); }
 
-  std::string string(std::string_view name, std::string fallback = {}) const {
-    return get<std::string>(name).value_or(std::move(fallback));
-  }
-  std::int64_t integer(std::string_view name, std::int64_t fallback = 0) const {
-    return get<std::int64_t>(name).value_or(fallback);
-  }
-  double number(std::string_view name, double fallback = 0) const {
-    if (auto integer_value = get<std::int64_t>(name)) return static_cast<double>(*integer_value);
-    return get<double>(name).value_or(fallback);
-  }
-  bool boolean(std::string_view name, bool fallback = false) const {
-    return get<bool>(name).value_or(fallback);
-  }
-  std::chrono::milliseconds duration(std::string_view name,
-                                     std::chrono::milliseconds fallback = {}) const {
-    return get<std::chrono::milliseconds>(name).value_or(fallback);
-  }
-  std::int64_t size(std::string_view name, std::int64_t fallback = 0) const {
-    return integer(name, fallback);
+  std::string string(std::string_view name) const { return get<std::string>(name).value_or(std::string{}); }
+  std::int64_t integer(std::string_view name) const { return get<std::int64_t>(name).value_or(0); }
+  bool boolean(std::string_view name) const { return get<bool>(name).value_or(false); }
+  std::chrono::milliseconds duration(std::string_view name) const {
+    return get<std::chrono::milliseconds>(name).value_or(std::chrono::milliseconds{0});
   }
   std::vector<std::string> string_list(std::string_view name) const {
     return get<std::vector<std::string>>(name).value_or(std::vector<std::string>{});

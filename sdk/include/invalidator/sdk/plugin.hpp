@@ -7,15 +7,21 @@
 
 #include "invalidator/sdk/config_spec.hpp"
 #include "invalidator/sdk/context.hpp"
+#include "invalidator/sdk/options.hpp"
 #include "invalidator/sdk/result.hpp"
 #include "invalidator/sdk/sink.hpp"
 #include "invalidator/sdk/source.hpp"
 
 // The SDK's binary interface. A plugin built against another major version, or a newer minor
 // version, than the host is refused. Bump the minor for additions a host may ignore, the
-// major for any change of layout or meaning.
-#define INVALIDATOR_SDK_ABI_MAJOR 1
+// major for any change of layout or meaning. Only the loader's tests define them beforehand,
+// to build a plugin for another SDK and see it refused.
+#ifndef INVALIDATOR_SDK_ABI_MAJOR
+#define INVALIDATOR_SDK_ABI_MAJOR 2
+#endif
+#ifndef INVALIDATOR_SDK_ABI_MINOR
 #define INVALIDATOR_SDK_ABI_MINOR 0
+#endif
 
 #define INVALIDATOR_SDK_STRINGIFY_(x) #x
 #define INVALIDATOR_SDK_STRINGIFY(x) INVALIDATOR_SDK_STRINGIFY_(x)
@@ -80,18 +86,30 @@ struct PluginDescriptor {
 };
 
 namespace detail {
-// Turns an exception escaping a factory into an error: nothing may unwind into the host.
-template <typename Product, typename Factory>
-Result<std::unique_ptr<Product>> guarded_create(Factory factory, const Config& config,
-                                                const PluginContext& context) noexcept {
-  try {
-    return factory(config, context);
-  } catch (const std::exception& error) {
-    return Status::error(error.what());
-  } catch (...) {
-    return Status::error("unknown exception while creating the plugin instance");
+// What the export macros generate around a plugin's options declaration and factory: the
+// declaration is built once, the host validates against its description, and the factory
+// receives the struct filled from the validated table. No exception unwinds into the host.
+template <typename Product, auto OptionsFunction, auto Factory>
+struct PluginGlue {
+  using Spec = decltype(OptionsFunction());
+
+  static const Spec& options() {
+    static const Spec spec = OptionsFunction();
+    return spec;
   }
-}
+  static ConfigSpec describe() { return options().describe(); }
+  static Result<std::unique_ptr<Product>> create(const Config& config, const PluginContext& context) noexcept {
+    try {
+      auto filled = options().fill(config);
+      if (!filled) return Status::error(filled.error());
+      return Factory(std::move(filled).value(), context);
+    } catch (const std::exception& error) {
+      return Status::error(error.what());
+    } catch (...) {
+      return Status::error("unknown exception while creating the plugin instance");
+    }
+  }
+};
 }  // namespace detail
 
 }  // namespace invalidator::sdk
@@ -117,33 +135,24 @@ Result<std::unique_ptr<Product>> guarded_create(Factory factory, const Config& c
 #define INVALIDATOR_DECLARE_STATIC_PLUGIN(Name) \
   const ::invalidator::sdk::PluginDescriptor& invalidator_static_plugin_##Name()
 
-// INVALIDATOR_SINK_PLUGIN(memory, "1.0.0", spec_function, factory_function)
-//   spec_function:    ConfigSpec()
-//   factory_function: Result<std::unique_ptr<Sink>>(const Config&, const PluginContext&)
-#define INVALIDATOR_SINK_PLUGIN(Name, Version, SpecFunction, FactoryFunction)                     \
-  namespace invalidator_plugin_##Name {                                                           \
-  inline ::invalidator::sdk::Result<std::unique_ptr<::invalidator::sdk::Sink>> create(           \
-      const ::invalidator::sdk::Config& config, const ::invalidator::sdk::PluginContext& context) { \
-    return ::invalidator::sdk::detail::guarded_create<::invalidator::sdk::Sink>(                  \
-        FactoryFunction, config, context);                                                        \
-  }                                                                                               \
-  extern const ::invalidator::sdk::PluginDescriptor descriptor;                                   \
-  const ::invalidator::sdk::PluginDescriptor descriptor{                                          \
-      INVALIDATOR_SDK_ABI_MAJOR, INVALIDATOR_SDK_ABI_MINOR, INVALIDATOR_SDK_TOOLCHAIN, #Name,     \
-      ::invalidator::sdk::PluginKind::sink, Version, SpecFunction, nullptr, create};             \
-  }                                                                                               \
+// INVALIDATOR_SINK_PLUGIN(memory, "1.0.0", options_function, factory_function)
+//   options_function: sdk::OptionsSpec<Options>()  (options.hpp)
+//   factory_function: Result<std::unique_ptr<Sink>>(Options, const PluginContext&)
+#define INVALIDATOR_DETAIL_PLUGIN(Name, Version, Kind, Product, OptionsFunction, FactoryFunction, CreateSource, CreateSink) \
+  namespace invalidator_plugin_##Name {                                                                     \
+  using Glue = ::invalidator::sdk::detail::PluginGlue<::invalidator::sdk::Product, OptionsFunction,         \
+                                                      FactoryFunction>;                                     \
+  extern const ::invalidator::sdk::PluginDescriptor descriptor;                                             \
+  const ::invalidator::sdk::PluginDescriptor descriptor{                                                    \
+      INVALIDATOR_SDK_ABI_MAJOR, INVALIDATOR_SDK_ABI_MINOR, INVALIDATOR_SDK_TOOLCHAIN, #Name,               \
+      ::invalidator::sdk::PluginKind::Kind, Version, &Glue::describe, CreateSource, CreateSink};                        \
+  }                                                                                                         \
   INVALIDATOR_DETAIL_EXPORT(Name, invalidator_plugin_##Name::descriptor)
 
-#define INVALIDATOR_SOURCE_PLUGIN(Name, Version, SpecFunction, FactoryFunction)                   \
-  namespace invalidator_plugin_##Name {                                                           \
-  inline ::invalidator::sdk::Result<std::unique_ptr<::invalidator::sdk::Source>> create(         \
-      const ::invalidator::sdk::Config& config, const ::invalidator::sdk::PluginContext& context) { \
-    return ::invalidator::sdk::detail::guarded_create<::invalidator::sdk::Source>(                \
-        FactoryFunction, config, context);                                                        \
-  }                                                                                               \
-  extern const ::invalidator::sdk::PluginDescriptor descriptor;                                   \
-  const ::invalidator::sdk::PluginDescriptor descriptor{                                          \
-      INVALIDATOR_SDK_ABI_MAJOR, INVALIDATOR_SDK_ABI_MINOR, INVALIDATOR_SDK_TOOLCHAIN, #Name,     \
-      ::invalidator::sdk::PluginKind::source, Version, SpecFunction, create, nullptr};           \
-  }                                                                                               \
-  INVALIDATOR_DETAIL_EXPORT(Name, invalidator_plugin_##Name::descriptor)
+#define INVALIDATOR_SINK_PLUGIN(Name, Version, OptionsFunction, FactoryFunction)                    \
+  INVALIDATOR_DETAIL_PLUGIN(Name, Version, sink, Sink, OptionsFunction, FactoryFunction, nullptr, \
+                            &invalidator_plugin_##Name::Glue::create)
+
+#define INVALIDATOR_SOURCE_PLUGIN(Name, Version, OptionsFunction, FactoryFunction)                        \
+  INVALIDATOR_DETAIL_PLUGIN(Name, Version, source, Source, OptionsFunction, FactoryFunction,            \
+                            &invalidator_plugin_##Name::Glue::create, nullptr)
