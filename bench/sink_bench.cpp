@@ -130,7 +130,7 @@ double run_lanes(sdk::Sink& sink, const Options& options) {
       const auto& items = work[lane];
       for (std::size_t begin = 0; begin < items.size(); begin += options.batch) {
         std::span<const sdk::Invalidation> batch(items.data() + begin, std::min(options.batch, items.size() - begin));
-        while (!sink.deliver(batch).is_ok()) {
+        while (!sink.deliver(batch, {}).is_ok()) {
         }
       }
     });

@@ -50,7 +50,12 @@ struct EngineBuilder::State {
   std::optional<std::pair<std::string, std::string>> text;  // toml, name
   LoadOptions options;
   std::vector<std::pair<std::string, std::unique_ptr<sdk::Source>>> sources;
-  std::vector<std::pair<std::string, std::unique_ptr<sdk::Sink>>> sinks;
+  struct CodeSink {
+    std::string id;
+    std::unique_ptr<sdk::Sink> sink;
+    SinkSettings settings;
+  };
+  std::vector<CodeSink> sinks;
   std::vector<RouteDefinition> routes;
 };
 
@@ -80,9 +85,9 @@ EngineBuilder& EngineBuilder::add_source(std::string id, std::unique_ptr<sdk::So
   state_->sources.emplace_back(std::move(id), std::move(source));
   return *this;
 }
-EngineBuilder& EngineBuilder::add_sink(std::string id, std::unique_ptr<sdk::Sink> sink) {
+EngineBuilder& EngineBuilder::add_sink(std::string id, std::unique_ptr<sdk::Sink> sink, SinkSettings settings) {
   state_->options.extra_sinks.push_back(id);
-  state_->sinks.emplace_back(std::move(id), std::move(sink));
+  state_->sinks.push_back(State::CodeSink{std::move(id), std::move(sink), settings});
   return *this;
 }
 EngineBuilder& EngineBuilder::add_route(RouteDefinition route) {
@@ -110,6 +115,28 @@ toml::table to_table(const RouteDefinition& route) {
   if (!route.ttl.empty()) table.insert("ttl", route.ttl);
   if (!route.redelete_after.empty()) table.insert("redelete_after", route.redelete_after);
   if (!route.on_truncate.empty()) table.insert("on_truncate", to_array(route.on_truncate));
+  return table;
+}
+// A code sink's settings as the [sinks.<id>] keys they stand for, checked the same way.
+toml::table to_table(const SinkSettings& settings) {
+  toml::table table, batch, retry;
+  auto put = [](toml::table& into, std::string_view key, const auto& value) {
+    if (!value) return;
+    using T = std::decay_t<decltype(*value)>;
+    if constexpr (std::is_same_v<T, bool>) into.insert(key, *value);
+    else if constexpr (std::is_same_v<T, std::chrono::milliseconds>) into.insert(key, std::to_string(value->count()) + "ms");
+    else into.insert(key, static_cast<std::int64_t>(*value));
+  };
+  put(table, "lanes", settings.lanes);
+  put(table, "log_invalidations", settings.log_invalidations);
+  put(batch, "max_events", settings.batch_max_events);
+  put(batch, "max_bytes", settings.batch_max_bytes);
+  put(batch, "max_delay", settings.batch_max_delay);
+  put(retry, "max_attempts", settings.retry_max_attempts);
+  put(retry, "initial_backoff", settings.retry_initial_backoff);
+  put(retry, "max_backoff", settings.retry_max_backoff);
+  if (!batch.empty()) table.insert("batch", std::move(batch));
+  if (!retry.empty()) table.insert("retry", std::move(retry));
   return table;
 }
 }  // namespace
@@ -157,6 +184,11 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
   };
   report_clashes(loaded.pipeline.sources, state_->options.extra_sources, "sources");
   report_clashes(loaded.pipeline.sinks, state_->options.extra_sinks, "sinks");
+  std::vector<config::SinkSettings> code_sink_settings;
+  for (const auto& code_sink : state_->sinks) {
+    code_sink_settings.push_back(config::read_sink_settings(to_table(code_sink.settings), "sinks." + code_sink.id,
+                                                            "<code>", loaded.diagnostics));
+  }
   if (!loaded.diagnostics.empty()) return sdk::Status::error(loaded.diagnostics.to_string());
   for (const auto& refusal : loaded.registry->refusals()) {
     spdlog::warn("plugin refused: {}: {}", refusal.file, refusal.message);
@@ -191,8 +223,9 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
     }
     sinks.push_back(pipeline::SinkSlot{instance.id, std::move(created).value(), instance.sink});
   }
-  for (auto& [id, sink] : state_->sinks) {
-    sinks.push_back(pipeline::SinkSlot{id, std::move(sink), config::default_sink_settings()});
+  for (std::size_t i = 0; i < state_->sinks.size(); ++i) {
+    auto& code_sink = state_->sinks[i];
+    sinks.push_back(pipeline::SinkSlot{code_sink.id, std::move(code_sink.sink), code_sink_settings[i]});
   }
 
   std::vector<std::string> source_ids, sink_ids;

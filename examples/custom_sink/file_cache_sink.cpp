@@ -32,7 +32,7 @@ class FileCacheSink final : public Sink {
     return Status::success();
   }
 
-  DeliveryResult deliver(std::span<const Invalidation> batch) override {
+  DeliveryResult deliver(std::span<const Invalidation> batch, const DeliveryContext&) override {
     if (!fs::is_directory(directory_)) {
       return DeliveryResult::retry("cache directory " + directory_.string() + " is not there (yet)");
     }

@@ -317,7 +317,7 @@ MemcachedSink::ItemResult MemcachedSink::apply(memcached_st* client, const sdk::
   return {};
 }
 
-sdk::DeliveryResult MemcachedSink::deliver(std::span<const sdk::Invalidation> batch) {
+sdk::DeliveryResult MemcachedSink::deliver(std::span<const sdk::Invalidation> batch, const sdk::DeliveryContext&) {
   if (stopped_.load(std::memory_order_acquire)) return sdk::DeliveryResult::retry("the memcached sink is stopped");
   sdk::ScopedSigpipeBlock no_sigpipe;
   auto slot = pool_.lease();

@@ -56,7 +56,7 @@ class MemcachedSink final : public sdk::Sink {
   static sdk::Result<std::unique_ptr<sdk::Sink>> create(MemcachedSinkOptions options, const sdk::PluginContext& context);
 
   sdk::Status start() override;
-  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch) override;
+  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch, const sdk::DeliveryContext&) override;
   void stop() override { stopped_.store(true, std::memory_order_release); }
   std::size_t concurrency() const override { return options_.pool; }
 

@@ -41,7 +41,7 @@ sdk::Status MemorySink::start() {
   return sdk::Status::success();
 }
 
-sdk::DeliveryResult MemorySink::deliver(std::span<const sdk::Invalidation> batch) {
+sdk::DeliveryResult MemorySink::deliver(std::span<const sdk::Invalidation> batch, const sdk::DeliveryContext&) {
   for (std::size_t i = 0; i < batch.size(); ++i) {
     // Checked now and then so that stop() interrupts a long batch promptly.
     if ((i & 1023) == 0 && stopped_.load(std::memory_order_acquire)) {

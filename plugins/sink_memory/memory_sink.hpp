@@ -23,7 +23,7 @@ class MemorySink final : public sdk::Sink {
   static MemoryCacheLimits default_limits();
 
   sdk::Status start() override;
-  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch) override;
+  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch, const sdk::DeliveryContext&) override;
   void stop() override { stopped_.store(true, std::memory_order_release); }
   sdk::Cache* cache() override { return &cache_; }
   // The cache locks per shard: any number of lanes may deliver at once.

@@ -135,7 +135,7 @@ void RedisSink::report_reachable() {
   }
 }
 
-sdk::DeliveryResult RedisSink::deliver(std::span<const sdk::Invalidation> batch) {
+sdk::DeliveryResult RedisSink::deliver(std::span<const sdk::Invalidation> batch, const sdk::DeliveryContext&) {
   if (stopped_.load(std::memory_order_acquire)) return sdk::DeliveryResult::retry("the Redis sink is stopped");
   // stop() shuts sockets down under a running delivery; hiredis then writes to a closed socket.
   sdk::ScopedSigpipeBlock no_sigpipe;

@@ -48,7 +48,7 @@ class RedisSink final : public sdk::Sink {
   static sdk::Result<std::unique_ptr<sdk::Sink>> create(RedisSinkOptions options, const sdk::PluginContext& context);
 
   sdk::Status start() override;
-  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch) override;
+  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch, const sdk::DeliveryContext&) override;
   void stop() override;
   std::size_t concurrency() const override { return options_.pool; }
 

@@ -37,7 +37,7 @@ TEST(Loader, LoadsARealPluginAndCreatesInstancesThatKeepItLoaded) {
   ASSERT_TRUE(sink) << sink.error();
   EXPECT_EQ(entry->library.use_count(), 2) << "the instance holds the library";
   std::vector<sdk::Invalidation> batch{sdk::Invalidation{sdk::Action::delete_key, "k", std::nullopt, 1, {}}};
-  EXPECT_TRUE(sink.value()->deliver(batch).is_ok());
+  EXPECT_TRUE(sink.value()->deliver(batch, {}).is_ok());
 }
 
 TEST(Loader, InstanceOutlivesTheRegistry) {

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -44,6 +45,20 @@ struct RouteDefinition {
   std::string ttl;  // "5s"; empty: none
   std::string redelete_after;  // "500ms"; empty: off
   std::vector<std::string> on_truncate;
+};
+
+// How the engine feeds a sink added in code: the keys of a [sinks.<id>] table that the core
+// owns. A field left unset takes the documented default (docs/configuration.md); a value out
+// of range makes build() fail, as in a file.
+struct SinkSettings {
+  std::optional<std::size_t> lanes{};
+  std::optional<bool> log_invalidations{};
+  std::optional<std::size_t> batch_max_events{};
+  std::optional<std::size_t> batch_max_bytes{};
+  std::optional<std::chrono::milliseconds> batch_max_delay{};
+  std::optional<std::int64_t> retry_max_attempts{};
+  std::optional<std::chrono::milliseconds> retry_initial_backoff{};
+  std::optional<std::chrono::milliseconds> retry_max_backoff{};
 };
 
 struct EngineStats {
@@ -79,7 +94,7 @@ class EngineBuilder {
   EngineBuilder& without_plugin_files();
   // A source or sink object of the host's own: routes refer to it by `id`.
   EngineBuilder& add_source(std::string id, std::unique_ptr<sdk::Source> source);
-  EngineBuilder& add_sink(std::string id, std::unique_ptr<sdk::Sink> sink);
+  EngineBuilder& add_sink(std::string id, std::unique_ptr<sdk::Sink> sink, SinkSettings settings = {});
   EngineBuilder& add_route(RouteDefinition route);
 
   sdk::Result<std::unique_ptr<Engine>> build();

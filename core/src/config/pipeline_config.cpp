@@ -77,6 +77,12 @@ const sdk::OptionsSpec<BatchSettings>& batch_options() {
         .default_value(512)
         .min(1)
         .max(1'000'000);
+    s.option("max_bytes", &S::max_bytes)
+        .size()
+        .description("Largest batch in bytes of keys and values handed to the sink at once (a receiver's request size limit); a larger batch is delivered in parts, in order. 0: no limit. An invalidation larger than the limit goes alone.")
+        .default_value(0)
+        .example("\"1MiB\"")
+        .min(0);
     s.option("max_delay", &S::max_delay)
         .description("Longest an invalidation waits for its batch to fill.")
         .default_value(2ms)
@@ -209,6 +215,36 @@ Settings filled(const sdk::OptionsSpec<Settings>& spec, const sdk::Config& value
   return spec.fill(values).value();
 }
 
+}  // namespace
+
+SinkSettings read_sink_settings(const toml::table& table, const std::string& path, const std::string& file,
+                                Diagnostics& out) {
+  // The sink's table holds these beside the plugin's own options: checked one by one, and
+  // what is left out takes its declared default.
+  sdk::Config common;
+  for (const auto& option : sink_common_spec().options()) {
+    const toml::node* value = table.get(option.name);
+    if (value == nullptr) continue;
+    if (auto checked = check_option(*value, option, path + "." + option.name, file, out)) {
+      common.set(option.name, std::move(*checked));
+    }
+  }
+  SinkSettings settings = filled(sink_common_options(), common);
+  static const toml::table kEmpty;
+  auto sub_table = [&](const char* sub) -> const toml::table& {
+    const toml::node* sub_node = table.get(sub);
+    if (sub_node == nullptr) return kEmpty;
+    if (const toml::table* found = sub_node->as_table()) return *found;
+    out.add(location_of(*sub_node, file), path + "." + sub, std::string("expected a table ([") + path + "." + sub + "])");
+    return kEmpty;
+  };
+  settings.batch = filled(batch_options(), validate_table(sub_table("batch"), batch_spec(), path + ".batch", file, out));
+  settings.retry = filled(retry_options(), validate_table(sub_table("retry"), retry_spec(), path + ".retry", file, out));
+  return settings;
+}
+
+namespace {
+
 const toml::table* table_at(const toml::table& root, std::string_view key, const std::string& file,
                             Diagnostics& out) {
   const toml::node* node = root.get(key);
@@ -277,30 +313,7 @@ void read_instances(const toml::table& root, sdk::PluginKind kind, const std::st
       reserved.push_back("batch");
       reserved.push_back("retry");
       for (const auto& option : sink_common_spec().options()) reserved.push_back(option.name);
-      // The plugin's table holds these beside the plugin's own options: checked one by one,
-      // and what is left out takes its declared default.
-      sdk::Config common;
-      for (const auto& option : sink_common_spec().options()) {
-        const toml::node* value = table->get(option.name);
-        if (value == nullptr) continue;
-        if (auto checked = check_option(*value, option, path + "." + option.name, file, out)) {
-          common.set(option.name, std::move(*checked));
-        }
-      }
-      instance.sink = filled(sink_common_options(), common);
-      static const toml::table kEmpty;
-      auto sub_table = [&](const char* sub) -> const toml::table& {
-        const toml::node* sub_node = table->get(sub);
-        if (sub_node == nullptr) return kEmpty;
-        if (const toml::table* found = sub_node->as_table()) return *found;
-        out.add(location_of(*sub_node, file), path + "." + sub,
-                std::string("expected a table ([") + path + "." + sub + "])");
-        return kEmpty;
-      };
-      instance.sink.batch =
-          filled(batch_options(), validate_table(sub_table("batch"), batch_spec(), path + ".batch", file, out));
-      instance.sink.retry =
-          filled(retry_options(), validate_table(sub_table("retry"), retry_spec(), path + ".retry", file, out));
+      instance.sink = read_sink_settings(*table, path, file, out);
     }
     instance.options = validate_table(*table, descriptor->spec(), path, file, out, reserved);
     into.push_back(std::move(instance));

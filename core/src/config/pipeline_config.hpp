@@ -34,6 +34,7 @@ struct EngineSettings {
 
 struct BatchSettings {
   std::size_t max_events;
+  std::size_t max_bytes;  // keys and values; 0: no limit
   std::chrono::milliseconds max_delay;
 };
 
@@ -109,6 +110,11 @@ std::optional<sdk::Op> parse_op(std::string_view text);
 // Parses TOML text; syntax errors are added to `out`.
 std::optional<toml::table> parse_toml(std::string_view text, const std::string& file, Diagnostics& out);
 std::optional<toml::table> parse_toml_file(const std::string& path, Diagnostics& out);
+
+// The keys of a [sinks.<id>] table the core owns (lanes, log_invalidations, [batch], [retry]),
+// checked, with the declared defaults for what `table` leaves out.
+SinkSettings read_sink_settings(const toml::table& table, const std::string& path, const std::string& file,
+                                Diagnostics& out);
 
 // [engine] alone: read first, because it says where the plugins are.
 EngineSettings read_engine(const toml::table& root, const std::string& file, Diagnostics& out);

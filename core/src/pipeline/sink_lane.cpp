@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <condition_variable>
 #include <mutex>
+#include <random>
 
 #include <spdlog/spdlog.h>
 
@@ -23,7 +24,8 @@ SinkLane::SinkLane(std::string name, std::string sink_id, sdk::Sink& sink, const
       dead_letter_(dead_letter),
       source_ids_(source_ids),
       counters_(counters),
-      batch_scheduling_(batch_scheduling) {}
+      batch_scheduling_(batch_scheduling),
+      batch_id_base_(std::random_device{}() * 0x100000000ULL + std::random_device{}()) {}
 
 SinkLane::~SinkLane() {
   abort();
@@ -92,11 +94,12 @@ std::chrono::milliseconds SinkLane::backoff(int attempt, std::chrono::millisecon
   return std::max(delay, hint);
 }
 
-sdk::DeliveryResult SinkLane::deliver_guarded(std::span<const sdk::Invalidation> batch) {
+sdk::DeliveryResult SinkLane::deliver_guarded(std::span<const sdk::Invalidation> batch,
+                                              const sdk::DeliveryContext& context) {
   // The SDK forbids exceptions across the boundary; a sink that throws anyway must not take
   // the process down. Nothing is known to be applied, so the batch is retried.
   try {
-    return sink_.deliver(batch);
+    return sink_.deliver(batch, context);
   } catch (const std::exception& error) {
     return sdk::DeliveryResult::retry(std::string("the sink threw: ") + error.what());
   } catch (...) {
@@ -105,111 +108,153 @@ sdk::DeliveryResult SinkLane::deliver_guarded(std::span<const sdk::Invalidation>
 }
 
 void SinkLane::deliver(LaneBatch& batch) {
-  const std::size_t n = batch.size();
   if (std::size_t dropped = coalescer_.coalesce(batch.invalidations)) {
     counters_.coalesced.fetch_add(dropped, std::memory_order_relaxed);
   }
-  const std::vector<sdk::Invalidation>& unique = batch.invalidations;  // owner[item] indexes it
-  const std::vector<ItemOrigin>& origins = batch.origins;             // by item, as pushed
-  const std::vector<std::size_t>& owner = coalescer_.owners();
+  const std::vector<sdk::Invalidation>& unique = batch.invalidations;
+  done_.assign(unique.size(), false);
+  for (std::size_t begin = 0; begin < unique.size();) {
+    const std::size_t end = chunk_end(unique, begin);
+    if (!deliver_until_settled(batch, begin, end)) break;  // aborted: the rest stays unacknowledged
+    begin = end;
+  }
+  if (log_invalidations_) {
+    for (std::size_t u = 0; u < unique.size(); ++u) {
+      if (done_[u]) spdlog::info("[sink {}] {} {}", sink_id_, sdk::to_string(unique[u].action), unique[u].key);
+    }
+  }
+  release_settled(batch);
+}
 
-  std::vector<bool>& done = done_;
-  done.assign(unique.size(), false);
-  std::vector<std::size_t>& remaining = remaining_;
-  remaining.resize(unique.size());
-  for (std::size_t u = 0; u < unique.size(); ++u) remaining[u] = u;
-  std::vector<sdk::Invalidation> attempt_batch;
-  auto first_origin_of = [&](std::size_t u) -> const ItemOrigin& {
-    for (std::size_t i = 0; i < n; ++i) {
-      if (owner[i] == u) return origins[i];
-    }
-    return origins.front();
-  };
+std::size_t SinkLane::chunk_end(const std::vector<sdk::Invalidation>& unique, std::size_t begin) const {
+  if (batch_.max_bytes == 0) return unique.size();
+  // An invalidation larger than the limit alone still goes, in a batch of its own.
+  std::size_t bytes = 0;
+  std::size_t end = begin;
+  while (end < unique.size()) {
+    bytes += unique[end].key.size() + (unique[end].value ? unique[end].value->size() : 0);
+    if (bytes > batch_.max_bytes && end > begin) break;
+    ++end;
+  }
+  return end;
+}
 
-  for (int attempt = 1; !remaining.empty(); ++attempt) {
-    // The first attempt hands over every kept invalidation as it is; a retry only the rest.
-    std::span<const sdk::Invalidation> sending(unique);
-    if (remaining.size() != unique.size()) {
-      attempt_batch.clear();
-      for (std::size_t u : remaining) attempt_batch.push_back(unique[u]);
-      sending = attempt_batch;
+std::uint64_t SinkLane::next_batch_id() { return batch_id_base_ + ++batches_; }
+
+bool SinkLane::deliver_until_settled(const LaneBatch& batch, std::size_t begin, std::size_t end) {
+  const std::vector<sdk::Invalidation>& unique = batch.invalidations;
+  remaining_.resize(end - begin);
+  for (std::size_t u = begin; u < end; ++u) remaining_[u - begin] = u;
+  sdk::DeliveryContext context{next_batch_id(), 0};
+  for (int attempt = 1;; ++attempt) {
+    // The first attempt hands over the kept invalidations as they are; a retry what is left.
+    std::span<const sdk::Invalidation> sending = std::span(unique).subspan(begin, end - begin);
+    if (remaining_.size() != end - begin) {
+      retrying_.clear();
+      for (std::size_t u : remaining_) retrying_.push_back(unique[u]);
+      sending = retrying_;
     }
-    sdk::DeliveryResult result = deliver_guarded(sending);
-    std::vector<std::size_t> still;
-    std::string reason;
-    switch (result.kind()) {
-      case sdk::DeliveryResult::Kind::ok:
-        for (std::size_t u : remaining) done[u] = true;
-        counters_.delivered.fetch_add(remaining.size(), std::memory_order_relaxed);
-        break;
-      case sdk::DeliveryResult::Kind::retry:
-        still = remaining;
-        reason = result.reason();
-        break;
-      case sdk::DeliveryResult::Kind::partial: {
-        std::vector<bool> failed(remaining.size(), false);
-        for (const auto& failure : result.failures()) {
-          if (failure.index >= remaining.size()) continue;
-          failed[failure.index] = true;
-          std::size_t u = remaining[failure.index];
-          if (!failure.retryable && dead_letter_.enabled()) {
-            const ItemOrigin& origin = first_origin_of(u);
-            dead_letter_.invalidation(source_ids_[origin.source], origin.topic ? *origin.topic : "", unique[u],
-                                      origin.route, sink_id_, failure.reason);
-            counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
-            spdlog::warn("[sink {}] dead-lettered '{}': {}", name_, unique[u].key, failure.reason);
-            done[u] = true;
-          } else {
-            still.push_back(u);
-            if (reason.empty()) reason = failure.reason;
-          }
-        }
-        std::uint64_t applied = 0;
-        for (std::size_t k = 0; k < remaining.size(); ++k) {
-          if (!failed[k]) {
-            done[remaining[k]] = true;
-            ++applied;
-          }
-        }
-        counters_.delivered.fetch_add(applied, std::memory_order_relaxed);
-        break;
-      }
-    }
-    remaining = std::move(still);
-    if (remaining.empty()) break;
+    ++context.attempt;
+    const std::size_t sent = remaining_.size();
+    sdk::DeliveryResult result = deliver_guarded(sending, context);
+    std::string reason = settle(batch, result);
+    if (remaining_.empty()) return true;
+    // Part of it was applied: what is tried again is another batch, under another id.
+    if (remaining_.size() != sent) context = sdk::DeliveryContext{next_batch_id(), 0};
     counters_.retries.fetch_add(1, std::memory_order_relaxed);
 
     if (retry_.max_attempts > 0 && attempt >= retry_.max_attempts && dead_letter_.enabled()) {
-      for (std::size_t u : remaining) {
-        const ItemOrigin& origin = first_origin_of(u);
-        dead_letter_.invalidation(source_ids_[origin.source], origin.topic ? *origin.topic : "", unique[u],
-                                  origin.route, sink_id_, "gave up after " + std::to_string(attempt) + " attempts: " + reason);
-        done[u] = true;
-      }
-      counters_.dead_lettered.fetch_add(remaining.size(), std::memory_order_relaxed);
-      spdlog::error("[sink {}] dead-lettered {} invalidations after {} attempts: {}", name_, remaining.size(),
-                    attempt, reason);
-      break;
+      std::string why = "gave up after " + std::to_string(attempt) + " attempts: " + reason;
+      for (std::size_t u : remaining_) dead_letter(batch, u, why);
+      spdlog::error("[sink {}] dead-lettered {} invalidations after {} attempts: {}", name_, remaining_.size(), attempt,
+                    reason);
+      remaining_.clear();
+      return true;
     }
     auto delay = backoff(attempt, result.retry_after());
     if (attempt == 1 || attempt % 10 == 0) {
       spdlog::warn("[sink {}] {} invalidations not delivered (attempt {}): {}; retrying in {} ms", name_,
-                   remaining.size(), attempt, reason, delay.count());
+                   remaining_.size(), attempt, reason, delay.count());
     }
-    // Wait for the backoff, or less if the lane is aborted.
-    std::mutex mutex;
-    std::condition_variable_any wake;
-    std::unique_lock lock(mutex);
-    auto token = abort_.get_token();
-    wake.wait_for(lock, token, delay, [] { return false; });
-    if (token.stop_requested()) break;
+    if (!wait_unless_aborted(delay)) return false;
   }
+}
 
-  if (log_invalidations_) {
-    for (std::size_t u = 0; u < unique.size(); ++u) {
-      if (done[u]) spdlog::info("[sink {}] {} {}", sink_id_, sdk::to_string(unique[u].action), unique[u].key);
+std::string SinkLane::settle(const LaneBatch& batch, const sdk::DeliveryResult& result) {
+  switch (result.kind()) {
+    case sdk::DeliveryResult::Kind::ok:
+      for (std::size_t u : remaining_) done_[u] = true;
+      counters_.delivered.fetch_add(remaining_.size(), std::memory_order_relaxed);
+      remaining_.clear();
+      return {};
+    case sdk::DeliveryResult::Kind::retry:
+      return result.reason();
+    case sdk::DeliveryResult::Kind::failed:
+      // Refused whole: without a dead-letter file it is retried, the position held behind it.
+      if (!dead_letter_.enabled()) return result.reason();
+      for (std::size_t u : remaining_) dead_letter(batch, u, result.reason());
+      remaining_.clear();
+      return {};
+    case sdk::DeliveryResult::Kind::partial:
+      break;
+  }
+  std::string reason;
+  failed_.assign(remaining_.size(), false);
+  still_.clear();
+  for (const auto& failure : result.failures()) {
+    if (failure.index >= remaining_.size() || failed_[failure.index]) continue;
+    failed_[failure.index] = true;
+    const std::size_t u = remaining_[failure.index];
+    if (!failure.retryable && dead_letter_.enabled()) {
+      dead_letter(batch, u, failure.reason);
+    } else {
+      still_.push_back(u);
+      if (reason.empty()) reason = failure.reason;
     }
   }
+  std::uint64_t applied = 0;
+  for (std::size_t k = 0; k < remaining_.size(); ++k) {
+    if (failed_[k]) continue;
+    done_[remaining_[k]] = true;
+    ++applied;
+  }
+  counters_.delivered.fetch_add(applied, std::memory_order_relaxed);
+  // Kept in their batch order: a later action on a key never goes before an earlier one.
+  std::sort(still_.begin(), still_.end());
+  remaining_.swap(still_);
+  return reason;
+}
+
+void SinkLane::dead_letter(const LaneBatch& batch, std::size_t u, const std::string& reason) {
+  const ItemOrigin& origin = first_origin_of(batch, u);
+  const sdk::Invalidation& invalidation = batch.invalidations[u];
+  dead_letter_.invalidation(source_ids_[origin.source], origin.topic ? *origin.topic : "", invalidation, origin.route,
+                            sink_id_, reason);
+  counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
+  spdlog::warn("[sink {}] dead-lettered '{}': {}", name_, invalidation.key, reason);
+  done_[u] = true;
+}
+
+const ItemOrigin& SinkLane::first_origin_of(const LaneBatch& batch, std::size_t u) const {
+  const std::vector<std::size_t>& owner = coalescer_.owners();
+  for (std::size_t i = 0; i < owner.size(); ++i) {
+    if (owner[i] == u) return batch.origins[i];
+  }
+  return batch.origins.front();
+}
+
+bool SinkLane::wait_unless_aborted(std::chrono::milliseconds delay) {
+  std::mutex mutex;
+  std::condition_variable_any wake;
+  std::unique_lock lock(mutex);
+  auto token = abort_.get_token();
+  wake.wait_for(lock, token, delay, [] { return false; });
+  return !token.stop_requested();
+}
+
+void SinkLane::release_settled(LaneBatch& batch) {
+  const std::vector<sdk::Invalidation>& unique = batch.invalidations;
+  const std::vector<std::size_t>& owner = coalescer_.owners();
   auto now = std::chrono::steady_clock::now();
   // The invalidations of one position mostly sit side by side: their holds are released
   // together, one atomic operation per run of them.
@@ -225,9 +270,9 @@ void SinkLane::deliver(LaneBatch& batch) {
     }
     run_length = 0;
   };
-  for (std::size_t i = 0; i < n; ++i) {
-    if (!done[owner[i]]) continue;
-    const ItemOrigin& origin = origins[i];
+  for (std::size_t i = 0; i < batch.origins.size(); ++i) {
+    if (!done_[owner[i]]) continue;
+    const ItemOrigin& origin = batch.origins[i];
     const sdk::Invalidation& delivered = unique[owner[i]];  // the item's own, or the one standing for it
     if (origin.redelete_after.count() > 0 && delivered.action == sdk::Action::delete_key) {
       // The same delete again later, against a reader that writes back a value it read

@@ -46,8 +46,23 @@ class SinkLane {
  private:
   void run();
   void take_due_redeletes(LaneBatch& batch);
+  // Coalesces, delivers in chunks of at most batch.max_bytes, and releases what was settled.
   void deliver(LaneBatch& batch);
-  sdk::DeliveryResult deliver_guarded(std::span<const sdk::Invalidation> batch);
+  // The end of the chunk starting at `begin` (batch.max_bytes).
+  std::size_t chunk_end(const std::vector<sdk::Invalidation>& unique, std::size_t begin) const;
+  // Delivers unique[begin, end) until each is delivered or dead-lettered, with retries and
+  // backoff; false when the lane was aborted first.
+  bool deliver_until_settled(const LaneBatch& batch, std::size_t begin, std::size_t end);
+  // Applies a sink's answer to remaining_: marks what is done, dead-letters what failed for
+  // good, leaves what is to be retried. Returns why something remains.
+  std::string settle(const LaneBatch& batch, const sdk::DeliveryResult& result);
+  void dead_letter(const LaneBatch& batch, std::size_t unique_index, const std::string& reason);
+  const ItemOrigin& first_origin_of(const LaneBatch& batch, std::size_t unique_index) const;
+  // Releases the acknowledgement holds of what was settled, scheduling second deletes.
+  void release_settled(LaneBatch& batch);
+  sdk::DeliveryResult deliver_guarded(std::span<const sdk::Invalidation> batch, const sdk::DeliveryContext& context);
+  bool wait_unless_aborted(std::chrono::milliseconds delay);
+  std::uint64_t next_batch_id();
   std::chrono::milliseconds backoff(int attempt, std::chrono::milliseconds hint);
 
   std::string name_;
@@ -69,12 +84,18 @@ class SinkLane {
   std::multimap<std::chrono::steady_clock::time_point, Redelete> redeletes_;
   // Per-batch scratch, kept to avoid allocating for every batch.
   Coalescer coalescer_;
-  std::vector<std::size_t> remaining_;
+  std::vector<std::size_t> remaining_;  // unique indices not settled yet, in batch order
+  std::vector<std::size_t> still_;
+  std::vector<bool> failed_;
   std::vector<bool> done_;
+  std::vector<sdk::Invalidation> retrying_;
   std::vector<std::pair<AckTracker*, std::uint64_t>> completed_;  // streams to sweep after a batch
   std::stop_source abort_;
   std::thread thread_;
   std::uint64_t jitter_state_ = 0x9e3779b97f4a7c15ULL;
+  // Delivery ids: a random start, so that ids of two runs do not meet at a receiver.
+  std::uint64_t batch_id_base_;
+  std::uint64_t batches_ = 0;
 };
 
 }  // namespace invalidator::pipeline

@@ -92,7 +92,9 @@ class LibraryBoundSink final : public sdk::Sink {
   LibraryBoundSink(std::shared_ptr<boost::dll::shared_library> library, std::unique_ptr<sdk::Sink> inner)
       : library_(std::move(library)), inner_(std::move(inner)) {}
   sdk::Status start() override { return inner_->start(); }
-  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch) override { return inner_->deliver(batch); }
+  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch, const sdk::DeliveryContext& context) override {
+    return inner_->deliver(batch, context);
+  }
   void stop() override { inner_->stop(); }
   sdk::Cache* cache() override { return inner_->cache(); }
   std::size_t concurrency() const override { return inner_->concurrency(); }

@@ -10,6 +10,7 @@ sdk::Result<Router> Router::build(const std::vector<config::RouteSpec>& routes,
                                   const std::vector<std::string>& source_ids,
                                   const std::vector<std::string>& sink_ids) {
   Router router;
+  std::vector<std::string> labels;
   auto index_of = [](const std::vector<std::string>& ids, const std::string& id) -> std::optional<std::size_t> {
     auto found = std::find(ids.begin(), ids.end(), id);
     if (found == ids.end()) return std::nullopt;
@@ -49,8 +50,28 @@ sdk::Result<Router> Router::build(const std::vector<config::RouteSpec>& routes,
     route.on_truncate = spec.on_truncate;
     router.routes_.push_back(std::move(route));
     router.counters_.push_back(std::make_shared<RouteCounters>());
+    labels.push_back("routes[" + std::to_string(spec.index) + "]");
   }
+  router.source_ids_ = std::make_shared<const std::vector<std::string>>(source_ids);
+  router.route_labels_ = std::make_shared<const std::vector<std::string>>(std::move(labels));
   return router;
+}
+
+std::string_view Router::TableNames::intern(const sdk::TableId& table) {
+  // Consecutive events nearly always name one table: three comparisons spare building its name.
+  if (!last_.empty() && table == last_id_) return last_;
+  last_ = *names_.insert(table.qualified_name()).first;
+  last_id_ = table;
+  return last_;
+}
+
+sdk::InvalidationContext Router::context_for(const CompiledRoute& route, std::size_t source,
+                                             const sdk::ChangeEvent& event) {
+  return sdk::InvalidationContext{.table = tables_.intern(event.table),
+                                  .op = event.op,
+                                  .commit_time = event.commit_time,
+                                  .source = source < source_ids_->size() ? std::string_view((*source_ids_)[source]) : "",
+                                  .route = (*route_labels_)[static_cast<std::size_t>(&route - routes_.data())]};
 }
 
 namespace {
@@ -181,6 +202,7 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
     counters.matched.fetch_add(1, std::memory_order_relaxed);
 
     rendered_.clear();
+    const sdk::InvalidationContext context = context_for(route, source, event);
     if (event.op == sdk::Op::truncate) {
       for (const auto& pattern : route.on_truncate) rendered_.push_back(pattern);
       for (std::size_t sink : route.to) {
@@ -190,7 +212,8 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
                                                              .key = pattern,
                                                              .value = std::nullopt,
                                                              .version = event.version,
-                                                             .ttl = std::chrono::milliseconds{0}},
+                                                             .ttl = std::chrono::milliseconds{0},
+                                                             .context = context},
                                            std::chrono::milliseconds{0}});
           ++produced;
         }
@@ -252,7 +275,8 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
                               .key = last_sink ? std::move(rendered_[k]) : rendered_[k],
                               .value = old_only ? std::nullopt : value,
                               .version = event.version,
-                              .ttl = route.ttl},
+                              .ttl = route.ttl,
+                              .context = context},
             item_action == sdk::Action::delete_key ? route.redelete_after : std::chrono::milliseconds{0}});
         ++produced;
       }

@@ -6,6 +6,8 @@
 #include <mutex>
 #include <span>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "config/pipeline_config.hpp"
@@ -83,8 +85,29 @@ class Router {
   void note_problem(const CompiledRoute& route, const KeyTemplate& key, KeyTemplate::Outcome outcome,
                     const sdk::Row& row, std::span<const sdk::Header> headers);
 
+  // Table names the invalidations' contexts point at. A copy starts empty: each decoding
+  // thread interns into its own, which lives as long as that thread's router.
+  class TableNames {
+   public:
+    TableNames() = default;
+    TableNames(const TableNames&) {}
+    TableNames& operator=(const TableNames&) = delete;
+    std::string_view intern(const sdk::TableId& table);
+
+   private:
+    std::unordered_set<std::string> names_;  // nodes: views stay valid as it grows
+    sdk::TableId last_id_;
+    std::string_view last_;
+  };
+  // The context every invalidation of `route` for `event` from `source` carries.
+  sdk::InvalidationContext context_for(const CompiledRoute& route, std::size_t source, const sdk::ChangeEvent& event);
+
   std::vector<CompiledRoute> routes_;
   std::vector<std::shared_ptr<RouteCounters>> counters_;
+  // Shared by copies, never changed after build(): what contexts name sources and routes by.
+  std::shared_ptr<const std::vector<std::string>> source_ids_;
+  std::shared_ptr<const std::vector<std::string>> route_labels_;
+  TableNames tables_;
   struct Reported {
     std::mutex mutex;
     std::vector<std::string> markers;  // "route/template/column" already reported

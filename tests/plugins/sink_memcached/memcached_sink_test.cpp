@@ -190,7 +190,7 @@ TEST_F(MemcachedSinkTest, AppliesEveryActionUnderTheKeyPrefix) {
   client_->set("order:1", "cached");
   std::vector<Invalidation> batch{item(Action::delete_key, "order:1"), item(Action::set_value, "fresh", 2, "v", 60s),
                                   item(Action::expire, "slow", 3, std::nullopt, 1ms)};
-  auto result = sink->deliver(batch);
+  auto result = sink->deliver(batch, {});
   ASSERT_TRUE(result.is_ok()) << result.reason();
   EXPECT_EQ(client_->get("app:order:1"), std::nullopt);
   EXPECT_EQ(client_->get("order:1"), "cached") << "keys outside the prefix are not the sink's";
@@ -207,7 +207,7 @@ TEST_F(MemcachedSinkTest, KeysThePipelineCannotCarryAreStillDeletedOrFailedByThe
   client_->set("plain", "v");
   std::vector<Invalidation> batch{item(Action::delete_key, "plain"), item(Action::delete_key, spaced),
                                   item(Action::delete_key, std::string(300, 'k'))};
-  auto result = sink->deliver(batch);
+  auto result = sink->deliver(batch, {});
   ASSERT_EQ(result.kind(), DeliveryResult::Kind::partial) << result.reason();
   ASSERT_EQ(result.failures().size(), 1u);
   EXPECT_EQ(result.failures()[0].index, 2u);
@@ -223,7 +223,7 @@ TEST_F(MemcachedSinkTest, FireAndForgetModeDeletesTooWhenTheServerIsUp) {
     client_->set("k" + std::to_string(i), "v");
     batch.push_back(item(Action::delete_key, "k" + std::to_string(i)));
   }
-  ASSERT_TRUE(sink->deliver(batch).is_ok());
+  ASSERT_TRUE(sink->deliver(batch, {}).is_ok());
   // noreply: nothing waits for the server, so give it a moment to apply what it received.
   std::optional<std::string> last;
   for (int i = 0; i < 100 && (last = client_->get("k1999")); ++i) std::this_thread::sleep_for(10ms);
@@ -235,7 +235,7 @@ TEST_F(MemcachedSinkTest, FireAndForgetModeDeletesTooWhenTheServerIsUp) {
 TEST_F(MemcachedSinkTest, APatternFailsWithTheReasonUnlessFlushAllIsChosen) {
   auto refusing = started();
   std::vector<Invalidation> batch{item(Action::delete_key, "a"), item(Action::delete_pattern, "customer:*")};
-  auto result = refusing->deliver(batch);
+  auto result = refusing->deliver(batch, {});
   ASSERT_EQ(result.kind(), DeliveryResult::Kind::partial);
   ASSERT_EQ(result.failures().size(), 1u);
   EXPECT_EQ(result.failures()[0].index, 1u);
@@ -243,7 +243,7 @@ TEST_F(MemcachedSinkTest, APatternFailsWithTheReasonUnlessFlushAllIsChosen) {
 
   client_->set("customer:1", "v");
   auto flushing = started({{"on_pattern", std::string("flush_all")}});
-  ASSERT_TRUE(flushing->deliver(batch).is_ok());
+  ASSERT_TRUE(flushing->deliver(batch, {}).is_ok());
   EXPECT_EQ(client_->get("customer:1"), std::nullopt);
 }
 
@@ -277,12 +277,12 @@ TEST(MemcachedSinkPool, ADownServerIsReportedNotSkipped) {
     batch.push_back(item(Action::delete_key, "k" + std::to_string(i)));
   }
   ASSERT_TRUE(down->stop());
-  auto during = sink->deliver(batch);
+  auto during = sink->deliver(batch, {});
   ASSERT_EQ(during.kind(), DeliveryResult::Kind::retry);
   EXPECT_NE(during.reason().find(std::to_string(down->port())), std::string::npos) << during.reason();
   ASSERT_TRUE(down->start_again());
   DeliveryResult after = DeliveryResult::retry("");
-  for (int i = 0; i < 100 && !(after = sink->deliver(batch)).is_ok(); ++i) std::this_thread::sleep_for(50ms);
+  for (int i = 0; i < 100 && !(after = sink->deliver(batch, {})).is_ok(); ++i) std::this_thread::sleep_for(50ms);
   EXPECT_TRUE(after.is_ok()) << after.reason();
 }
 
@@ -293,11 +293,11 @@ TEST_F(MemcachedSinkTest, FencedSetsNeverGoBackInVersion) {
   auto fenced = started({{"fence", true}});
   std::vector<Invalidation> newer{item(Action::set_value, "k", 10, "v10")};
   std::vector<Invalidation> older{item(Action::set_value, "k", 9, "v9")};
-  ASSERT_TRUE(fenced->deliver(newer).is_ok());
-  ASSERT_TRUE(fenced->deliver(older).is_ok());
+  ASSERT_TRUE(fenced->deliver(newer, {}).is_ok());
+  ASSERT_TRUE(fenced->deliver(older, {}).is_ok());
   EXPECT_EQ(fenced_payload(client_->gets("k")), "v10");
   std::vector<Invalidation> remove{item(Action::delete_key, "k", 8)};
-  ASSERT_TRUE(fenced->deliver(remove).is_ok());
+  ASSERT_TRUE(fenced->deliver(remove, {}).is_ok());
   auto tombstone = client_->gets("k");
   ASSERT_TRUE(tombstone);
   EXPECT_EQ(tombstone->flags, kTombstoneFlags);
@@ -329,7 +329,7 @@ TEST_F(MemcachedSinkTest, WithoutAFenceAStaleWriteBackOutlivesTheInvalidation) {
   std::string read_by_reader = database;
   database = "new";
   std::vector<Invalidation> invalidation{item(Action::delete_key, "customer:1", 2)};
-  ASSERT_TRUE(sink->deliver(invalidation).is_ok());
+  ASSERT_TRUE(sink->deliver(invalidation, {}).is_ok());
   client_->set("customer:1", read_by_reader);
   EXPECT_EQ(client_->get("customer:1"), "old") << "the race fencing closes";
 }
@@ -341,13 +341,13 @@ TEST_F(MemcachedSinkTest, WithAFenceTheStaleWriteBackIsRefused) {
     const std::string key = tombstone_first ? "customer:2" : "customer:1";
     if (tombstone_first) {
       std::vector<Invalidation> earlier{item(Action::delete_key, key, 1)};
-      ASSERT_TRUE(sink->deliver(earlier).is_ok());
+      ASSERT_TRUE(sink->deliver(earlier, {}).is_ok());
     }
     auto miss = reader.lookup(key);
     ASSERT_TRUE(miss);
     std::string read_by_reader = "old";
     std::vector<Invalidation> invalidation{item(Action::delete_key, key, 2)};
-    ASSERT_TRUE(sink->deliver(invalidation).is_ok());
+    ASSERT_TRUE(sink->deliver(invalidation, {}).is_ok());
     EXPECT_FALSE(reader.fill(key, *miss, read_by_reader)) << key;
     EXPECT_EQ(fenced_payload(client_->gets(key)), std::nullopt) << key;
 
@@ -373,7 +373,7 @@ TEST_F(MemcachedSinkTest, ConcurrentReadersNeverLeaveAStaleValueBehindAFence) {
       for (int version = 1; version <= kChanges; ++version) {
         database[static_cast<std::size_t>(k)].store(version);
         std::vector<Invalidation> batch{item(Action::delete_key, key, static_cast<std::uint64_t>(version))};
-        while (!sink->deliver(batch).is_ok()) {
+        while (!sink->deliver(batch, {}).is_ok()) {
         }
       }
     });

@@ -72,7 +72,7 @@ TEST(MemorySink, AppliesEveryAction) {
       {sdk::Action::delete_pattern, "customer:*", std::nullopt, 6, std::chrono::milliseconds{0}},
       {sdk::Action::expire, "ttl", std::nullopt, 7, std::chrono::milliseconds{1}},
   };
-  ASSERT_TRUE(sink.deliver(batch).is_ok());
+  ASSERT_TRUE(sink.deliver(batch, {}).is_ok());
   EXPECT_EQ(cache->get("fresh"), "v");
   EXPECT_EQ(cache->get("customer:1"), std::nullopt);
   EXPECT_EQ(cache->get("customer:2"), std::nullopt);
@@ -85,8 +85,8 @@ TEST(MemorySink, AnOlderSetDoesNotOverwriteANewerOne) {
   MemorySink sink(MemorySink::default_limits());
   std::vector<sdk::Invalidation> newer{{sdk::Action::set_value, "k", std::string("new"), 10, {}}};
   std::vector<sdk::Invalidation> older{{sdk::Action::set_value, "k", std::string("old"), 9, {}}};
-  ASSERT_TRUE(sink.deliver(newer).is_ok());
-  ASSERT_TRUE(sink.deliver(older).is_ok());
+  ASSERT_TRUE(sink.deliver(newer, {}).is_ok());
+  ASSERT_TRUE(sink.deliver(older, {}).is_ok());
   EXPECT_EQ(sink.cache()->get("k"), "new");
 }
 

@@ -154,7 +154,7 @@ TEST_F(RedisSinkTest, AppliesEveryActionUnderTheKeyPrefix) {
       item(Action::expire, "slow", 3, std::nullopt, 30s),
       item(Action::delete_pattern, "customer:*", 4),
   };
-  auto result = sink->deliver(batch);
+  auto result = sink->deliver(batch, {});
   ASSERT_TRUE(result.is_ok()) << result.reason();
   EXPECT_EQ(client_->get("app:order:1"), std::nullopt);
   EXPECT_EQ(client_->get("app:fresh"), "v");
@@ -173,7 +173,7 @@ TEST_F(RedisSinkTest, APatternWithAGlobCharacterInThePrefixMatchesOnlyThatPrefix
   client_->set("a*:customer:1", "x");
   client_->set("ab:customer:1", "y");
   std::vector<Invalidation> batch{item(Action::delete_pattern, "customer:*")};
-  ASSERT_TRUE(sink->deliver(batch).is_ok());
+  ASSERT_TRUE(sink->deliver(batch, {}).is_ok());
   EXPECT_EQ(client_->get("a*:customer:1"), std::nullopt);
   EXPECT_EQ(client_->get("ab:customer:1"), "y");
 }
@@ -185,7 +185,7 @@ TEST_F(RedisSinkTest, APatternDeletesEveryMatchingKeyOverManyScanRounds) {
   client_->set_many(keys, "v");
   client_->set("invoice:1", "kept");
   std::vector<Invalidation> batch{item(Action::delete_pattern, "customer:*")};
-  ASSERT_TRUE(sink->deliver(batch).is_ok());
+  ASSERT_TRUE(sink->deliver(batch, {}).is_ok());
   EXPECT_EQ(client_->dbsize(), 1);
   EXPECT_EQ(client_->get("invoice:1"), "kept");
 }
@@ -198,7 +198,7 @@ TEST_F(RedisSinkTest, JoinedDeletesAndSinglesKeepTheBatchOrder) {
     batch.push_back(item(Action::set_value, "k3", 2, "after-delete"));
     batch.push_back(item(Action::delete_key, "k4"));
     for (int i = 0; i < 10; ++i) client_->set("k" + std::to_string(i), "old");
-    ASSERT_TRUE(sink->deliver(batch).is_ok());
+    ASSERT_TRUE(sink->deliver(batch, {}).is_ok());
     EXPECT_EQ(client_->get("k3"), "after-delete") << keys_per_delete;
     EXPECT_EQ(client_->dbsize(), 1) << keys_per_delete;
     client_->command({"FLUSHALL"});
@@ -217,13 +217,13 @@ TEST_F(RedisSinkTest, AWrongTypeFailsThatItemWithTheServersMessage) {
   auto fenced = started({{"fence", true}, {"fence_suffix", std::string("")}});
   std::vector<Invalidation> fenced_batch{item(Action::set_value, "fresh", 1, "v"),
                                          item(Action::set_value, "list", 5, "v")};
-  auto result = fenced->deliver(fenced_batch);
+  auto result = fenced->deliver(fenced_batch, {});
   ASSERT_EQ(result.kind(), DeliveryResult::Kind::partial);
   ASSERT_EQ(result.failures().size(), 1u);
   EXPECT_EQ(result.failures()[0].index, 1u);
   EXPECT_FALSE(result.failures()[0].retryable);
   EXPECT_NE(result.failures()[0].reason.find("WRONGTYPE"), std::string::npos) << result.failures()[0].reason;
-  EXPECT_TRUE(sink->deliver(batch).is_ok());
+  EXPECT_TRUE(sink->deliver(batch, {}).is_ok());
 }
 
 TEST_F(RedisSinkTest, ABadPasswordFailsTheStartWithTheServersMessage) {
@@ -237,7 +237,7 @@ TEST_F(RedisSinkTest, ABadPasswordFailsTheStartWithTheServersMessage) {
   auto right = make_sink(config_for(*server_, {{"password", std::string("right")}}));
   ASSERT_TRUE(right->start().ok());
   std::vector<Invalidation> batch{item(Action::delete_key, "k")};
-  EXPECT_TRUE(right->deliver(batch).is_ok());
+  EXPECT_TRUE(right->deliver(batch, {}).is_ok());
 }
 
 TEST_F(RedisSinkTest, ABusyServerIsARetryNotAFailure) {
@@ -249,13 +249,13 @@ TEST_F(RedisSinkTest, ABusyServerIsARetryNotAFailure) {
   });
   std::this_thread::sleep_for(300ms);
   std::vector<Invalidation> batch{item(Action::delete_key, "k")};
-  auto during = sink->deliver(batch);
+  auto during = sink->deliver(batch, {});
   EXPECT_EQ(during.kind(), DeliveryResult::Kind::retry);
   EXPECT_NE(during.reason().find("BUSY"), std::string::npos) << during.reason();
   RedisClient killer(server_->port());
   killer.command({"SCRIPT", "KILL"});
   busy.join();
-  EXPECT_TRUE(sink->deliver(batch).is_ok());
+  EXPECT_TRUE(sink->deliver(batch, {}).is_ok());
 }
 
 TEST_F(RedisSinkTest, AnUnreachableServerAtStartIsRetriedNotFatal) {
@@ -263,20 +263,20 @@ TEST_F(RedisSinkTest, AnUnreachableServerAtStartIsRetriedNotFatal) {
   auto sink = make_sink(config_for(*server_));
   EXPECT_TRUE(sink->start().ok()) << "a cache down at start-up must not stop the pipeline";
   std::vector<Invalidation> batch{item(Action::delete_key, "k")};
-  EXPECT_EQ(sink->deliver(batch).kind(), DeliveryResult::Kind::retry);
+  EXPECT_EQ(sink->deliver(batch, {}).kind(), DeliveryResult::Kind::retry);
   ASSERT_TRUE(server_->start_again());
-  EXPECT_TRUE(sink->deliver(batch).is_ok());
+  EXPECT_TRUE(sink->deliver(batch, {}).is_ok());
 }
 
 TEST_F(RedisSinkTest, AFlushedFenceScriptIsLoadedAgain) {
   auto sink = started({{"fence", true}});
   std::vector<Invalidation> batch{item(Action::set_value, "k", 1, "v")};
-  ASSERT_TRUE(sink->deliver(batch).is_ok());
+  ASSERT_TRUE(sink->deliver(batch, {}).is_ok());
   client_->command({"SCRIPT", "FLUSH"});
   std::vector<Invalidation> next{item(Action::set_value, "k", 2, "w")};
-  auto first = sink->deliver(next);
+  auto first = sink->deliver(next, {});
   EXPECT_EQ(first.kind(), DeliveryResult::Kind::retry);
-  EXPECT_TRUE(sink->deliver(next).is_ok());
+  EXPECT_TRUE(sink->deliver(next, {}).is_ok());
   EXPECT_EQ(client_->get("k"), "w");
 }
 
@@ -287,20 +287,20 @@ TEST_F(RedisSinkTest, FencedSetsNeverGoBackInVersion) {
   auto fenced = started({{"fence", true}});
   std::vector<Invalidation> newer{item(Action::set_value, "k", 10, "v10")};
   std::vector<Invalidation> older{item(Action::set_value, "k", 9, "v9")};
-  ASSERT_TRUE(fenced->deliver(newer).is_ok());
-  ASSERT_TRUE(fenced->deliver(older).is_ok()) << "a refused older write is not a failure";
+  ASSERT_TRUE(fenced->deliver(newer, {}).is_ok());
+  ASSERT_TRUE(fenced->deliver(older, {}).is_ok()) << "a refused older write is not a failure";
   EXPECT_EQ(client_->get("k"), "v10");
   EXPECT_EQ(client_->get("k#fence"), fence_version(10));
 
   // Versions beyond 2^53 (where Lua's numbers lose precision) still compare right.
   std::vector<Invalidation> huge{item(Action::set_value, "big", 9'007'199'254'740'993ull, "a")};
   std::vector<Invalidation> huge_minus_one{item(Action::set_value, "big", 9'007'199'254'740'992ull, "b")};
-  ASSERT_TRUE(fenced->deliver(huge).is_ok());
-  ASSERT_TRUE(fenced->deliver(huge_minus_one).is_ok());
+  ASSERT_TRUE(fenced->deliver(huge, {}).is_ok());
+  ASSERT_TRUE(fenced->deliver(huge_minus_one, {}).is_ok());
   EXPECT_EQ(client_->get("big"), "a");
 
   auto plain = started();
-  ASSERT_TRUE(plain->deliver(older).is_ok());
+  ASSERT_TRUE(plain->deliver(older, {}).is_ok());
   EXPECT_EQ(client_->get("k"), "v9") << "without a fence the last delivered write wins";
 }
 
@@ -308,7 +308,7 @@ TEST_F(RedisSinkTest, AFencedDeleteLeavesATombstoneThatExpires) {
   auto fenced = started({{"fence", true}, {"tombstone_ttl", std::chrono::milliseconds(5000)}});
   client_->set("k", "cached");
   std::vector<Invalidation> remove{item(Action::delete_key, "k", 7)};
-  ASSERT_TRUE(fenced->deliver(remove).is_ok());
+  ASSERT_TRUE(fenced->deliver(remove, {}).is_ok());
   EXPECT_EQ(client_->get("k"), std::nullopt);
   EXPECT_EQ(client_->get("k#fence"), fence_version(7));
   long long ttl = client_->command({"PTTL", "k#fence"}).integer;
@@ -316,7 +316,7 @@ TEST_F(RedisSinkTest, AFencedDeleteLeavesATombstoneThatExpires) {
   EXPECT_LE(ttl, 5000);
   // A redelivered older delete does not lower the tombstone.
   std::vector<Invalidation> older{item(Action::delete_key, "k", 3)};
-  ASSERT_TRUE(fenced->deliver(older).is_ok());
+  ASSERT_TRUE(fenced->deliver(older, {}).is_ok());
   EXPECT_EQ(client_->get("k#fence"), fence_version(7));
 }
 
@@ -353,7 +353,7 @@ TEST_F(RedisSinkTest, WithoutAFenceAStaleWriteBackOutlivesTheInvalidation) {
   std::string read_by_reader = database;               // 2. and reads the database
   database = "new";                                    // 3. the row changes...
   std::vector<Invalidation> invalidation{item(Action::delete_key, "customer:1", 2)};
-  ASSERT_TRUE(sink->deliver(invalidation).is_ok());    //    ...and is invalidated
+  ASSERT_TRUE(sink->deliver(invalidation, {}).is_ok());    //    ...and is invalidated
   client_->set("customer:1", read_by_reader);          // 4. the reader writes back
   EXPECT_EQ(client_->get("customer:1"), "old") << "the stale value stays until its TTL: the race fencing closes";
 }
@@ -368,7 +368,7 @@ TEST_F(RedisSinkTest, WithAFenceTheStaleWriteBackIsRefused) {
   std::string read_by_reader = database;  // 2.
   database = "new";                       // 3.
   std::vector<Invalidation> invalidation{item(Action::delete_key, "customer:1", 2)};
-  ASSERT_TRUE(sink->deliver(invalidation).is_ok());
+  ASSERT_TRUE(sink->deliver(invalidation, {}).is_ok());
   EXPECT_FALSE(reader.fill("customer:1", fence_seen, read_by_reader));  // 4. refused
   EXPECT_EQ(client_->get("customer:1"), std::nullopt);
 
@@ -396,7 +396,7 @@ TEST_F(RedisSinkTest, ConcurrentReadersNeverLeaveAStaleValueBehindAFence) {
       for (int version = 1; version <= kChanges; ++version) {
         database[static_cast<std::size_t>(k)].store(version);
         std::vector<Invalidation> batch{item(Action::delete_key, "row:" + std::to_string(k), static_cast<std::uint64_t>(version))};
-        while (!sink->deliver(batch).is_ok()) {
+        while (!sink->deliver(batch, {}).is_ok()) {
         }
       }
     });

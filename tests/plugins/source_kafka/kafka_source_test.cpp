@@ -96,7 +96,7 @@ TEST(KafkaSource, DeliversTheKeysOfRealDebeziumFixturesAndCommitsThem) {
 class SwitchableSink final : public sdk::Sink {
  public:
   explicit SwitchableSink(std::atomic<bool>& healthy) : healthy_(healthy) {}
-  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation>) override {
+  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation>, const sdk::DeliveryContext&) override {
     if (!healthy_) return sdk::DeliveryResult::retry("the cache is down (test)");
     return sdk::DeliveryResult::ok();
   }

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "invalidator/sdk/event.hpp"
+
 namespace invalidator::sdk {
 
 enum class Action {
@@ -27,12 +29,25 @@ constexpr std::string_view to_string(Action action) {
   return "unknown";
 }
 
+// What produced an invalidation, for sinks that report it (a webhook's body) and for metrics.
+// The views point at strings the engine keeps for as long as it runs; a sink that keeps them
+// past deliver() copies them. Empty where not known (an invalidation replayed from a dead
+// letter knows its source and route, not its table).
+struct InvalidationContext {
+  std::string_view table;   // "public.customers"
+  Op op = Op::update;
+  std::chrono::system_clock::time_point commit_time{};  // the epoch: not known
+  std::string_view source;  // the id of the source, e.g. "customers"
+  std::string_view route;   // "routes[0]": the [[routes]] entry, counted from 0
+};
+
 struct Invalidation {
   Action action = Action::delete_key;
   std::string key;
   std::optional<std::string> value;
-  std::uint64_t version = 0;
+  std::uint64_t version = 0;         // of the change: LSN, offset, or the event's own version
   std::chrono::milliseconds ttl{0};  // 0: no expiry
+  InvalidationContext context{};
 };
 
 struct ItemFailure {
@@ -41,11 +56,20 @@ struct ItemFailure {
   bool retryable = false;
 };
 
+// Which delivery of which batch a deliver() call is. A batch tried again as it was keeps its
+// id and counts its attempts from 1, so a receiver can recognise a repeat (a webhook's
+// Idempotency-Key); once part of it was applied, what is tried again is a new batch with a
+// new id. Ids are unique within a run and, being drawn from a random start, across runs.
+struct DeliveryContext {
+  std::uint64_t batch_id = 0;
+  std::uint32_t attempt = 1;
+};
+
 // What a sink says about a batch. The core owns the policy: it retries with backoff and
 // dead-letters what cannot be delivered, so a sink only reports.
 class DeliveryResult {
  public:
-  enum class Kind { ok, retry, partial };
+  enum class Kind { ok, retry, partial, failed };
 
   // Every item was applied.
   static DeliveryResult ok() { return DeliveryResult{Kind::ok}; }
@@ -56,6 +80,13 @@ class DeliveryResult {
     DeliveryResult result{Kind::retry};
     result.reason_ = std::move(reason);
     result.retry_after_ = after;
+    return result;
+  }
+  // Nothing was applied and no retry will help (the receiver refuses the whole batch): every
+  // item is dead-lettered with `reason`.
+  static DeliveryResult failed(std::string reason) {
+    DeliveryResult result{Kind::failed};
+    result.reason_ = std::move(reason);
     return result;
   }
   // Some items failed; the rest were applied.

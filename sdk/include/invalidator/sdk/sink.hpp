@@ -14,6 +14,12 @@ namespace invalidator::sdk {
 // Contract (checked by sdk/testing's conformance suite):
 // - deliver() is called by at most concurrency() threads at once, each with its own keys
 //   (a key always goes to the same thread), items of a batch in order;
+// - each invalidation carries its context (table, op, commit time, source, route), and each
+//   call a DeliveryContext: the batch's id, the same while that batch is retried as it was,
+//   and the attempt;
+// - a sink answers ok, retry (nothing or not all applied: the whole batch again, after a
+//   delay it may suggest), partial (per item: retryable or not), or failed (nothing applied
+//   and retrying cannot help: every item is dead-lettered);
 // - applying the same invalidation twice is harmless;
 // - stop() may be called from another thread while deliver() runs: deliver() then returns
 //   promptly, reporting what it did not apply as retry.
@@ -22,7 +28,7 @@ class Sink {
   virtual ~Sink() = default;
   // Connect, load scripts... An error here fails the pipeline start.
   virtual Status start() { return Status::success(); }
-  virtual DeliveryResult deliver(std::span<const Invalidation> batch) = 0;
+  virtual DeliveryResult deliver(std::span<const Invalidation> batch, const DeliveryContext& context) = 0;
   virtual void stop() {}
   // How many deliver() calls may run at once (the core caps `lanes` by it). A sink holding
   // one connection says 1; a thread-safe one, or one with a pool, says more.

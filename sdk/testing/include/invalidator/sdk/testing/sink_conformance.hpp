@@ -94,10 +94,10 @@ class SinkConformance : public ::testing::TestWithParam<SinkConformanceParam> {
   // Delivers until the sink says ok, as the core would; a sink may legitimately ask for a
   // retry, but must get there within a bounded number of attempts on a healthy server.
   DeliveryResult deliver_until_done(std::span<const Invalidation> batch, int attempts = 50) {
-    DeliveryResult result = sink_->deliver(batch);
+    DeliveryResult result = sink_->deliver(batch, {});
     for (int attempt = 1; attempt < attempts && result.kind() == DeliveryResult::Kind::retry; ++attempt) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      result = sink_->deliver(batch);
+      result = sink_->deliver(batch, {});
     }
     return result;
   }
@@ -169,7 +169,7 @@ TEST_P(SinkConformance, ReportsRetryOnceStopped) {
   harness_->put(key("after-stop"), "v");
   sink_->stop();
   std::vector<Invalidation> batch{remove(key("after-stop"))};
-  auto result = sink_->deliver(batch);
+  auto result = sink_->deliver(batch, {});
   // A stopped sink must not claim success for work it did not do.
   if (result.is_ok()) {
     EXPECT_EQ(harness_->read(key("after-stop")), std::nullopt);
@@ -182,7 +182,7 @@ TEST_P(SinkConformance, ReportsRetryDuringAnOutageAndRecovers) {
   harness_->put(key("outage"), "v");
   if (!harness_->begin_outage()) GTEST_SKIP() << "the harness cannot make this cache unreachable";
   std::vector<Invalidation> batch{remove(key("outage"))};
-  auto during = sink_->deliver(batch);
+  auto during = sink_->deliver(batch, {});
   EXPECT_EQ(during.kind(), DeliveryResult::Kind::retry) << "an unreachable cache is a retry";
   harness_->end_outage();
   auto after = deliver_until_done(batch, 250);
@@ -197,7 +197,7 @@ TEST_P(SinkConformance, StopsCleanlyInTheMiddleOfABatch) {
   std::atomic<bool> returned{false};
   DeliveryResult result = DeliveryResult::ok();
   std::thread deliverer([&] {
-    result = sink_->deliver(batch);
+    result = sink_->deliver(batch, {});
     returned = true;
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(1));
