@@ -279,6 +279,7 @@ EngineStats Engine::stats() const {
   stats.retries = counters.retries.load();
   stats.dead_lettered = counters.dead_lettered.load();
   stats.redeliveries = counters.redeliveries.load();
+  stats.source_restarts = counters.source_restarts.load();
   stats.acknowledged = impl_->pipeline->acknowledged();
   return stats;
 }

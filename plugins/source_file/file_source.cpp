@@ -11,9 +11,11 @@
 #include <cstring>
 #include <fstream>
 #include <string_view>
-#include <thread>
+#include <condition_variable>
+#include <mutex>
 
 #include "invalidator/sdk/plugin.hpp"
+#include "invalidator/sdk/state.hpp"
 
 namespace invalidator::plugins {
 
@@ -129,7 +131,7 @@ sdk::Status FileSource::run(sdk::Emitter& emitter, std::stop_token stop) {
         at_end = true;
         break;
       }
-      std::this_thread::sleep_for(options_.poll_interval);
+      wait_for_growth(stop);
       continue;
     }
     pending.append(buffer, static_cast<std::size_t>(count));
@@ -158,20 +160,18 @@ FileSource::~FileSource() {
   if (!options_.checkpoint.empty()) save_checkpoint(acknowledged_.load(std::memory_order_acquire));
 }
 
+void FileSource::wait_for_growth(const std::stop_token& stop) {
+  // A regular file at its end polls readable at once: wait out the interval, or a stop request.
+  std::mutex mutex;
+  std::condition_variable_any stopped;
+  std::unique_lock lock(mutex);
+  stopped.wait_for(lock, stop, options_.poll_interval, [] { return false; });
+}
+
 void FileSource::save_checkpoint(std::uint64_t line) {
   if (line == saved_) return;
-  // Written aside and renamed: a crash leaves the old checkpoint or the new, never half.
-  std::string temporary = options_.checkpoint + ".tmp";
-  int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    if (logger_) logger_->error("cannot write checkpoint " + temporary + ": " + std::strerror(errno));
-    return;
-  }
-  std::string text = std::to_string(line) + "\n";
-  bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!written || std::rename(temporary.c_str(), options_.checkpoint.c_str()) != 0) {
-    if (logger_) logger_->error("cannot write checkpoint " + options_.checkpoint + ": " + std::strerror(errno));
+  if (auto written = sdk::write_file_atomically(options_.checkpoint, std::to_string(line) + "\n"); !written) {
+    if (logger_) logger_->error("cannot write checkpoint: " + written.message());
     return;
   }
   saved_ = line;

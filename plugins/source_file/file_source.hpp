@@ -39,6 +39,7 @@ class FileSource final : public sdk::Source {
 
  private:
   void save_checkpoint(std::uint64_t line);
+  void wait_for_growth(const std::stop_token& stop);
 
   Options options_;
   sdk::Logger* logger_;

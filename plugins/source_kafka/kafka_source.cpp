@@ -4,7 +4,6 @@
 #include <array>
 #include <cstring>
 #include <ctime>
-#include <thread>
 
 #include "invalidator/sdk/plugin.hpp"
 
@@ -192,20 +191,18 @@ void KafkaSource::on_log(const rd_kafka_t* consumer, int, const char* facility, 
   if (source != nullptr && source->logger_) source->logger_->debug(std::string("librdkafka ") + facility + ": " + text);
 }
 
-std::optional<std::uint64_t> KafkaSource::hand_over(std::string_view topic, std::int32_t partition,
-                                                    std::int64_t offset) {
+KafkaSource::Stream* KafkaSource::stream_of(std::string_view topic, std::int32_t partition, std::uint64_t& id) {
   if (last_stream_state_ != nullptr && last_stream_state_->partition == partition && last_stream_state_->topic == topic) {
-    last_stream_state_->emitted_next = offset + 1;
-    return last_stream_;
+    id = last_stream_;
+    return last_stream_state_;
   }
   std::lock_guard lock(mutex_);
   auto found = active_.find(std::pair<std::string_view, std::int32_t>(topic, partition));
-  if (found == active_.end()) return std::nullopt;
-  Stream& stream = streams_[found->second];
-  stream.emitted_next = offset + 1;
+  if (found == active_.end()) return nullptr;
   last_stream_ = found->second;
-  last_stream_state_ = &stream;
-  return found->second;
+  last_stream_state_ = &streams_[found->second];
+  id = last_stream_;
+  return last_stream_state_;
 }
 
 // With the cooperative-sticky assignor (settable through the librdkafka table) a rebalance
@@ -259,6 +256,9 @@ void KafkaSource::revoked(rd_kafka_topic_partition_list_t* partitions) {
   // Held messages of these partitions belong to their next owner, which reads them again from
   // the committed offset. That may be this consumer: handed over now, they would come twice,
   // the second time after later offsets.
+  if (pending_ && std::find(leaving.begin(), leaving.end(), pending_->raw.position.stream) != leaving.end()) {
+    pending_.reset();
+  }
   std::erase_if(backlog_, [&](const Message& message) {
     const char* topic = rd_kafka_topic_name(message->rkt);
     for (int i = 0; i < partitions->cnt; ++i) {
@@ -292,7 +292,7 @@ void KafkaSource::revoked(rd_kafka_topic_partition_list_t* partitions) {
   } else {
     rd_kafka_assign(consumer_, nullptr);
   }
-  if (paused_ && backlog_.empty()) {  // nothing held any more: the partitions kept read again
+  if (paused_ && backlog_.empty() && !pending_) {  // nothing held any more: the partitions kept read again
     resume_paused();
     paused_ = false;
   }
@@ -356,7 +356,7 @@ void KafkaSource::pause_partitions(const std::vector<std::pair<std::string, std:
   }
 }
 
-void KafkaSource::pause_delivering(const rd_kafka_message_t* also) {
+void KafkaSource::pause_delivering(const std::pair<std::string, std::int32_t>& also) {
   std::vector<std::pair<std::string, std::int32_t>> pausing;
   {
     std::lock_guard lock(mutex_);
@@ -365,11 +365,8 @@ void KafkaSource::pause_delivering(const rd_kafka_message_t* also) {
       pausing.emplace_back(stream.topic, stream.partition);
     }
   }
-  if (also != nullptr) {
-    std::pair<std::string, std::int32_t> partition{rd_kafka_topic_name(also->rkt), also->partition};
-    if (paused_partitions_.count(partition) == 0 && std::find(pausing.begin(), pausing.end(), partition) == pausing.end()) {
-      pausing.push_back(std::move(partition));
-    }
+  if (paused_partitions_.count(also) == 0 && std::find(pausing.begin(), pausing.end(), also) == pausing.end()) {
+    pausing.push_back(also);
   }
   pause_partitions(pausing, true);
 }
@@ -390,6 +387,64 @@ std::chrono::nanoseconds coarse_now() {
 }
 }  // namespace
 
+bool KafkaSource::ends_run(const rd_kafka_message_t& event, sdk::Status& outcome) {
+  if (event.err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return false;
+  std::string reason = rd_kafka_message_errstr(&event);
+  if (is_fatal(event.err)) {
+    outcome = sdk::Status::error("Kafka: " + std::string(rd_kafka_err2str(event.err)) + ": " + reason);
+    return true;
+  }
+  if (logger_) logger_->warn("Kafka: " + reason + " (retrying)");
+  return false;
+}
+
+KafkaSource::Message KafkaSource::next_message() {
+  if (backlog_.empty()) return Message(rd_kafka_consumer_poll(consumer_, 100));
+  Message message = std::move(backlog_.front());
+  backlog_.pop_front();
+  return message;
+}
+
+bool KafkaSource::prepare(const rd_kafka_message_t& message) {
+  const char* topic = rd_kafka_topic_name(message.rkt);
+  std::uint64_t id = 0;
+  Stream* stream = stream_of(topic, message.partition, id);
+  if (stream == nullptr) return false;  // from a partition revoked since: its next owner reads it
+  Pending pending{sdk::RawMessage{}, stream, message.offset};
+  sdk::RawMessage& raw = pending.raw;
+  raw.topic = topic;
+  if (message.key != nullptr) raw.key = bytes(message.key, message.key_len);
+  if (message.payload != nullptr) {
+    std::string value;
+    value.reserve(message.len + sdk::kDecodePadding);  // parsed in place, without a copy
+    value.assign(static_cast<const char*>(message.payload), message.len);
+    raw.value = std::move(value);
+  }
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(&message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* name = nullptr;
+    const void* value = nullptr;
+    std::size_t size = 0;
+    for (std::size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+      raw.headers.push_back({name, value ? bytes(value, size) : std::string{}});
+    }
+  }
+  raw.position = sdk::Position{id, static_cast<std::uint64_t>(message.offset)};
+  pending_ = std::move(pending);
+  return true;
+}
+
+bool KafkaSource::serve_while_paused(sdk::Status& outcome) {
+  // Polling only serves the group (rebalances) and hands out what was fetched before the
+  // pause or by partitions assigned since: those join the backlog, their partitions paused.
+  Message polled(rd_kafka_consumer_poll(consumer_, 0));
+  if (!polled) return true;
+  if (polled->err != RD_KAFKA_RESP_ERR_NO_ERROR) return !ends_run(*polled, outcome);
+  pause_delivering({rd_kafka_topic_name(polled->rkt), polled->partition});
+  backlog_.push_back(std::move(polled));
+  return true;
+}
+
 sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
   PartitionList subscription(rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size())));
   for (const auto& topic : options_.topics) {
@@ -401,17 +456,6 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
 
   auto last_commit = coarse_now();
   sdk::Status outcome = sdk::Status::success();
-  // An error event instead of a message: true when it ends the run.
-  auto fatal = [&](const rd_kafka_message_t& event) {
-    if (event.err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return false;
-    std::string reason = rd_kafka_message_errstr(&event);
-    if (is_fatal(event.err)) {
-      outcome = sdk::Status::error("Kafka: " + std::string(rd_kafka_err2str(event.err)) + ": " + reason);
-      return true;
-    }
-    if (logger_) logger_->warn("Kafka: " + reason + " (retrying)");
-    return false;
-  };
   while (!stop.stop_requested()) {
     if (failed_.load(std::memory_order_acquire)) {
       std::lock_guard lock(mutex_);
@@ -422,77 +466,43 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
       commit(false);
       last_commit = coarse_now();
     }
-    Message message;
-    if (!backlog_.empty()) {
-      if (emitter.full()) {
-        // Paused: polling only serves the group (rebalances) and partitions assigned since.
-        Message polled(rd_kafka_consumer_poll(consumer_, 100));
-        if (!polled) continue;
-        if (polled->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-          if (fatal(*polled)) break;
-          continue;
-        }
-        pause_delivering(polled.get());  // a partition assigned since, or not delivering before
-        backlog_.push_back(std::move(polled));
-        continue;
-      }
-      message = std::move(backlog_.front());
-      backlog_.pop_front();
-      if (backlog_.empty() && paused_) {
-        resume_paused();
-        paused_ = false;
-      }
-    } else {
-      message.reset(rd_kafka_consumer_poll(consumer_, 100));
+    if (!pending_) {
+      Message message = next_message();
       if (!message) continue;
       if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        if (fatal(*message)) break;
+        if (ends_run(*message, outcome)) break;
         continue;
       }
+      if (!prepare(*message)) continue;
     }
-    if (emitter.full()) {
-      // The pipeline is usually full for a moment only: wait for room a little, keeping what
-      // librdkafka prefetched, before pausing (which drops the prefetched messages). Not
-      // polling meanwhile is safe for far less than max.poll.interval.ms.
-      auto give_up = Clock::now() + std::chrono::milliseconds(500);
-      while (emitter.full() && Clock::now() < give_up && !stop.stop_requested()) {
-        std::this_thread::sleep_for(std::chrono::microseconds(200));
-      }
-      if (emitter.full()) {
-        pause_delivering(message.get());
+    // Offered without waiting first: the deadline is read only when the pipeline is full.
+    sdk::EmitResult result = emitter.try_emit(pending_->raw, sdk::Emitter::Deadline{});
+    if (result == sdk::EmitResult::full) {
+      // Full mostly for a moment: wait for room a little, keeping what librdkafka prefetched,
+      // before pausing (which drops the prefetched messages). Once paused, offer again in
+      // short waits and serve the group in between.
+      result = emitter.try_emit(pending_->raw, Clock::now() + (paused_ ? kPausedOfferWait : kWaitBeforePausing));
+    }
+    if (result == sdk::EmitResult::stopping) break;
+    if (result == sdk::EmitResult::full) {
+      if (!paused_) {
+        pause_delivering({pending_->raw.topic, pending_->stream->partition});
         paused_ = true;
-        backlog_.push_front(std::move(message));
-        continue;
       }
+      if (!serve_while_paused(outcome)) break;
+      continue;
     }
-
-    const char* topic = rd_kafka_topic_name(message->rkt);
-    std::optional<std::uint64_t> stream = hand_over(topic, message->partition, message->offset);
-    if (!stream) continue;  // from a partition revoked since: its next owner reads it
-
-    sdk::RawMessage raw;
-    raw.topic = topic;
-    if (message->key != nullptr) raw.key = bytes(message->key, message->key_len);
-    if (message->payload != nullptr) {
-      std::string value;
-      value.reserve(message->len + sdk::kDecodePadding);  // parsed in place, without a copy
-      value.assign(static_cast<const char*>(message->payload), message->len);
-      raw.value = std::move(value);
+    // Only run()'s thread reads `emitted_next`; set once the pipeline has the message.
+    pending_->stream->emitted_next = pending_->offset + 1;
+    pending_.reset();
+    if (paused_ && backlog_.empty()) {
+      resume_paused();
+      paused_ = false;
     }
-    rd_kafka_headers_t* headers = nullptr;
-    if (rd_kafka_message_headers(message.get(), &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      const char* name = nullptr;
-      const void* value = nullptr;
-      std::size_t size = 0;
-      for (std::size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-        raw.headers.push_back({name, value ? bytes(value, size) : std::string{}});
-      }
-    }
-    raw.position = sdk::Position{*stream, static_cast<std::uint64_t>(message->offset)};
-    if (!emitter.emit(std::move(raw))) break;
   }
   // Leaving the group revokes the partitions: what is in flight gets revoke_timeout to be
   // acknowledged, and what was acknowledged is committed before the partitions are released.
+  pending_.reset();
   commit(true);
   rd_kafka_consumer_close(consumer_);
   closed_ = true;

@@ -74,12 +74,12 @@ class KafkaSource final : public sdk::Source {
   void revoked(rd_kafka_topic_partition_list_t* partitions);
   // Commits what was acknowledged beyond what was committed; `only` limits it to some streams.
   void commit(bool synchronous, const std::vector<std::uint64_t>* only = nullptr);
-  // The stream of a message about to go to the pipeline, recording it as emitted; none when
-  // its partition was revoked since it was read.
-  std::optional<std::uint64_t> hand_over(std::string_view topic, std::int32_t partition, std::int64_t offset);
+  // The stream of a partition and its state (`id` set); null when the partition was revoked
+  // since its message was read.
+  Stream* stream_of(std::string_view topic, std::int32_t partition, std::uint64_t& id);
   // Backpressure. pause_delivering() pauses the partitions that have delivered a message (and
-  // that of `also`, which just did); resume_paused() resumes the ones this source paused.
-  void pause_delivering(const rd_kafka_message_t* also);
+  // `also`, which just did); resume_paused() resumes the ones this source paused.
+  void pause_delivering(const std::pair<std::string, std::int32_t>& also);
   void resume_paused();
   // librdkafka (2.0.2 here; the same race is reported against later versions as its issue
   // 5591) bumps a partition's version for every pause or resume, even
@@ -95,6 +95,20 @@ class KafkaSource final : public sdk::Source {
   };
   using Message = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
 
+  // run()'s steps. The next message: held ones first, else a poll.
+  Message next_message();
+  // Converts a message for the pipeline into pending_; false when its partition was revoked.
+  bool prepare(const rd_kafka_message_t& message);
+  // While the pipeline is full: one poll without waiting. False when an error ends the run.
+  bool serve_while_paused(sdk::Status& outcome);
+  // An error event instead of a message: true when it ends the run (`outcome` then says why).
+  bool ends_run(const rd_kafka_message_t& event, sdk::Status& outcome);
+
+  // How long a message is offered to a full pipeline before the partitions are paused, and,
+  // once paused, between two polls that serve the group.
+  static constexpr std::chrono::milliseconds kWaitBeforePausing{500};
+  static constexpr std::chrono::milliseconds kPausedOfferWait{100};
+
   KafkaSourceOptions options_;
   sdk::Logger* logger_;
   rd_kafka_t* consumer_ = nullptr;
@@ -104,7 +118,15 @@ class KafkaSource final : public sdk::Source {
   // delivered any when the others were paused: it is paused as it delivers).
   // Only run()'s thread touches it, the rebalance callbacks included.
   std::deque<Message> backlog_;
-  bool paused_ = false;  // partitions are paused while backlog_ holds messages
+  bool paused_ = false;  // partitions are paused while pending_ or backlog_ holds messages
+  // A message converted for the pipeline, which the pipeline had no room for yet. Only run()'s
+  // thread touches it; a revoke of its partition drops it.
+  struct Pending {
+    sdk::RawMessage raw;
+    Stream* stream;
+    std::int64_t offset;
+  };
+  std::optional<Pending> pending_;
   // What this source paused and has not resumed. Only run()'s thread touches it.
   std::set<std::pair<std::string, std::int32_t>> paused_partitions_;
 

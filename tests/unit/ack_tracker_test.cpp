@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -120,6 +121,76 @@ TEST(AckTracker, ConcurrentCompletionsInAnyOrderAcknowledgeEverythingInOrder) {
   }
   EXPECT_EQ(recorder.acknowledged.back().offset, static_cast<std::uint64_t>(kPositions - 1));
   EXPECT_EQ(tracker.outstanding(), 0u);
+}
+
+// A source may write and fsync in acknowledge(): the tracker's lock is not held meanwhile, so
+// decode threads open positions and other streams are acknowledged while one stream waits.
+TEST(AckTracker, AcknowledgesOutsideItsLockAndHoldsUpOnlyTheStreamBeingAcknowledged) {
+  std::mutex gate_mutex;
+  std::condition_variable gate;
+  bool entered = false;
+  bool open_gate = false;
+  Recorder recorder;
+  AckTracker tracker([&](const sdk::Position& position) {
+    if (position.stream == 1) {
+      std::unique_lock lock(gate_mutex);
+      entered = true;
+      gate.notify_all();
+      gate.wait(lock, [&] { return open_gate; });
+    }
+    recorder.callback()(position);
+  });
+  auto& slow = tracker.open({1, 1});
+  std::thread acknowledging([&] { tracker.release(slow); });
+  {
+    std::unique_lock lock(gate_mutex);
+    ASSERT_TRUE(gate.wait_for(lock, std::chrono::seconds(30), [&] { return entered; }));
+  }
+  // Stream 1's acknowledgement is under way and blocked. The tracker is not:
+  auto& other = tracker.open({2, 5});
+  tracker.release(other);
+  auto& later_on_one = tracker.open({1, 2});
+  tracker.release(later_on_one);  // stream 1: left to the thread already acknowledging it
+  {
+    std::lock_guard guard(recorder.mutex);
+    ASSERT_EQ(recorder.acknowledged.size(), 1u);
+    EXPECT_EQ(recorder.acknowledged[0], (sdk::Position{2, 5}));
+  }
+  {
+    std::lock_guard lock(gate_mutex);
+    open_gate = true;
+  }
+  gate.notify_all();
+  acknowledging.join();
+  std::lock_guard guard(recorder.mutex);
+  ASSERT_EQ(recorder.acknowledged.size(), 3u);
+  EXPECT_EQ(recorder.acknowledged[1], (sdk::Position{1, 1}));
+  EXPECT_EQ(recorder.acknowledged[2], (sdk::Position{1, 2})) << "stream 1 in order, by the thread that held it";
+}
+
+TEST(AckTracker, IndividualCompletionReportsEachPositionAsItCompletesInAnyOrder) {
+  Recorder recorder;
+  AckTracker tracker(recorder.callback(), sdk::Completion::individual);
+  auto& first = tracker.open({4, 1});
+  auto& second = tracker.open({4, 2});
+  auto& third = tracker.open({4, 3});
+  tracker.retain(first);
+  tracker.release(first);
+  tracker.release(third);
+  tracker.release_unkept(second);  // rejected to the source instead
+  {
+    std::lock_guard guard(recorder.mutex);
+    ASSERT_EQ(recorder.acknowledged.size(), 1u);
+    EXPECT_EQ(recorder.acknowledged[0], (sdk::Position{4, 3})) << "reported before the earlier one";
+  }
+  EXPECT_EQ(tracker.outstanding(), 3u) << "entries leave in order: the first still holds the rest";
+  ASSERT_EQ(tracker.release_later(first), std::optional<std::uint64_t>(4));
+  tracker.acknowledge_ready(4);
+  std::lock_guard guard(recorder.mutex);
+  ASSERT_EQ(recorder.acknowledged.size(), 2u);
+  EXPECT_EQ(recorder.acknowledged[1], (sdk::Position{4, 1}));
+  EXPECT_EQ(tracker.outstanding(), 0u);
+  EXPECT_EQ(tracker.acknowledged(), 3u);
 }
 
 }  // namespace

@@ -1,10 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <stdexcept>
 
+#include "invalidator/sdk/backoff.hpp"
 #include "invalidator/sdk/plugin.hpp"
+#include "invalidator/sdk/state.hpp"
 
 namespace invalidator::sdk {
 namespace {
@@ -206,6 +211,49 @@ TEST(PluginGlue, ATableThatDoesNotFitTheDeclarationIsRefusedBeforeTheFactoryRuns
   auto created = Glue::create(config, PluginContext{});
   ASSERT_FALSE(created);
   EXPECT_NE(created.error().find("'pool'"), std::string::npos) << created.error();
+}
+
+TEST(Backoff, DoublesUpToTheMaximumWithJitterBetweenHalfAndAll) {
+  Backoff backoff(std::chrono::milliseconds(100), std::chrono::milliseconds(1000), 42);
+  const std::int64_t bases[] = {100, 200, 400, 800, 1000, 1000};
+  for (std::int64_t base : bases) {
+    auto delay = backoff.next().count();
+    EXPECT_GE(delay, base / 2);
+    EXPECT_LE(delay, base);
+  }
+  EXPECT_EQ(backoff.failures(), 6);
+  backoff.reset();
+  EXPECT_LE(backoff.next().count(), 100);
+}
+
+TEST(StateFile, IsReplacedWholeAndReadBack) {
+  auto directory = std::filesystem::temp_directory_path() / ("invalidator-state-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(directory);
+  auto path = directory / "sources" / "events" / "checkpoint";
+  auto missing = read_state_file(path);
+  ASSERT_TRUE(missing);
+  EXPECT_FALSE(missing.value().has_value());
+  ASSERT_TRUE(write_file_atomically(path, "41\n"));
+  ASSERT_TRUE(write_file_atomically(path, "42\n"));
+  auto read = read_state_file(path);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read.value(), "42\n");
+  EXPECT_FALSE(std::filesystem::exists(path.string() + ".tmp")) << "no temporary left behind";
+  std::filesystem::remove_all(directory);
+}
+
+TEST(StateFile, AFailedWriteSaysWhyAndLeavesTheOldContent) {
+  auto directory = std::filesystem::temp_directory_path() / ("invalidator-state-ro-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(directory);
+  auto path = directory / "checkpoint";
+  ASSERT_TRUE(write_file_atomically(path, "1\n"));
+  // A file where the temporary should go: the write fails, the checkpoint keeps its content.
+  std::filesystem::create_directory(path.string() + ".tmp");
+  auto failed = write_file_atomically(path, "2\n");
+  ASSERT_FALSE(failed);
+  EXPECT_NE(failed.message().find("cannot write " + path.string() + ".tmp"), std::string::npos) << failed.message();
+  EXPECT_EQ(read_state_file(path).value(), "1\n");
+  std::filesystem::remove_all(directory);
 }
 
 }  // namespace

@@ -46,6 +46,14 @@ const sdk::OptionsSpec<EngineSettings>& engine_options() {
         .description("JSON Lines file receiving what could not be decoded or delivered; empty: undeliverable invalidations are retried forever and the source is not acknowledged past them.")
         .default_value("")
         .example("\"/var/lib/invalidator/dead-letter.jsonl\"");
+    s.option("source_restart_backoff", &S::source_restart_backoff)
+        .description("A source that fails transiently (a lost connection, a server restarting) is started again after this wait, doubled at each failure in a row, with jitter. It resumes from the position its transport committed, so nothing is lost.")
+        .default_value(500ms)
+        .min(1);
+    s.option("source_restart_max_backoff", &S::source_restart_max_backoff)
+        .description("Longest wait before a source is started again.")
+        .default_value(30s)
+        .min(1);
     return s;
   }();
   return spec;

@@ -30,6 +30,8 @@ struct EngineSettings {
   bool batch_scheduling;       // the engine's threads under SCHED_BATCH
   std::string log_level;
   std::string dead_letter;  // JSON Lines file; empty: none
+  std::chrono::milliseconds source_restart_backoff;
+  std::chrono::milliseconds source_restart_max_backoff;
 };
 
 struct BatchSettings {

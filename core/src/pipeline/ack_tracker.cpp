@@ -17,7 +17,7 @@ void AckTracker::open_all(std::span<const sdk::Position> positions, Entry** entr
   for (std::size_t i = 0; i < positions.size(); ++i) {
     if (stream == nullptr || positions[i].stream != stream_id) {
       stream_id = positions[i].stream;
-      stream = &streams_[stream_id];
+      stream = &streams_[stream_id].entries;
     }
     entries[i] = &stream->emplace_back(positions[i]);
   }
@@ -25,40 +25,65 @@ void AckTracker::open_all(std::span<const sdk::Position> positions, Entry** entr
 
 void AckTracker::release(Entry& entry) {
   // Read before the decrement: once it reaches zero another thread may free the entry.
-  const std::uint64_t stream = entry.position_.stream;
+  const sdk::Position position = entry.position_;
   if (entry.pending_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  sweep(stream);
+  completed(position, true);
+  sweep(position.stream);
+}
+
+void AckTracker::release_unkept(Entry& entry) {
+  const sdk::Position position = entry.position_;
+  if (entry.pending_.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  completed(position, false);
+  sweep(position.stream);
 }
 
 std::optional<std::uint64_t> AckTracker::release_later(Entry& entry, std::int64_t count) {
-  const std::uint64_t stream = entry.position_.stream;
+  const sdk::Position position = entry.position_;
   if (entry.pending_.fetch_sub(count, std::memory_order_acq_rel) != count) return std::nullopt;
-  return stream;
+  completed(position, true);
+  return position.stream;
 }
 
-void AckTracker::sweep(std::uint64_t stream) {
-  std::lock_guard guard(mutex_);
-  auto found = streams_.find(stream);
+void AckTracker::completed(const sdk::Position& position, bool kept) {
+  if (completion_ == sdk::Completion::individual && kept) acknowledge_(position);
+}
+
+void AckTracker::sweep(std::uint64_t stream_id) {
+  std::unique_lock lock(mutex_);
+  auto found = streams_.find(stream_id);
   if (found == streams_.end()) return;
-  auto& entries = found->second;
+  Stream& stream = found->second;
   std::optional<sdk::Position> last;
   std::uint64_t count = 0;
-  while (!entries.empty() && entries.front().pending_.load(std::memory_order_acquire) == 0) {
-    last = entries.front().position_;
-    entries.pop_front();
+  while (!stream.entries.empty() && stream.entries.front().pending_.load(std::memory_order_acquire) == 0) {
+    last = stream.entries.front().position_;
+    stream.entries.pop_front();
     ++count;
   }
-  if (last) {
-    acknowledged_.fetch_add(count, std::memory_order_relaxed);
-    // Under the lock, so that acknowledgements of one stream reach the source in order.
-    acknowledge_(*last);
+  if (!last) return;
+  acknowledged_.fetch_add(count, std::memory_order_relaxed);
+  if (completion_ == sdk::Completion::individual) return;  // each was reported as it completed
+  stream.to_acknowledge = last;
+  // One thread at a time tells the source about a stream, newest prefix first come first
+  // told, with the lock released: a source that writes and fsyncs in acknowledge() holds up
+  // that stream alone. A sweep that finds another thread telling leaves its prefix to it.
+  if (stream.acknowledging) return;
+  stream.acknowledging = true;
+  while (stream.to_acknowledge) {
+    const sdk::Position position = *stream.to_acknowledge;
+    stream.to_acknowledge.reset();
+    lock.unlock();
+    acknowledge_(position);
+    lock.lock();
   }
+  stream.acknowledging = false;
 }
 
 std::size_t AckTracker::outstanding() const {
   std::lock_guard guard(mutex_);
   std::size_t total = 0;
-  for (const auto& [stream, entries] : streams_) total += entries.size();
+  for (const auto& [id, stream] : streams_) total += stream.entries.size();
   return total;
 }
 

@@ -10,12 +10,15 @@
 #include <span>
 
 #include "invalidator/sdk/event.hpp"
+#include "invalidator/sdk/source.hpp"
 
 namespace invalidator::pipeline {
 
-// Acknowledges a source's positions in order: a position is acknowledged only when every
+// Tells a source what it may let go of. Cumulative: a position is acknowledged only when every
 // invalidation derived from it, and from every earlier position on the same stream, was
-// delivered or dead-lettered. Completions may arrive in any order and from any thread.
+// delivered or dead-lettered; acknowledgements of one stream reach the source in order, never
+// under the tracker's lock. Individual: each position is reported as soon as its own
+// invalidations are done. Completions may arrive in any order and from any thread.
 class AckTracker {
  public:
   class Entry {
@@ -29,8 +32,11 @@ class AckTracker {
     std::atomic<std::int64_t> pending_{1};  // the opener's hold
   };
 
+  // Cumulative: acknowledge(P) means "P and everything before it on its stream". Individual:
+  // acknowledge(P) means "P itself".
   using Acknowledge = std::function<void(const sdk::Position&)>;
-  explicit AckTracker(Acknowledge acknowledge) : acknowledge_(std::move(acknowledge)) {}
+  explicit AckTracker(Acknowledge acknowledge, sdk::Completion completion = sdk::Completion::cumulative)
+      : acknowledge_(std::move(acknowledge)), completion_(completion) {}
 
   // Starts tracking a position; the caller holds it open until release().
   // Positions must be opened in stream order.
@@ -42,6 +48,10 @@ class AckTracker {
   void retain(Entry& entry, std::int64_t count = 1) { entry.pending_.fetch_add(count, std::memory_order_relaxed); }
   // One piece of work for `entry` finished (delivered, dead-lettered, or the opener's hold).
   void release(Entry& entry);
+  // The opener's hold of a message that was not kept: with individual completion it is not
+  // reported complete (the pipeline rejects it to the source instead); cumulative, its
+  // stream moves past it as with release().
+  void release_unkept(Entry& entry);
   // As release() (`count` times), but leaves the acknowledgement to a later acknowledge_ready(): a lane that
   // finishes a batch of positions takes the lock once for the lot, not once per position.
   // Returns the stream to pass to acknowledge_ready() when `entry` became complete.
@@ -54,11 +64,19 @@ class AckTracker {
   std::size_t outstanding() const;
 
  private:
+  struct Stream {
+    std::deque<Entry> entries;  // deque: references stay valid
+    std::optional<sdk::Position> to_acknowledge;  // newest complete prefix, not yet told
+    bool acknowledging = false;                   // a thread is telling the source
+  };
+  // An entry's last hold went: reported at once with individual completion.
+  void completed(const sdk::Position& position, bool kept);
   void sweep(std::uint64_t stream);
 
   Acknowledge acknowledge_;
+  const sdk::Completion completion_;
   mutable std::mutex mutex_;
-  std::map<std::uint64_t, std::deque<Entry>> streams_;  // deque: references stay valid
+  std::map<std::uint64_t, Stream> streams_;
   // Written by the lanes' sweeps; apart from the mutex the decode threads take to open.
   alignas(64) std::atomic<std::uint64_t> acknowledged_{0};
 };

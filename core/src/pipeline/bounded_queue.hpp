@@ -20,15 +20,25 @@ class BoundedQueue {
  public:
   explicit BoundedQueue(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
 
+  enum class Push { pushed, full, closed };
+
   // Waits for room. False if the queue was closed or `stop` was requested first.
-  bool push(T&& item, const std::stop_token& stop = {}) {
+  bool push(T&& item, const std::stop_token& stop = {}) { return push_until(std::move(item), stop, std::nullopt) == Push::pushed; }
+
+  // Waits for room until `deadline`. `item` is moved from only when pushed: on `full` and
+  // `closed` it is still the caller's.
+  Push push_until(T&& item, const std::stop_token& stop,
+                  std::optional<std::chrono::steady_clock::time_point> deadline) {
     std::unique_lock lock(mutex_);
-    while (!(closed_ || stop.stop_requested() || items_.size() < capacity_)) wait_for_room(lock, stop);
-    if (closed_ || stop.stop_requested()) return false;
+    while (!(closed_ || stop.stop_requested() || items_.size() < capacity_)) {
+      if (deadline && std::chrono::steady_clock::now() >= *deadline) return Push::full;
+      wait_for_room(lock, stop, deadline);
+    }
+    if (closed_ || stop.stop_requested()) return Push::closed;
     items_.push_back(std::move(item));
     update_full();
     wake_consumer_if_due();
-    return true;
+    return Push::pushed;
   }
 
   // Takes up to `max_items`, once one is there (or the queue is closed), into `batch`, and
@@ -92,9 +102,10 @@ class BoundedQueue {
     if (waiting_consumers_ > 0) not_empty_.notify_all();
   }
   void update_full() { full_.store(!closed_ && items_.size() >= capacity_, std::memory_order_relaxed); }
-  // Until there is room, the queue is closed or `stop` is requested.
-  void wait_for_room(std::unique_lock<std::mutex>& lock, const std::stop_token& stop) {
-    wait_as_producer(lock, not_full_, stop, waiting_producers_,
+  // Until there is room, the queue is closed, `stop` is requested or `deadline` passes.
+  void wait_for_room(std::unique_lock<std::mutex>& lock, const std::stop_token& stop,
+                     std::optional<std::chrono::steady_clock::time_point> deadline) {
+    wait_as_producer(lock, not_full_, stop, waiting_producers_, deadline,
                      [&] { return closed_ || stop.stop_requested() || items_.size() < capacity_; });
   }
 

@@ -161,7 +161,7 @@ class LaneQueue {
   }
   // Until there is room, the queue is closed or `stop` is requested.
   void wait_for_room(std::unique_lock<std::mutex>& lock, const std::stop_token& stop) {
-    wait_as_producer(lock, not_full_, stop, waiting_producers_,
+    wait_as_producer(lock, not_full_, stop, waiting_producers_, std::nullopt,
                      [&] { return closed_ || stop.stop_requested() || has_room(); });
   }
 

@@ -28,24 +28,39 @@ class Pipeline::SourceEmitter final : public sdk::Emitter {
  public:
   SourceEmitter(Pipeline& pipeline, std::uint32_t source)
       : pipeline_(pipeline), source_(source), stop_(pipeline.stop_.get_token()) {}
-  bool emit(sdk::RawMessage message) override {
-    const std::uint64_t stream = message.position.stream;
-    return push(stream, WorkItem{source_, std::move(message), nullptr});
+
+  sdk::EmitResult try_emit(sdk::RawMessage& message, Deadline deadline) override {
+    WorkItem item{source_, false, std::move(message), nullptr};
+    auto result = push(item, deadline);
+    if (result != sdk::EmitResult::accepted) message = std::move(item.raw);
+    return result;
   }
-  bool emit(sdk::ChangeEvent event) override {
-    const std::uint64_t stream = event.position.stream;
-    return push(stream, WorkItem{source_, {}, std::make_unique<sdk::ChangeEvent>(std::move(event))});
+  sdk::EmitResult try_emit(sdk::ChangeEvent& event, Deadline deadline) override {
+    WorkItem item{source_, false, {}, std::make_unique<sdk::ChangeEvent>(std::move(event))};
+    item.raw.position = item.event->position;
+    auto result = push(item, deadline);
+    if (result != sdk::EmitResult::accepted) event = std::move(*item.event);
+    return result;
   }
-  // Any worker full: a source pausing all it reads keeps memory bounded either way.
-  bool full() const override {
-    return std::any_of(pipeline_.workers_.begin(), pipeline_.workers_.end(),
-                       [](const auto& worker) { return worker->input.full(); });
+  sdk::EmitResult try_emit_position(const sdk::Position& position, Deadline deadline) override {
+    WorkItem item{source_, true, {}, nullptr};
+    item.raw.position = position;
+    return push(item, deadline);
   }
 
  private:
-  // By reference down to the queue's slot: a work item is moved once, into the slot.
-  bool push(std::uint64_t stream, WorkItem&& item) {
-    return pipeline_.worker_for(source_, stream).input.push(std::move(item), stop_);
+  // By reference down to the queue's slot: a work item is moved once, into the slot, and not
+  // at all when there is no room before the deadline.
+  sdk::EmitResult push(WorkItem& item, Deadline deadline) {
+    auto& queue = pipeline_.worker_for(source_, item.raw.position.stream).input;
+    std::optional<Deadline> until;
+    if (deadline != Deadline::max()) until = deadline;
+    switch (queue.push_until(std::move(item), stop_, until)) {
+      case BoundedQueue<WorkItem>::Push::pushed: return sdk::EmitResult::accepted;
+      case BoundedQueue<WorkItem>::Push::full: return sdk::EmitResult::full;
+      case BoundedQueue<WorkItem>::Push::closed: break;
+    }
+    return sdk::EmitResult::stopping;
   }
   Pipeline& pipeline_;
   std::uint32_t source_;
@@ -83,15 +98,23 @@ Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sour
   for (std::size_t i = 0; i < sources_.size(); ++i) {
     sdk::Source* source = sources_[i].source.get();
     const std::string& id = sources_[i].id;
-    trackers_.push_back(std::make_unique<AckTracker>([source, &id](const sdk::Position& position) {
-      try {
-        source->acknowledge(position);
-      } catch (const std::exception& error) {
-        spdlog::error("[source {}] acknowledge threw: {}", id, error.what());
-      } catch (...) {
-        spdlog::error("[source {}] acknowledge threw an unknown exception", id);
-      }
-    }));
+    const sdk::Completion completion = source->completion();
+    trackers_.push_back(std::make_unique<AckTracker>(
+        [source, &id, completion](const sdk::Position& position) {
+          try {
+            if (completion == sdk::Completion::individual) {
+              source->complete(position);
+            } else {
+              source->acknowledge(position);
+            }
+          } catch (const std::exception& error) {
+            spdlog::error("[source {}] acknowledging {}/{} threw: {}", id, position.stream, position.offset, error.what());
+          } catch (...) {
+            spdlog::error("[source {}] acknowledging {}/{} threw an unknown exception", id, position.stream,
+                          position.offset);
+          }
+        },
+        completion));
     emitters_.push_back(std::make_unique<SourceEmitter>(*this, static_cast<std::uint32_t>(i)));
   }
   for (auto& slot : sinks_) {
@@ -144,21 +167,42 @@ sdk::Status Pipeline::start() {
 }
 
 void Pipeline::run_source(std::size_t index, std::stop_token stop) {
-  sdk::Status status = sdk::Status::error("the source threw an exception");
-  try {
-    status = sources_[index].source->run(*emitters_[index], stop);
-  } catch (const std::exception& error) {
-    status = sdk::Status::error(error.what());
+  const std::string& id = sources_[index].id;
+  sdk::Backoff backoff(settings_.source_restart_backoff, settings_.source_restart_max_backoff, index + 1);
+  sdk::Status status = sdk::Status::success();
+  for (;;) {
+    status = run_source_once(index, stop);
+    if (status.ok() || stop.stop_requested() || !status.is_transient()) break;
+    // Transient: the source resumes from what its transport committed, which only moves
+    // behind acknowledgements, so nothing in between is lost.
+    const auto delay = backoff.next();
+    counters_.source_restarts.fetch_add(1, std::memory_order_relaxed);
+    spdlog::warn("[source {}] failed: {}; starting it again in {} ms (restart {})", id, status.message(), delay.count(),
+                 backoff.failures());
+    std::mutex mutex;
+    std::condition_variable_any wake;
+    std::unique_lock lock(mutex);
+    if (wake.wait_for(lock, stop, delay, [] { return false; }) || stop.stop_requested()) break;
   }
-  if (!status) {
-    spdlog::error("[source {}] failed: {}", sources_[index].id, status.message());
+  if (!status.ok() && !(status.is_transient() && stop.stop_requested())) {
+    spdlog::error("[source {}] failed: {}", id, status.message());
     {
       std::lock_guard guard(status_mutex_);
-      if (failure_.empty()) failure_ = "source '" + sources_[index].id + "' failed: " + status.message();
+      if (failure_.empty()) failure_ = "source '" + id + "' failed: " + status.message();
     }
     request_stop();
-  } else if (!stop.stop_requested()) {
-    spdlog::info("[source {}] finished", sources_[index].id);
+  } else if (status.ok() && !stop.stop_requested()) {
+    spdlog::info("[source {}] finished", id);
+  }
+}
+
+sdk::Status Pipeline::run_source_once(std::size_t index, std::stop_token stop) {
+  try {
+    return sources_[index].source->run(*emitters_[index], stop);
+  } catch (const std::exception& error) {
+    return sdk::Status::error(std::string("the source threw: ") + error.what());
+  } catch (...) {
+    return sdk::Status::error("the source threw an unknown exception");
   }
 }
 
@@ -195,7 +239,7 @@ void Pipeline::run_router(RouterWorker& worker) {
 void Pipeline::open_positions(RouterWorker& worker, const std::vector<WorkItem>& batch) {
   // One lock per run of messages from one source, instead of one per message.
   worker.positions.clear();
-  for (const auto& item : batch) worker.positions.push_back(item.event ? item.event->position : item.raw.position);
+  for (const auto& item : batch) worker.positions.push_back(item.raw.position);
   worker.entries.resize(batch.size());
   std::size_t run = 0;
   for (std::size_t i = 1; i <= batch.size(); ++i) {
@@ -212,6 +256,10 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& 
   const sdk::ChangeEvent* event = nullptr;
   AckTracker::Entry* entry = &opened;
 
+  if (item.position_only) {
+    tracker.release(*entry);
+    return;
+  }
   if (!item.event) {
     sdk::RawMessage* raw = &item.raw;
     auto result = worker.decoder.decode(*raw, decoded);
@@ -229,11 +277,17 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& 
       if (dead_letter_->enabled()) {
         spdlog::warn("[source {}] message at {}/{} dead-lettered: {}", source_id, raw->position.stream,
                      raw->position.offset, error);
-      } else {
-        spdlog::error("[source {}] message at {}/{} cannot be decoded ({}) and no engine.dead_letter is set: {}",
-                      source_id, raw->position.stream, raw->position.offset, error, raw->value.value_or("null"));
+        tracker.release(*entry);
+        return;
       }
-      tracker.release(*entry);
+      spdlog::error("[source {}] message at {}/{} cannot be decoded ({}) and no engine.dead_letter is set: {}",
+                    source_id, raw->position.stream, raw->position.offset, error, raw->value.value_or("null"));
+      // Not kept anywhere: a source that completes messages one by one gets it back, for its
+      // transport to deliver again.
+      if (sources_[item.source].source->completion() == sdk::Completion::individual) {
+        reject(item.source, raw->position, error);
+      }
+      tracker.release_unkept(*entry);
       return;
     }
     if (result.status == codec::DecodeStatus::invalidation) {
@@ -337,6 +391,16 @@ void Pipeline::replay_invalidation(RouterWorker& worker, const WorkItem& item, c
                   ItemOrigin{&tracker, &entry, topic, item.source, static_cast<std::uint32_t>(result.route),
                              std::chrono::milliseconds{0}});
   tracker.release(entry);
+}
+
+void Pipeline::reject(std::uint32_t source, const sdk::Position& position, const std::string& reason) {
+  try {
+    sources_[source].source->reject(position, reason);
+  } catch (const std::exception& error) {
+    spdlog::error("[source {}] reject threw: {}", source_ids_[source], error.what());
+  } catch (...) {
+    spdlog::error("[source {}] reject threw an unknown exception", source_ids_[source]);
+  }
 }
 
 void Pipeline::request_stop() {

@@ -13,6 +13,7 @@
 
 #include "codec/debezium_decoder.hpp"
 #include "config/pipeline_config.hpp"
+#include "invalidator/sdk/backoff.hpp"
 #include "invalidator/sdk/sink.hpp"
 #include "invalidator/sdk/source.hpp"
 #include "pipeline/ack_tracker.hpp"
@@ -72,12 +73,14 @@ class Pipeline {
   // fetched from the other core per 64 bytes (a variant with the event inline took 352).
   struct WorkItem {
     std::uint32_t source = 0;
+    bool position_only = false;  // a marker: raw.position alone, nothing to decode
     sdk::RawMessage raw;
     std::unique_ptr<sdk::ChangeEvent> event;  // set: `raw` is unused
 
     friend void swap(WorkItem& a, WorkItem& b) noexcept {
       using std::swap;
       swap(a.source, b.source);
+      swap(a.position_only, b.position_only);
       swap(a.raw, b.raw);
       a.event.swap(b.event);
     }
@@ -104,7 +107,9 @@ class Pipeline {
     std::thread thread;
   };
 
+  // Runs a source, again after a backoff whenever it fails transiently.
   void run_source(std::size_t index, std::stop_token stop);
+  sdk::Status run_source_once(std::size_t index, std::stop_token stop);
   void run_router(RouterWorker& worker);
   void open_positions(RouterWorker& worker, const std::vector<WorkItem>& batch);
   void process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& entry);
@@ -112,6 +117,7 @@ class Pipeline {
   void replay_invalidation(RouterWorker& worker, const WorkItem& item, const sdk::RawMessage& raw,
                            codec::DecodeResult& result, AckTracker::Entry& entry);
   void abort_after_deadline(std::stop_token cancelled);
+  void reject(std::uint32_t source, const sdk::Position& position, const std::string& reason);
   RouterWorker& worker_for(std::uint32_t source, std::uint64_t stream);
   static const std::string* intern_topic(RouterWorker& worker, const std::string& topic);
   void close_inputs();

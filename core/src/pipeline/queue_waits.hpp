@@ -12,14 +12,16 @@ namespace invalidator::pipeline {
 // The waits the pipeline's queues share. Each is called with `lock` held on the queue's mutex
 // and returns with it held; the caller checks the queue's state again afterwards.
 
-// A producer waits until `may_go()` (room, the queue closed, or `stop` requested). The stop
+// A producer waits until `may_go()` (room, the queue closed, or `stop` requested), or until
+// `deadline` when given. The stop
 // callback is registered only here, as registering one costs atomic operations every push
 // would otherwise pay. It takes the mutex, so it is made and destroyed with the mutex
 // released: made, it may run at once in this thread; destroyed, it waits for a run of it in
 // another thread.
 template <typename MayGo>
 void wait_as_producer(std::unique_lock<std::mutex>& lock, std::condition_variable& not_full,
-                      const std::stop_token& stop, std::size_t& waiting_producers, MayGo may_go) {
+                      const std::stop_token& stop, std::size_t& waiting_producers,
+                      std::optional<std::chrono::steady_clock::time_point> deadline, MayGo may_go) {
   std::mutex& mutex = *lock.mutex();
   lock.unlock();
   {
@@ -29,7 +31,11 @@ void wait_as_producer(std::unique_lock<std::mutex>& lock, std::condition_variabl
     });
     lock.lock();
     ++waiting_producers;
-    not_full.wait(lock, may_go);
+    if (deadline) {
+      not_full.wait_until(lock, *deadline, may_go);
+    } else {
+      not_full.wait(lock, may_go);
+    }
     --waiting_producers;
     lock.unlock();
   }

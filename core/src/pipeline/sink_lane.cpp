@@ -19,6 +19,7 @@ SinkLane::SinkLane(std::string name, std::string sink_id, sdk::Sink& sink, const
       sink_(sink),
       batch_(settings.batch),
       retry_(settings.retry),
+      backoff_(settings.retry.initial_backoff, settings.retry.max_backoff, std::random_device{}()),
       log_invalidations_(settings.log_invalidations),
       queue_(capacity),
       dead_letter_(dead_letter),
@@ -79,19 +80,6 @@ void SinkLane::take_due_redeletes(LaneBatch& batch) {
     auto due = redeletes_.extract(redeletes_.begin());
     batch.add(std::move(due.mapped().invalidation), due.mapped().origin);
   }
-}
-
-std::chrono::milliseconds SinkLane::backoff(int attempt, std::chrono::milliseconds hint) {
-  double base = static_cast<double>(retry_.initial_backoff.count());
-  for (int i = 1; i < attempt && base < static_cast<double>(retry_.max_backoff.count()); ++i) base *= 2;
-  base = std::min(base, static_cast<double>(retry_.max_backoff.count()));
-  // Full jitter between half and all of the delay keeps many lanes from retrying in step.
-  jitter_state_ ^= jitter_state_ << 13;
-  jitter_state_ ^= jitter_state_ >> 7;
-  jitter_state_ ^= jitter_state_ << 17;
-  double fraction = 0.5 + 0.5 * static_cast<double>(jitter_state_ % 1000) / 1000.0;
-  auto delay = std::chrono::milliseconds(static_cast<std::int64_t>(base * fraction));
-  return std::max(delay, hint);
 }
 
 sdk::DeliveryResult SinkLane::deliver_guarded(std::span<const sdk::Invalidation> batch,
@@ -171,7 +159,8 @@ bool SinkLane::deliver_until_settled(const LaneBatch& batch, std::size_t begin, 
       remaining_.clear();
       return true;
     }
-    auto delay = backoff(attempt, result.retry_after());
+    // A sink's own hint (a server's Retry-After) is a floor: waiting less would be refused again.
+    auto delay = std::max(backoff_.delay(attempt), result.retry_after());
     if (attempt == 1 || attempt % 10 == 0) {
       spdlog::warn("[sink {}] {} invalidations not delivered (attempt {}): {}; retrying in {} ms", name_,
                    remaining_.size(), attempt, reason, delay.count());

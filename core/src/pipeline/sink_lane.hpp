@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/pipeline_config.hpp"
+#include "invalidator/sdk/backoff.hpp"
 #include "invalidator/sdk/sink.hpp"
 #include "pipeline/ack_tracker.hpp"
 #include "pipeline/dead_letter.hpp"
@@ -63,13 +64,13 @@ class SinkLane {
   sdk::DeliveryResult deliver_guarded(std::span<const sdk::Invalidation> batch, const sdk::DeliveryContext& context);
   bool wait_unless_aborted(std::chrono::milliseconds delay);
   std::uint64_t next_batch_id();
-  std::chrono::milliseconds backoff(int attempt, std::chrono::milliseconds hint);
 
   std::string name_;
   std::string sink_id_;
   sdk::Sink& sink_;
   config::BatchSettings batch_;
   config::RetrySettings retry_;
+  sdk::Backoff backoff_;
   bool log_invalidations_;
   LaneQueue queue_;
   DeadLetterFile& dead_letter_;
@@ -92,7 +93,6 @@ class SinkLane {
   std::vector<std::pair<AckTracker*, std::uint64_t>> completed_;  // streams to sweep after a batch
   std::stop_source abort_;
   std::thread thread_;
-  std::uint64_t jitter_state_ = 0x9e3779b97f4a7c15ULL;
   // Delivery ids: a random start, so that ids of two runs do not meet at a receiver.
   std::uint64_t batch_id_base_;
   std::uint64_t batches_ = 0;

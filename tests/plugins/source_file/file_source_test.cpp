@@ -3,6 +3,8 @@
 #include <thread>
 
 #include "invalidator/sdk/plugin.hpp"
+#include "invalidator/sdk/testing/recording_emitter.hpp"
+#include "invalidator/sdk/testing/source_conformance.hpp"
 #include "support/test_support.hpp"
 
 INVALIDATOR_DECLARE_STATIC_PLUGIN(file);
@@ -13,15 +15,7 @@ namespace {
 using namespace std::chrono_literals;
 using invalidator::testing::TempDir;
 
-class CollectingEmitter final : public sdk::Emitter {
- public:
-  bool emit(sdk::RawMessage message) override {
-    messages.push_back(std::move(message));
-    return true;
-  }
-  bool emit(sdk::ChangeEvent) override { return true; }
-  std::vector<sdk::RawMessage> messages;
-};
+using sdk::testing::RecordingEmitter;
 
 std::unique_ptr<sdk::Source> make_source(const std::string& path, bool follow = false) {
   sdk::Config config;
@@ -38,14 +32,14 @@ TEST(FileSource, EmitsOneMessagePerLineWithLineNumbersAsPositions) {
   TempDir dir;
   invalidator::testing::write_file(dir / "in.jsonl", "{\"a\":1}\n\n{\"b\":2}\r\n{\"c\":3}");
   auto source = make_source((dir / "in.jsonl").string());
-  CollectingEmitter emitter;
+  RecordingEmitter emitter;
   ASSERT_TRUE(source->run(emitter, std::stop_token{}));
-  ASSERT_EQ(emitter.messages.size(), 3u);
-  EXPECT_EQ(emitter.messages[0].value, "{\"a\":1}");
-  EXPECT_EQ(emitter.messages[1].value, "{\"b\":2}");
-  EXPECT_EQ(emitter.messages[1].position.offset, 3u) << "blank lines keep their numbers";
-  EXPECT_EQ(emitter.messages[2].position.offset, 4u);
-  EXPECT_EQ(emitter.messages[0].topic, "db.public.customers");
+  auto messages = emitter.emitted();
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_EQ(messages[0].value, "{\"a\":1}");
+  EXPECT_EQ(messages[1].value, "{\"b\":2}");
+  EXPECT_EQ(messages[1].position.offset, 3u) << "blank lines keep their numbers";
+  EXPECT_EQ(messages[2].position.offset, 4u);
 }
 
 TEST(FileSource, AMissingFileIsAnErrorAtCreation) {
@@ -61,20 +55,51 @@ TEST(FileSource, FollowReadsAppendedLinesUntilStopped) {
   auto path = dir / "in.jsonl";
   invalidator::testing::write_file(path, "{\"a\":1}\n");
   auto source = make_source(path.string(), true);
-  CollectingEmitter emitter;
+  RecordingEmitter emitter;
   std::stop_source stop;
   std::thread runner([&] { EXPECT_TRUE(source->run(emitter, stop.get_token())); });
-  std::this_thread::sleep_for(30ms);
+  ASSERT_TRUE(emitter.wait_for(1, 10s));
   {
     std::ofstream out(path, std::ios::app);
     out << "{\"b\":2}\n";
   }
-  for (int i = 0; i < 200 && emitter.messages.size() < 2; ++i) std::this_thread::sleep_for(5ms);
+  const bool followed = emitter.wait_for(2, 10s);
   stop.request_stop();
   runner.join();
-  ASSERT_EQ(emitter.messages.size(), 2u);
-  EXPECT_EQ(emitter.messages[1].value, "{\"b\":2}");
+  ASSERT_TRUE(followed);
+  EXPECT_EQ(emitter.emitted()[1].value, "{\"b\":2}");
 }
 
+// The SDK's source conformance suite over a followed file with a checkpoint.
+class FileHarness final : public sdk::testing::SourceHarness {
+ public:
+  FileHarness() { invalidator::testing::write_file(dir_ / "in.jsonl", ""); }
+  std::unique_ptr<sdk::Source> make_source() override {
+    sdk::Config config;
+    config.set("path", (dir_ / "in.jsonl").string());
+    config.set("follow", true);
+    config.set("poll_interval", std::chrono::milliseconds{5});
+    config.set("checkpoint", (dir_ / "in.checkpoint").string());
+    auto created = invalidator_static_plugin_file().create_source(config, sdk::PluginContext{"events", nullptr});
+    EXPECT_TRUE(created) << created.error();
+    return created ? std::move(created).value() : nullptr;
+  }
+  void produce(const std::vector<std::string>& values) override {
+    std::ofstream out(dir_ / "in.jsonl", std::ios::app);
+    for (const auto& value : values) out << value << "\n";
+  }
+  std::chrono::milliseconds patience() override { return 20s; }
+
+ private:
+  TempDir dir_;
+};
+
 }  // namespace
+
+using sdk::testing::SourceConformance;
+INSTANTIATE_TEST_SUITE_P(File, SourceConformance,
+                         ::testing::Values(sdk::testing::SourceConformanceParam{
+                             "file", [] { return std::make_unique<FileHarness>(); }}),
+                         sdk::testing::source_conformance_name);
+
 }  // namespace invalidator::plugins

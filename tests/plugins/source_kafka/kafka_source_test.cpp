@@ -14,6 +14,8 @@
 
 #include "invalidator/engine.hpp"
 #include "invalidator/sdk/plugin.hpp"
+#include "invalidator/sdk/testing/recording_emitter.hpp"
+#include "invalidator/sdk/testing/source_conformance.hpp"
 #include "support/kafka_cluster.hpp"
 #include "support/test_support.hpp"
 
@@ -196,49 +198,7 @@ TEST(KafkaSource, AFailedAuthenticationEndsTheRunWithTheReason) {
   EXPECT_NE(ended.message().find("Authentication"), std::string::npos) << ended.message();
 }
 
-// Records what a source emits, as a pipeline would take it: each message acknowledged at
-// once. Reports itself full after `room` messages, until opened again.
-class RecordingEmitter final : public sdk::Emitter {
- public:
-  struct Emitted {
-    std::string value;
-    sdk::Position position;
-  };
-
-  RecordingEmitter(sdk::Source& source, std::size_t room) : source_(source), room_(room) {}
-
-  bool emit(sdk::RawMessage message) override {
-    {
-      std::lock_guard lock(mutex_);
-      emitted_.push_back({message.value.value_or(""), message.position});
-      if (emitted_.size() >= room_) full_ = true;
-    }
-    source_.acknowledge(message.position);
-    return true;
-  }
-  bool emit(sdk::ChangeEvent) override {
-    ADD_FAILURE() << "the Kafka source hands over raw messages only";
-    return true;
-  }
-  bool full() const override { return full_; }
-
-  void open() {
-    std::lock_guard lock(mutex_);
-    room_ = std::numeric_limits<std::size_t>::max();
-    full_ = false;
-  }
-  std::vector<Emitted> emitted() const {
-    std::lock_guard lock(mutex_);
-    return emitted_;
-  }
-
- private:
-  sdk::Source& source_;
-  mutable std::mutex mutex_;
-  std::size_t room_;
-  std::atomic<bool> full_{false};
-  std::vector<Emitted> emitted_;
-};
+using sdk::testing::RecordingEmitter;
 
 class RecordingLogger final : public sdk::Logger {
  public:
@@ -334,7 +294,8 @@ TEST(KafkaSource, MessagesHeldAcrossARevokeAreNotHandedOver) {
   ASSERT_TRUE(created) << created.error();
   sdk::Source& source = **created;
   constexpr std::size_t kRoom = 3;
-  RecordingEmitter emitter(source, kRoom);
+  RecordingEmitter emitter(kRoom);
+  emitter.acknowledge_with(&source);
   std::jthread running([&](std::stop_token stop) { EXPECT_TRUE(source.run(emitter, stop).ok()); });
 
   ASSERT_TRUE(eventually([&] { return emitter.emitted().size() == kRoom; }));
@@ -431,7 +392,8 @@ TEST(KafkaSource, PartitionsArePausedAndResumedOnlyOnceTheyAreFetching) {
   auto created = invalidator_static_plugin_kafka().create_source(config, sdk::PluginContext{"kafka", &logger});
   ASSERT_TRUE(created) << created.error();
   sdk::Source& source = **created;
-  RecordingEmitter emitter(source, 2);
+  RecordingEmitter emitter(2);
+  emitter.acknowledge_with(&source);
   std::jthread running([&](std::stop_token stop) { EXPECT_TRUE(source.run(emitter, stop).ok()); });
 
   ASSERT_TRUE(eventually([&] { return emitter.emitted().size() == 2; }));
@@ -468,5 +430,48 @@ TEST(KafkaSource, ABadLibrdkafkaSettingIsRefusedWithLibrdkafkasMessage) {
   }
 }
 
+// The SDK's source conformance suite over a topic of four partitions of the mock cluster
+// (or $KAFKA_BROKERS): each harness its own topic and consumer group.
+class KafkaHarness final : public sdk::testing::SourceHarness {
+ public:
+  KafkaHarness() : topic_(cluster_.unique_topic("conformance")), group_(cluster_.unique("conformance")) {
+    cluster_.create_topic(topic_, 4);
+  }
+  std::unique_ptr<sdk::Source> make_source() override {
+    sdk::Config config;
+    config.set("brokers", cluster_.bootstrap());
+    config.set("topics", std::vector<std::string>{topic_});
+    config.set("group_id", group_);
+    config.set("commit_interval", std::chrono::milliseconds(100));
+    // What is in flight at a stop is not waited for: the next instance reads it again.
+    config.set("revoke_timeout", std::chrono::milliseconds(100));
+    config.set("librdkafka", std::map<std::string, std::string>{{"session.timeout.ms", "6000"},
+                                                                 {"heartbeat.interval.ms", "500"}});
+    auto created = invalidator_static_plugin_kafka().create_source(config, sdk::PluginContext{"kafka", nullptr});
+    EXPECT_TRUE(created) << created.error();
+    return created ? std::move(created).value() : nullptr;
+  }
+  void produce(const std::vector<std::string>& values) override {
+    // Spread over the partitions by key, as Debezium's record keys spread rows.
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      cluster_.produce(topic_, static_cast<std::int32_t>(i % 4), "{\"id\":" + std::to_string(i) + "}", values[i]);
+    }
+    cluster_.flush();
+  }
+
+ private:
+  KafkaCluster cluster_;
+  std::string topic_;
+  std::string group_;
+};
+
 }  // namespace
+}  // namespace invalidator::plugins
+
+namespace invalidator::plugins {
+using sdk::testing::SourceConformance;
+INSTANTIATE_TEST_SUITE_P(Kafka, SourceConformance,
+                         ::testing::Values(sdk::testing::SourceConformanceParam{
+                             "kafka", [] { return std::make_unique<KafkaHarness>(); }}),
+                         sdk::testing::source_conformance_name);
 }  // namespace invalidator::plugins

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <filesystem>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,10 @@ class Logger {
 struct PluginContext {
   std::string instance_name;  // the id in the configuration, e.g. "cache" for [sinks.cache]
   Logger* logger = nullptr;   // outlives the instance
+  // Where this instance keeps what must survive a restart (engine.state_dir/<kind>s/<id>),
+  // created by write_file_atomically() (state.hpp) when first written. Empty: the host gave
+  // none, and an instance that needs one says so when created.
+  std::filesystem::path state_directory{};
 };
 
 }  // namespace invalidator::sdk

@@ -12,8 +12,16 @@ class Status {
  public:
   static Status success() { return Status{}; }
   static Status error(std::string message) { return Status{std::move(message)}; }
+  // A failure that may pass by itself (a lost connection, a server restarting): a source's
+  // run() returning one is started again after a backoff instead of stopping the engine.
+  static Status transient_error(std::string message) {
+    Status status{std::move(message)};
+    status.transient_ = true;
+    return status;
+  }
 
   bool ok() const { return !failed_; }
+  bool is_transient() const { return failed_ && transient_; }
   explicit operator bool() const { return ok(); }
   const std::string& message() const { return message_; }
 
@@ -22,6 +30,7 @@ class Status {
   explicit Status(std::string message) : failed_(true), message_(std::move(message)) {}
 
   bool failed_ = false;
+  bool transient_ = false;
   std::string message_;
 };
 
