@@ -54,18 +54,25 @@ TEST(BoundedQueue, ProducerWaitsWhileFull) {
   EXPECT_EQ(queue.size(), 2u);
 }
 
-TEST(BoundedQueue, SaysWhenAPushWouldWait) {
-  BoundedQueue<int> queue(2);
-  EXPECT_FALSE(queue.full());
-  queue.push(1);
-  queue.push(2);
-  EXPECT_TRUE(queue.full());
-  std::vector<int> out;
+TEST(BoundedQueue, APushWithADeadlineAnswersFullAndKeepsTheItem) {
+  BoundedQueue<std::string> queue(1);
+  queue.push("first");
+  std::string item = "second";
+  EXPECT_EQ(queue.push_until(std::move(item), {}, std::chrono::steady_clock::now() + std::chrono::milliseconds(20)),
+            BoundedQueue<std::string>::Push::full);
+  EXPECT_EQ(item, "second") << "not moved from";
+  EXPECT_EQ(queue.push_until(std::move(item), {}, std::chrono::steady_clock::time_point{}),
+            BoundedQueue<std::string>::Push::full)
+      << "a deadline already past: no wait";
+  std::vector<std::string> out;
   queue.pop_batch(out, 1);
-  EXPECT_FALSE(queue.full());
-  queue.push(3);
+  EXPECT_EQ(queue.push_until(std::move(item), {}, std::chrono::steady_clock::time_point{}),
+            BoundedQueue<std::string>::Push::pushed)
+      << "room: pushed whatever the deadline";
   queue.close();
-  EXPECT_FALSE(queue.full()) << "a closed queue refuses at once, it never waits";
+  std::string refused = "third";
+  EXPECT_EQ(queue.push_until(std::move(refused), {}, std::nullopt), BoundedQueue<std::string>::Push::closed);
+  EXPECT_EQ(refused, "third");
 }
 
 TEST(BoundedQueue, StopReleasesABlockedProducer) {

@@ -36,7 +36,6 @@ class BoundedQueue {
     }
     if (closed_ || stop.stop_requested()) return Push::closed;
     items_.push_back(std::move(item));
-    update_full();
     wake_consumer_if_due();
     return Push::pushed;
   }
@@ -65,8 +64,7 @@ class BoundedQueue {
         items_.pop_front();
         ++taken;
       }
-      update_full();
-      if (waiting_producers_ > 0) not_full_.notify_all();
+        if (waiting_producers_ > 0) not_full_.notify_all();
     }
     if (taken < spent) batch.erase(batch.begin() + static_cast<std::ptrdiff_t>(taken), batch.end());
     return taken;
@@ -76,7 +74,6 @@ class BoundedQueue {
   void close() {
     std::lock_guard guard(mutex_);
     closed_ = true;
-    update_full();
     not_empty_.notify_all();
     not_full_.notify_all();
   }
@@ -92,16 +89,12 @@ class BoundedQueue {
     return items_.size();
   }
   std::size_t capacity() const { return capacity_; }
-  // A push would wait now. Read without the lock (a source asks before every message): the
-  // answer may be a moment old, which only delays a pause or a resume by that moment.
-  bool full() const { return full_.load(std::memory_order_relaxed); }
 
  private:
   // Waking a thread costs a system call: only when one waits.
   void wake_consumer_if_due() {
     if (waiting_consumers_ > 0) not_empty_.notify_all();
   }
-  void update_full() { full_.store(!closed_ && items_.size() >= capacity_, std::memory_order_relaxed); }
   // Until there is room, the queue is closed, `stop` is requested or `deadline` passes.
   void wait_for_room(std::unique_lock<std::mutex>& lock, const std::stop_token& stop,
                      std::optional<std::chrono::steady_clock::time_point> deadline) {
@@ -115,7 +108,6 @@ class BoundedQueue {
   std::condition_variable not_full_;
   RingBuffer<T> items_;
   bool closed_ = false;
-  std::atomic<bool> full_{false};  // !closed_ && items_.size() >= capacity_, kept under mutex_
   std::size_t waiting_producers_ = 0;
   std::size_t waiting_consumers_ = 0;
 };
