@@ -746,7 +746,7 @@ class ScriptedSink final : public sdk::Sink {
  public:
   struct Call {
     sdk::DeliveryContext context;
-    std::vector<sdk::Invalidation> batch;  // contexts' views stay valid while the engine lives
+    std::vector<sdk::Invalidation> batch;  // origins stay valid while the engine lives
   };
   explicit ScriptedSink(std::vector<sdk::DeliveryResult> answers = {}) : answers_(std::move(answers)) {}
   sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch, const sdk::DeliveryContext& context) override {
@@ -802,11 +802,12 @@ TEST(SinkContract, EachInvalidationSaysWhichTableOpSourceRouteAndCommitProducedI
   const sdk::Invalidation& item = calls[0].batch[0];
   EXPECT_EQ(item.key, "customer:7");
   EXPECT_EQ(item.version, 4242u);
-  EXPECT_EQ(item.context.table, "public.customers");
-  EXPECT_EQ(item.context.op, sdk::Op::update);
-  EXPECT_EQ(item.context.source, "customers");
-  EXPECT_EQ(item.context.route, "routes[1]");
-  EXPECT_EQ(item.context.commit_time, std::chrono::system_clock::time_point(std::chrono::milliseconds(1700000000123)));
+  ASSERT_NE(item.origin, nullptr);
+  EXPECT_EQ(item.table(), "public.customers");
+  EXPECT_EQ(item.origin->op, sdk::Op::update);
+  EXPECT_EQ(item.source(), "customers");
+  EXPECT_EQ(item.route(), "routes[1]");
+  EXPECT_EQ(item.commit_time, std::chrono::system_clock::time_point(std::chrono::milliseconds(1700000000123)));
 }
 
 TEST(SinkContract, ABatchRetriedAsItWasKeepsItsIdAndCountsItsAttempts) {

@@ -65,13 +65,31 @@ std::string_view Router::TableNames::intern(const sdk::TableId& table) {
   return last_;
 }
 
-sdk::InvalidationContext Router::context_for(const CompiledRoute& route, std::size_t source,
-                                             const sdk::ChangeEvent& event) {
-  return sdk::InvalidationContext{.table = tables_.intern(event.table),
-                                  .op = event.op,
-                                  .commit_time = event.commit_time,
-                                  .source = source < source_ids_->size() ? std::string_view((*source_ids_)[source]) : "",
-                                  .route = (*route_labels_)[static_cast<std::size_t>(&route - routes_.data())]};
+const sdk::InvalidationOrigin* Router::origin_for(std::size_t route_position, std::size_t source,
+                                                 const sdk::ChangeEvent& event) {
+  if (origins_.by_route.size() < routes_.size()) origins_.by_route.resize(routes_.size());
+  const CompiledRoute& route = routes_[route_position];
+  RouteOrigins& known = origins_.by_route[route_position];
+  auto make = [&](std::string_view table) {
+    return std::make_unique<sdk::InvalidationOrigin>(sdk::InvalidationOrigin{
+        .table = table,
+        .op = event.op,
+        .source = source < source_ids_->size() ? std::string_view((*source_ids_)[source]) : std::string_view{},
+        .route = (*route_labels_)[route_position]});
+  };
+  if (!route.table_is_glob) {
+    // The event's table matched the route's exact name: that text is the table's name, and
+    // the op alone tells the route's origins apart (no name to build or compare per event).
+    auto& slot = known.by_op[static_cast<std::size_t>(event.op)];
+    if (!slot) slot = make(route.table_pattern);
+    return slot.get();
+  }
+  const std::string_view table = tables_.intern(event.table);
+  for (const auto& origin : known.matched) {
+    if (origin->table.data() == table.data() && origin->op == event.op) return origin.get();  // interned: by address
+  }
+  known.matched.push_back(make(table));
+  return known.matched.back().get();
 }
 
 namespace {
@@ -202,7 +220,7 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
     counters.matched.fetch_add(1, std::memory_order_relaxed);
 
     rendered_.clear();
-    const sdk::InvalidationContext context = context_for(route, source, event);
+    const sdk::InvalidationOrigin* origin = origin_for(r, source, event);
     if (event.op == sdk::Op::truncate) {
       for (const auto& pattern : route.on_truncate) rendered_.push_back(pattern);
       for (std::size_t sink : route.to) {
@@ -213,7 +231,8 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
                                                              .value = std::nullopt,
                                                              .version = event.version,
                                                              .ttl = std::chrono::milliseconds{0},
-                                                             .context = context},
+                                                             .commit_time = event.commit_time,
+                                                             .origin = origin},
                                            std::chrono::milliseconds{0}});
           ++produced;
         }
@@ -276,7 +295,8 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
                               .value = old_only ? std::nullopt : value,
                               .version = event.version,
                               .ttl = route.ttl,
-                              .context = context},
+                              .commit_time = event.commit_time,
+                              .origin = origin},
             item_action == sdk::Action::delete_key ? route.redelete_after : std::chrono::milliseconds{0}});
         ++produced;
       }

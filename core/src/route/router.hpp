@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -99,8 +100,8 @@ class Router {
     sdk::TableId last_id_;
     std::string_view last_;
   };
-  // The context every invalidation of `route` for `event` from `source` carries.
-  sdk::InvalidationContext context_for(const CompiledRoute& route, std::size_t source, const sdk::ChangeEvent& event);
+  // The origin every invalidation of `route` for `event` from `source` points at.
+  const sdk::InvalidationOrigin* origin_for(std::size_t route_position, std::size_t source, const sdk::ChangeEvent& event);
 
   std::vector<CompiledRoute> routes_;
   std::vector<std::shared_ptr<RouteCounters>> counters_;
@@ -108,6 +109,19 @@ class Router {
   std::shared_ptr<const std::vector<std::string>> source_ids_;
   std::shared_ptr<const std::vector<std::string>> route_labels_;
   TableNames tables_;
+  // Per route, the origins made so far. A route naming one table has one per op; a glob
+  // route one per table and op it matched. A copy starts empty, as its table names do.
+  struct RouteOrigins {
+    std::array<std::unique_ptr<sdk::InvalidationOrigin>, 5> by_op;  // exact table: by sdk::Op
+    std::vector<std::unique_ptr<sdk::InvalidationOrigin>> matched;   // glob
+  };
+  struct Origins {
+    Origins() = default;
+    Origins(const Origins&) {}
+    Origins& operator=(const Origins&) = delete;
+    std::vector<RouteOrigins> by_route;
+  };
+  Origins origins_;
   struct Reported {
     std::mutex mutex;
     std::vector<std::string> markers;  // "route/template/column" already reported

@@ -29,14 +29,12 @@ constexpr std::string_view to_string(Action action) {
   return "unknown";
 }
 
-// What produced an invalidation, for sinks that report it (a webhook's body) and for metrics.
-// The views point at strings the engine keeps for as long as it runs; a sink that keeps them
-// past deliver() copies them. Empty where not known (an invalidation replayed from a dead
-// letter knows its source and route, not its table).
-struct InvalidationContext {
+// Which change produced an invalidation, for sinks that report it (a webhook's body) and for
+// metrics: one record per route, table and op, shared by every invalidation it produced, kept
+// by the engine for as long as it runs (a sink that keeps one past deliver() copies it).
+struct InvalidationOrigin {
   std::string_view table;   // "public.customers"
   Op op = Op::update;
-  std::chrono::system_clock::time_point commit_time{};  // the epoch: not known
   std::string_view source;  // the id of the source, e.g. "customers"
   std::string_view route;   // "routes[0]": the [[routes]] entry, counted from 0
 };
@@ -47,7 +45,13 @@ struct Invalidation {
   std::optional<std::string> value;
   std::uint64_t version = 0;         // of the change: LSN, offset, or the event's own version
   std::chrono::milliseconds ttl{0};  // 0: no expiry
-  InvalidationContext context{};
+  std::chrono::system_clock::time_point commit_time{};  // of the change; the epoch: not known
+  // Null where not known (an invalidation built in code, or replayed from a dead letter).
+  const InvalidationOrigin* origin = nullptr;
+
+  std::string_view table() const { return origin != nullptr ? origin->table : std::string_view{}; }
+  std::string_view source() const { return origin != nullptr ? origin->source : std::string_view{}; }
+  std::string_view route() const { return origin != nullptr ? origin->route : std::string_view{}; }
 };
 
 struct ItemFailure {

@@ -14,7 +14,7 @@ namespace invalidator::sdk {
 // Contract (checked by sdk/testing's conformance suite):
 // - deliver() is called by at most concurrency() threads at once, each with its own keys
 //   (a key always goes to the same thread), items of a batch in order;
-// - each invalidation carries its context (table, op, commit time, source, route), and each
+// - each invalidation carries its version, commit time and origin (table, op, source, route), and each
 //   call a DeliveryContext: the batch's id, the same while that batch is retried as it was,
 //   and the attempt;
 // - a sink answers ok, retry (nothing or not all applied: the whole batch again, after a
