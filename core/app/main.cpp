@@ -4,7 +4,7 @@
 
 #include "commands.hpp"
 #include "invalidator/engine.hpp"
-#include "util/log.hpp"
+#include "invalidator/logging.hpp"
 
 int main(int argc, char** argv) {
   using namespace invalidator::app;
@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
     int code = app.exit(error);
     return code == 0 ? kExitOk : kExitUsage;
   }
-  invalidator::util::configure_logging(log_format, "info");
+  invalidator::configure_logging(log_format, "info");
 
   if (*run) return run_command(config_file);
   if (*validate) return validate_command(config_file);

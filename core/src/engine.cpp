@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "config/spec_validation.hpp"
+#include "configuration_state.hpp"
 #include "engine_setup.hpp"
 #include "pipeline/pipeline.hpp"
 #include "util/log.hpp"
@@ -57,6 +58,10 @@ struct EngineBuilder::State {
   };
   std::vector<CodeSink> sinks;
   std::vector<RouteDefinition> routes;
+  std::optional<Configuration> configuration;
+  std::vector<Diagnostic> diagnostics;  // of the last build()
+
+  sdk::Result<LoadedConfiguration> load();
 };
 
 EngineBuilder::EngineBuilder() : state_(std::make_unique<State>()) {}
@@ -68,6 +73,11 @@ EngineBuilder& EngineBuilder::config_file(const std::filesystem::path& path) {
   state_->file = path;
   return *this;
 }
+EngineBuilder& EngineBuilder::configuration(Configuration configuration) {
+  state_->configuration = std::move(configuration);
+  return *this;
+}
+const std::vector<Diagnostic>& EngineBuilder::diagnostics() const { return state_->diagnostics; }
 EngineBuilder& EngineBuilder::config_string(std::string toml, std::string name) {
   state_->text = std::make_pair(std::move(toml), std::move(name));
   return *this;
@@ -148,29 +158,27 @@ struct Engine::Impl {
   std::unique_ptr<pipeline::Pipeline> pipeline;
 };
 
-sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
-  config::Diagnostics diagnostics;
-  std::string file = "<code>";
+// The configuration of a file or text, with what was added in code.
+sdk::Result<LoadedConfiguration> EngineBuilder::State::load() {
+  config::Diagnostics errors;
+  std::string name = "<code>";
   toml::table root;
-  if (state_->file) {
-    file = state_->file->string();
-    auto parsed = config::parse_toml_file(file, diagnostics);
-    if (!parsed) return sdk::Status::error(diagnostics.to_string());
-    root = std::move(*parsed);
-  } else if (state_->text) {
-    file = state_->text->second;
-    auto parsed = config::parse_toml(state_->text->first, file, diagnostics);
-    if (!parsed) return sdk::Status::error(diagnostics.to_string());
+  if (file || text) {
+    name = file ? file->string() : text->second;
+    auto parsed = file ? config::parse_toml_file(name, errors) : config::parse_toml(text->first, name, errors);
+    if (!parsed) {
+      diagnostics = public_diagnostics(errors);
+      return sdk::Status::error(errors.to_string());
+    }
     root = std::move(*parsed);
   }
-  if (!state_->routes.empty()) {
+  if (!routes.empty()) {
     if (!root.contains("routes")) root.insert("routes", toml::array{});
-    if (toml::array* routes = root.get("routes")->as_array()) {
-      for (const auto& route : state_->routes) routes->push_back(to_table(route));
+    if (toml::array* array = root.get("routes")->as_array()) {
+      for (const auto& route : routes) array->push_back(to_table(route));
     }
   }
-
-  LoadedConfiguration loaded = load_configuration(root, file, state_->options);
+  LoadedConfiguration loaded = load_configuration(root, name, options);
   // An object registered in code and a table of the configuration may not share an id:
   // routes could not tell them apart.
   auto report_clashes = [&](const std::vector<config::PluginInstance>& declared,
@@ -182,14 +190,38 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
       }
     }
   };
-  report_clashes(loaded.pipeline.sources, state_->options.extra_sources, "sources");
-  report_clashes(loaded.pipeline.sinks, state_->options.extra_sinks, "sinks");
+  report_clashes(loaded.pipeline.sources, options.extra_sources, "sources");
+  report_clashes(loaded.pipeline.sinks, options.extra_sinks, "sinks");
+  return loaded;
+}
+
+sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
+  state_->diagnostics.clear();
+  std::optional<LoadedConfiguration> taken;
+  if (state_->configuration) {
+    // Loaded and checked already: taken as it is, with the plugins it found.
+    if (!state_->sources.empty() || !state_->sinks.empty() || !state_->routes.empty() ||
+        !state_->options.builtin_plugins.empty() || state_->file || state_->text) {
+      return sdk::Status::error("an engine built from a loaded Configuration takes nothing else: add sources, sinks, "
+                                "routes and plugins in code with config_file() or config_string() instead");
+    }
+    taken = std::move(state_->configuration->state_->loaded);
+    state_->configuration.reset();
+  } else {
+    auto load_result = state_->load();
+    if (!load_result) return sdk::Status::error(load_result.error());
+    taken = std::move(load_result).value();
+  }
+  LoadedConfiguration& loaded = *taken;
   std::vector<config::SinkSettings> code_sink_settings;
   for (const auto& code_sink : state_->sinks) {
     code_sink_settings.push_back(config::read_sink_settings(to_table(code_sink.settings), "sinks." + code_sink.id,
                                                             "<code>", loaded.diagnostics));
   }
-  if (!loaded.diagnostics.empty()) return sdk::Status::error(loaded.diagnostics.to_string());
+  if (!loaded.diagnostics.empty()) {
+    state_->diagnostics = public_diagnostics(loaded.diagnostics);
+    return sdk::Status::error(loaded.diagnostics.to_string());
+  }
   for (const auto& refusal : loaded.registry->refusals()) {
     spdlog::warn("plugin refused: {}: {}", refusal.file, refusal.message);
   }
@@ -235,7 +267,7 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
     // Legitimate for replaying a dead-letter file, whose invalidations name their sink.
     spdlog::warn("{}: no [[routes]]: change events produce no invalidations; only replayed dead-lettered "
                  "invalidations reach the sinks",
-                 file);
+                 pipeline_config.file);
   }
   auto router = route::Router::build(pipeline_config.routes, source_ids, sink_ids);
   if (!router) return sdk::Status::error(router.error());

@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "invalidator/configuration.hpp"
 #include "invalidator/sdk/cache.hpp"
 #include "invalidator/sdk/plugin.hpp"
 #include "invalidator/sdk/result.hpp"
@@ -88,6 +89,8 @@ class EngineBuilder {
   EngineBuilder& operator=(EngineBuilder&&) noexcept;
 
   EngineBuilder& config_file(const std::filesystem::path& path);
+  // A configuration already loaded and checked: built from as it is, not read again.
+  EngineBuilder& configuration(Configuration configuration);
   EngineBuilder& config_string(std::string toml, std::string name = "<config>");
   // A plugin linked into this binary (see INVALIDATOR_DECLARE_STATIC_PLUGIN).
   EngineBuilder& register_plugin(const sdk::PluginDescriptor& descriptor);
@@ -98,7 +101,11 @@ class EngineBuilder {
   EngineBuilder& add_sink(std::string id, std::unique_ptr<sdk::Sink> sink, SinkSettings settings = {});
   EngineBuilder& add_route(RouteDefinition route);
 
+  // An error lists every problem of the configuration, one a line; diagnostics() has them
+  // one by one.
   sdk::Result<std::unique_ptr<Engine>> build();
+  // The problems the last build() found in the configuration.
+  const std::vector<Diagnostic>& diagnostics() const;
 
  private:
   struct State;
@@ -111,6 +118,7 @@ class Engine {
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
+  // Starts the sinks, then the sources. An error for an engine started before.
   sdk::Status start();
   // Asks sources to stop; what is in flight is still delivered and acknowledged until the
   // engine's shutdown_timeout.

@@ -140,6 +140,7 @@ Pipeline::~Pipeline() {
 }
 
 sdk::Status Pipeline::start() {
+  if (started_) return sdk::Status::error("the engine was started already; an engine runs once");
   for (std::size_t i = 0; i < sinks_.size(); ++i) {
     auto started = sinks_[i].sink->start();
     if (!started) {
