@@ -6,9 +6,12 @@
 
 #include "invalidator/sdk/plugin.hpp"
 #include "invalidator/sdk/testing/sink_conformance.hpp"
-#include "key_file_name.hpp"
 
 INVALIDATOR_DECLARE_STATIC_PLUGIN(filecache);
+
+namespace filecache {
+std::string file_name(std::string_view key);  // the sink's own, from its library
+}
 
 namespace {
 
@@ -30,7 +33,8 @@ class FileCacheHarness final : public conformance::SinkHarness {
   std::unique_ptr<sdk::Sink> make_sink() override {
     sdk::Config config;
     config.set("directory", directory_.string());
-    return std::move(invalidator_static_plugin_filecache().create_sink(config, sdk::PluginContext{}).value());
+    auto created = invalidator_static_plugin_filecache().create_sink(config, sdk::PluginContext{});
+    return created ? std::move(created).value() : nullptr;
   }
   void put(const std::string& key, const std::string& value) override {
     std::ofstream(directory_ / file_name(key)) << value;
@@ -42,7 +46,7 @@ class FileCacheHarness final : public conformance::SinkHarness {
     text << in.rdbuf();
     return text.str();
   }
-  bool supports(sdk::Action) override { return true; }
+  bool supports(sdk::Action action) override { return action != sdk::Action::delete_pattern; }
   // The directory disappearing (an unmounted volume) is the outage.
   bool begin_outage() override {
     fs::rename(directory_, fs::path(directory_.string() + ".away"));
