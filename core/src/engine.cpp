@@ -8,7 +8,7 @@
 #include "configuration_state.hpp"
 #include "engine_setup.hpp"
 #include "pipeline/pipeline.hpp"
-#include "util/log.hpp"
+#include "plugin_host/plugin_logger.hpp"
 
 #ifndef INVALIDATOR_VERSION
 #define INVALIDATOR_VERSION "0.0.0"
@@ -154,7 +154,7 @@ toml::table to_table(const SinkSettings& settings) {
 struct Engine::Impl {
   // Declared first, destroyed last: instances and descriptors live in its libraries.
   std::unique_ptr<plugin_host::Registry> registry;
-  std::vector<std::unique_ptr<util::PluginLogger>> loggers;
+  std::vector<std::unique_ptr<plugin_host::PluginLogger>> loggers;
   std::unique_ptr<pipeline::Pipeline> pipeline;
 };
 
@@ -233,7 +233,7 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
   std::vector<pipeline::SourceSlot> sources;
   std::vector<pipeline::SinkSlot> sinks;
   for (const auto& instance : pipeline_config.sources) {
-    impl->loggers.push_back(std::make_unique<util::PluginLogger>("source " + instance.id));
+    impl->loggers.push_back(std::make_unique<plugin_host::PluginLogger>("source " + instance.id));
     sdk::PluginContext context{instance.id, impl->loggers.back().get()};
     auto created = impl->registry->create_source(instance.type, instance.options, context);
     if (!created) {
@@ -245,7 +245,7 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
   }
   for (auto& [id, source] : state_->sources) sources.push_back(pipeline::SourceSlot{id, std::move(source)});
   for (const auto& instance : pipeline_config.sinks) {
-    impl->loggers.push_back(std::make_unique<util::PluginLogger>("sink " + instance.id));
+    impl->loggers.push_back(std::make_unique<plugin_host::PluginLogger>("sink " + instance.id));
     sdk::PluginContext context{instance.id, impl->loggers.back().get()};
     auto created = impl->registry->create_sink(instance.type, instance.options, context);
     if (!created) {

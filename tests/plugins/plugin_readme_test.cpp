@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include "docs/spec_markdown.hpp"
+#include "config/spec_markdown.hpp"
 #include "plugin_host/registry.hpp"
 #include "support/test_support.hpp"
 
@@ -24,13 +24,13 @@ TEST(PluginReadmes, OptionTablesMatchTheSpecs) {
     fs::path readme = fs::path(INVALIDATOR_SOURCE_DIR) / "plugins" / folder / "README.md";
     ASSERT_TRUE(fs::exists(readme)) << readme << " is missing";
     std::string text = invalidator::testing::read_file(readme);
-    auto begin = text.find(docs::kOptionsBegin);
-    auto end = text.find(docs::kOptionsEnd);
+    auto begin = text.find(config::kOptionsBegin);
+    auto end = text.find(config::kOptionsEnd);
     ASSERT_NE(begin, std::string::npos) << readme << " has no options:begin marker";
     ASSERT_NE(end, std::string::npos) << readme << " has no options:end marker";
-    begin += std::string(docs::kOptionsBegin).size() + 1;  // and the newline
+    begin += std::string(config::kOptionsBegin).size() + 1;  // and the newline
     std::string documented = text.substr(begin, end - begin);
-    EXPECT_EQ(documented, docs::options_table(descriptor->spec()))
+    EXPECT_EQ(documented, config::options_table(descriptor->spec()))
         << readme << " is stale: run `invalidator plugins --options " << descriptor->name
         << "` and replace the table between the markers (or scripts/update-plugin-docs)";
   }

@@ -21,13 +21,10 @@
 #include "pipeline/dead_letter.hpp"
 #include "pipeline/sink_lane.hpp"
 #include "pipeline/stats.hpp"
+#include "pipeline/threads.hpp"
 #include "route/router.hpp"
 
 namespace invalidator::pipeline {
-
-// Names the calling thread and, with `batch_scheduling` (engine.batch_scheduling), puts it
-// under SCHED_BATCH.
-void prepare_thread(const std::string& name, bool batch_scheduling);
 
 struct SourceSlot {
   std::string id;

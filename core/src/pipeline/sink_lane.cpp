@@ -1,6 +1,6 @@
 #include "pipeline/sink_lane.hpp"
 
-#include "pipeline/pipeline.hpp"
+#include "pipeline/threads.hpp"
 
 #include <algorithm>
 #include <condition_variable>

@@ -44,16 +44,15 @@ void configure_logging(std::string_view format, std::string_view level) {
   set_log_level(level);
 }
 
-void PluginLogger::log(sdk::LogLevel level, std::string_view message) {
-  spdlog::level::level_enum mapped = spdlog::level::info;
+spdlog::level::level_enum to_spdlog(sdk::LogLevel level) {
   switch (level) {
-    case sdk::LogLevel::trace: mapped = spdlog::level::trace; break;
-    case sdk::LogLevel::debug: mapped = spdlog::level::debug; break;
-    case sdk::LogLevel::info: mapped = spdlog::level::info; break;
-    case sdk::LogLevel::warn: mapped = spdlog::level::warn; break;
-    case sdk::LogLevel::error: mapped = spdlog::level::err; break;
+    case sdk::LogLevel::trace: return spdlog::level::trace;
+    case sdk::LogLevel::debug: return spdlog::level::debug;
+    case sdk::LogLevel::info: return spdlog::level::info;
+    case sdk::LogLevel::warn: return spdlog::level::warn;
+    case sdk::LogLevel::error: return spdlog::level::err;
   }
-  spdlog::log(mapped, "[{}] {}", tag_, message);
+  return spdlog::level::info;
 }
 
 }  // namespace invalidator::util

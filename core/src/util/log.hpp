@@ -14,14 +14,7 @@ namespace invalidator::util {
 void configure_logging(std::string_view format, std::string_view level);
 bool set_log_level(std::string_view level);
 
-// Routes a plugin instance's log lines to spdlog, tagged with its kind and id.
-class PluginLogger final : public sdk::Logger {
- public:
-  explicit PluginLogger(std::string tag) : tag_(std::move(tag)) {}
-  void log(sdk::LogLevel level, std::string_view message) override;
-
- private:
-  std::string tag_;
-};
+// The SDK's level as spdlog's.
+spdlog::level::level_enum to_spdlog(sdk::LogLevel level);
 
 }  // namespace invalidator::util

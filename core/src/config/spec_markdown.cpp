@@ -1,6 +1,6 @@
-#include "docs/spec_markdown.hpp"
+#include "config/spec_markdown.hpp"
 
-namespace invalidator::docs {
+namespace invalidator::config {
 
 namespace {
 std::string escape_cell(const std::string& text) {
@@ -50,4 +50,4 @@ std::string spec_section(const std::string& heading, const sdk::ConfigSpec& spec
   return out;
 }
 
-}  // namespace invalidator::docs
+}  // namespace invalidator::config
