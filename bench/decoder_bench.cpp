@@ -129,7 +129,7 @@ BENCHMARK(BM_DebeziumDecodeRouteColumnsOnly);
 
 void BM_DecodeAndRoute(benchmark::State& state) {
   codec::DebeziumDecoder decoder;
-  config::RouteSpec route;
+  route::RouteSpec route;
   route.from = {"source"};
   route.table = "public.customers";
   route.ops = {sdk::Op::update, sdk::Op::remove};

@@ -476,7 +476,7 @@ class ConcurrencyProbeSink final : public sdk::Sink {
 TEST(Pipeline, LanesAreCappedByWhatTheSinkSupports) {
   std::vector<std::string> values;
   for (int i = 0; i < 400; ++i) values.push_back(customer_update(i, "a", "a", static_cast<std::uint64_t>(i)));
-  config::RouteSpec route;
+  route::RouteSpec route;
   route.from = {"source"};
   route.table = "public.customers";
   route.ops = {sdk::Op::update};

@@ -10,8 +10,8 @@ namespace {
 
 using namespace std::chrono_literals;
 
-config::RouteSpec customers_route() {
-  config::RouteSpec route;
+route::RouteSpec customers_route() {
+  route::RouteSpec route;
   route.from = {"pg"};
   route.table = "public.customers";
   route.ops = {sdk::Op::insert, sdk::Op::update, sdk::Op::remove, sdk::Op::truncate};
@@ -39,7 +39,7 @@ std::vector<std::string> keys_of(const std::vector<RoutedInvalidation>& routed) 
 
 class RouterTest : public ::testing::Test {
  protected:
-  std::vector<std::string> route(const sdk::ChangeEvent& event, std::vector<config::RouteSpec> routes = {customers_route()}) {
+  std::vector<std::string> route(const sdk::ChangeEvent& event, std::vector<route::RouteSpec> routes = {customers_route()}) {
     auto router = Router::build(routes, {"pg", "other"}, {"cache"});
     EXPECT_TRUE(router) << router.error();
     std::vector<RoutedInvalidation> out;
@@ -159,7 +159,7 @@ std::vector<std::string> fixture_keys(Router& router, codec::DebeziumDecoder& de
 
 // The keys each Debezium fixture produces through a route on its table.
 TEST(FixtureRoutes, EveryRowChangeFixtureProducesItsKeys) {
-  config::RouteSpec route;
+  route::RouteSpec route;
   route.from = {"kafka"};
   route.table = "*.products";
   route.ops = {sdk::Op::insert, sdk::Op::update, sdk::Op::remove, sdk::Op::snapshot_read};
@@ -184,16 +184,16 @@ TEST(FixtureRoutes, EveryRowChangeFixtureProducesItsKeys) {
 // The remaining fixtures: MySQL naming, a truncate, a flattened delete, and the records that
 // must produce nothing.
 TEST(FixtureRoutes, OtherFixturesProduceTheirKeysOrNothing) {
-  config::RouteSpec customers;
+  route::RouteSpec customers;
   customers.from = {"kafka"};
   customers.table = "inventory.customers";
   customers.keys = {"customer:{id}", "customer:email:{email}"};
   customers.to = {"cache"};
   customers.ops = {sdk::Op::insert, sdk::Op::update, sdk::Op::remove, sdk::Op::truncate};
-  config::RouteSpec public_customers = customers;
+  route::RouteSpec public_customers = customers;
   public_customers.table = "public.customers";
   public_customers.on_truncate = {"customer:*"};
-  config::RouteSpec flattened;
+  route::RouteSpec flattened;
   flattened.from = {"kafka"};
   flattened.table = "public.t";
   flattened.keys = {"t:{pk}"};

@@ -364,7 +364,7 @@ void read_routes(const toml::table& root, const std::string& file, PipelineConfi
     }
     std::size_t errors_before = out.size();
     sdk::Config values = validate_table(*table, route_spec(), path, file, out);
-    RouteSpec route;
+    route::RouteSpec route;
     route.index = i;
     route.where = location_of(*table, file);
     route.from = values.string_list("from");

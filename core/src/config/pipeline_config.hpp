@@ -15,6 +15,7 @@
 #include "invalidator/sdk/event.hpp"
 #include "invalidator/sdk/invalidation.hpp"
 #include "invalidator/sdk/plugin.hpp"
+#include "route/route_spec.hpp"
 
 namespace invalidator::config {
 
@@ -63,28 +64,12 @@ struct PluginInstance {
   SinkSettings sink;  // sinks only
 };
 
-struct RouteSpec {
-  std::size_t index = 0;  // position among [[routes]]
-  std::vector<std::string> from;
-  std::string table;  // exact "schema.table" or a glob such as "*.customers"
-  std::vector<sdk::Op> ops;
-  std::vector<std::string> changed;
-  std::vector<std::string> keys;
-  std::vector<std::string> to;
-  sdk::Action action = sdk::Action::delete_key;
-  std::string value;  // template, for set
-  std::chrono::milliseconds ttl{0};
-  std::chrono::milliseconds redelete_after{0};
-  std::vector<std::string> on_truncate;
-  Location where;
-};
-
 struct PipelineConfig {
   std::string file;
   EngineSettings engine;
   std::vector<PluginInstance> sources;
   std::vector<PluginInstance> sinks;
-  std::vector<RouteSpec> routes;
+  std::vector<route::RouteSpec> routes;
 };
 
 // What the configuration needs to know about the plugins that exist.

@@ -6,7 +6,7 @@
 
 namespace invalidator::route {
 
-sdk::Result<Router> Router::build(const std::vector<config::RouteSpec>& routes,
+sdk::Result<Router> Router::build(const std::vector<RouteSpec>& routes,
                                   const std::vector<std::string>& source_ids,
                                   const std::vector<std::string>& sink_ids) {
   Router router;

@@ -11,7 +11,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "config/pipeline_config.hpp"
+#include "invalidator/sdk/result.hpp"
+#include "route/route_spec.hpp"
 #include "invalidator/sdk/event.hpp"
 #include "invalidator/sdk/invalidation.hpp"
 #include "route/key_template.hpp"
@@ -38,7 +39,7 @@ struct RouteCounters {
 class Router {
  public:
   // `source_ids` and `sink_ids` give the indices routes refer to.
-  static sdk::Result<Router> build(const std::vector<config::RouteSpec>& routes,
+  static sdk::Result<Router> build(const std::vector<RouteSpec>& routes,
                                    const std::vector<std::string>& source_ids,
                                    const std::vector<std::string>& sink_ids);
 
