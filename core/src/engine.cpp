@@ -9,6 +9,7 @@
 #include "engine_setup.hpp"
 #include "pipeline/pipeline.hpp"
 #include "plugin_host/plugin_logger.hpp"
+#include "util/log.hpp"
 
 #ifndef INVALIDATOR_VERSION
 #define INVALIDATOR_VERSION "0.0.0"
@@ -60,6 +61,7 @@ struct EngineBuilder::State {
   std::vector<RouteDefinition> routes;
   std::optional<Configuration> configuration;
   std::vector<Diagnostic> diagnostics;  // of the last build()
+  std::shared_ptr<spdlog::logger> logger;  // null: the process's
 
   sdk::Result<LoadedConfiguration> load();
 };
@@ -78,6 +80,11 @@ EngineBuilder& EngineBuilder::configuration(Configuration configuration) {
   return *this;
 }
 const std::vector<Diagnostic>& EngineBuilder::diagnostics() const { return state_->diagnostics; }
+EngineBuilder& EngineBuilder::log_to(std::function<void(sdk::LogLevel, std::string_view)> handler,
+                                     sdk::LogLevel minimum) {
+  state_->logger = util::handler_logger(std::move(handler), minimum);
+  return *this;
+}
 EngineBuilder& EngineBuilder::config_string(std::string toml, std::string name) {
   state_->text = std::make_pair(std::move(toml), std::move(name));
   return *this;
@@ -222,8 +229,9 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
     state_->diagnostics = public_diagnostics(loaded.diagnostics);
     return sdk::Status::error(loaded.diagnostics.to_string());
   }
+  const auto logger = state_->logger ? state_->logger : spdlog::default_logger();
   for (const auto& refusal : loaded.registry->refusals()) {
-    spdlog::warn("plugin refused: {}: {}", refusal.file, refusal.message);
+    logger->warn("plugin refused: {}: {}", refusal.file, refusal.message);
   }
 
   auto impl = std::make_unique<Engine::Impl>();
@@ -233,7 +241,7 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
   std::vector<pipeline::SourceSlot> sources;
   std::vector<pipeline::SinkSlot> sinks;
   for (const auto& instance : pipeline_config.sources) {
-    impl->loggers.push_back(std::make_unique<plugin_host::PluginLogger>("source " + instance.id));
+    impl->loggers.push_back(std::make_unique<plugin_host::PluginLogger>("source " + instance.id, logger));
     sdk::PluginContext context{instance.id, impl->loggers.back().get()};
     auto created = impl->registry->create_source(instance.type, instance.options, context);
     if (!created) {
@@ -245,7 +253,7 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
   }
   for (auto& [id, source] : state_->sources) sources.push_back(pipeline::SourceSlot{id, std::move(source)});
   for (const auto& instance : pipeline_config.sinks) {
-    impl->loggers.push_back(std::make_unique<plugin_host::PluginLogger>("sink " + instance.id));
+    impl->loggers.push_back(std::make_unique<plugin_host::PluginLogger>("sink " + instance.id, logger));
     sdk::PluginContext context{instance.id, impl->loggers.back().get()};
     auto created = impl->registry->create_sink(instance.type, instance.options, context);
     if (!created) {
@@ -265,7 +273,7 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
   for (const auto& slot : sinks) sink_ids.push_back(slot.id);
   if (pipeline_config.routes.empty()) {
     // Legitimate for replaying a dead-letter file, whose invalidations name their sink.
-    spdlog::warn("{}: no [[routes]]: change events produce no invalidations; only replayed dead-lettered "
+    logger->warn("{}: no [[routes]]: change events produce no invalidations; only replayed dead-lettered "
                  "invalidations reach the sinks",
                  pipeline_config.file);
   }
@@ -275,7 +283,8 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
   if (!dead_letter) return sdk::Status::error(dead_letter.error());
 
   impl->pipeline = std::make_unique<pipeline::Pipeline>(pipeline_config.engine, std::move(sources), std::move(sinks),
-                                                        std::move(router).value(), std::move(dead_letter).value());
+                                                        std::move(router).value(), std::move(dead_letter).value(),
+                                                        logger);
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
 

@@ -36,13 +36,13 @@ enum class MemcachedPatternPolicy { fail, flush_all };
 struct MemcachedSinkOptions {
   std::vector<std::string> servers;  // host:port
   std::string key_prefix;
-  bool reliable;  // false: noreply, buffered
-  bool fence;
-  std::chrono::milliseconds tombstone_ttl;
-  std::chrono::milliseconds connect_timeout;
-  std::chrono::milliseconds command_timeout;
-  std::size_t pool;
-  MemcachedPatternPolicy on_pattern;
+  bool reliable{};  // false: noreply, buffered
+  bool fence{};
+  std::chrono::milliseconds tombstone_ttl{};
+  std::chrono::milliseconds connect_timeout{};
+  std::chrono::milliseconds command_timeout{};
+  std::size_t pool{};
+  MemcachedPatternPolicy on_pattern{};
 };
 
 // Deletes, touches and sets memcached keys through libmemcached (binary protocol, keys spread

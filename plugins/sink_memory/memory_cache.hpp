@@ -19,10 +19,10 @@ namespace invalidator::plugins {
 // The memory sink's options declare the defaults (MemorySink::options(), or
 // MemorySink::default_limits() for code that builds a cache itself).
 struct MemoryCacheLimits {
-  std::size_t max_entries;  // 0: no limit
-  std::size_t max_bytes;    // 0: no limit
-  std::size_t shards;
-  std::chrono::milliseconds default_ttl;  // 0: none
+  std::size_t max_entries{};  // 0: no limit
+  std::size_t max_bytes{};    // 0: no limit
+  std::size_t shards{};
+  std::chrono::milliseconds default_ttl{};  // 0: none
 };
 
 // A sharded LRU cache with per-entry TTL. Each shard has its own lock, so readers and the

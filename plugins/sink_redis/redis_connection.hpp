@@ -69,8 +69,8 @@ bool is_authentication_error(std::string_view code);
 class RedisConnection {
  public:
   struct Timeouts {
-    std::chrono::milliseconds connect;
-    std::chrono::milliseconds command;
+    std::chrono::milliseconds connect{};
+    std::chrono::milliseconds command{};
   };
   enum class Outcome { ok, unreachable, refused };
 

@@ -26,16 +26,16 @@ struct RedisSinkOptions {
   std::string url;
   std::string password;
   std::string key_prefix;
-  std::chrono::milliseconds connect_timeout;
-  std::chrono::milliseconds command_timeout;
-  std::size_t pool;
-  RedisDeleteCommand delete_command;
-  std::size_t keys_per_delete;  // consecutive deletes joined into one DEL
-  std::size_t pipeline_depth;   // commands in flight on a connection
-  bool fence;
+  std::chrono::milliseconds connect_timeout{};
+  std::chrono::milliseconds command_timeout{};
+  std::size_t pool{};
+  RedisDeleteCommand delete_command{};
+  std::size_t keys_per_delete{};  // consecutive deletes joined into one DEL
+  std::size_t pipeline_depth{};   // commands in flight on a connection
+  bool fence{};
   std::string fence_suffix;
-  std::chrono::milliseconds tombstone_ttl;
-  std::size_t scan_count;
+  std::chrono::milliseconds tombstone_ttl{};
+  std::size_t scan_count{};
 };
 
 // Deletes, expires and sets Redis keys, a batch per pipeline on one of `pool` connections.

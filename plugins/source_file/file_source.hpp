@@ -20,10 +20,10 @@ class FileSource final : public sdk::Source {
   struct Options {
     std::string path;  // "-": standard input
     std::string topic;
-    bool follow;
-    std::chrono::milliseconds poll_interval;
+    bool follow{};
+    std::chrono::milliseconds poll_interval{};
     std::string checkpoint;  // file keeping the last acknowledged line; empty: none
-    std::chrono::milliseconds checkpoint_interval;
+    std::chrono::milliseconds checkpoint_interval{};
   };
 
   FileSource(Options options, sdk::Logger* logger, std::uint64_t resume_after)

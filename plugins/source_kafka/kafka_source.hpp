@@ -30,10 +30,10 @@ struct KafkaSourceOptions {
   std::string brokers;
   std::vector<std::string> topics;  // "^..." entries are regular expressions
   std::string group_id;
-  KafkaStart start;
+  KafkaStart start{};
   std::string format;
-  std::chrono::milliseconds commit_interval;
-  std::chrono::milliseconds revoke_timeout;
+  std::chrono::milliseconds commit_interval{};
+  std::chrono::milliseconds revoke_timeout{};
   std::map<std::string, std::string> librdkafka;  // passed through verbatim
 };
 

@@ -2,7 +2,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
+#include <mutex>
 
 #include "invalidator/catalog.hpp"
 #include "invalidator/configuration.hpp"
@@ -130,6 +132,32 @@ TEST(Engine, StartedTwiceSaysSo) {
   ASSERT_FALSE(again);
   EXPECT_NE(again.message().find("started already"), std::string::npos) << again.message();
   EXPECT_TRUE((*engine)->stop());
+}
+
+TEST(EngineBuilder, SendsTheEnginesLogLinesToTheServicesHandler) {
+  TempDir dir;
+  write_file(dir / "in.jsonl", "{not json\n");
+  std::mutex mutex;
+  std::vector<std::pair<sdk::LogLevel, std::string>> lines;
+  auto engine = EngineBuilder()
+                    .config_string(with_path(kFileToMemory, (dir / "in.jsonl").string()))
+                    .log_to([&](sdk::LogLevel level, std::string_view message) {
+                      std::lock_guard guard(mutex);
+                      lines.emplace_back(level, std::string(message));
+                    })
+                    .build();
+  ASSERT_TRUE(engine) << engine.error();
+  ASSERT_TRUE((*engine)->start());
+  ASSERT_TRUE((*engine)->wait());
+  std::lock_guard guard(mutex);
+  auto has = [&](sdk::LogLevel level, const std::string& text) {
+    return std::any_of(lines.begin(), lines.end(), [&](const auto& line) {
+      return line.first == level && line.second.find(text) != std::string::npos;
+    });
+  };
+  EXPECT_TRUE(has(sdk::LogLevel::error, "[source changes] message at 0/1 cannot be decoded")) << "the engine's own";
+  EXPECT_TRUE(has(sdk::LogLevel::info, "[source changes] read 1 lines from")) << "a plugin's, through its logger";
+  EXPECT_TRUE(has(sdk::LogLevel::info, "[source changes] finished"));
 }
 
 TEST(PluginCatalog, ListsThePluginsWithTheirSdkAndOptions) {

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -23,6 +24,7 @@
 
 #include "invalidator/configuration.hpp"
 #include "invalidator/sdk/cache.hpp"
+#include "invalidator/sdk/context.hpp"
 #include "invalidator/sdk/plugin.hpp"
 #include "invalidator/sdk/result.hpp"
 #include "invalidator/sdk/sink.hpp"
@@ -100,6 +102,10 @@ class EngineBuilder {
   EngineBuilder& add_source(std::string id, std::unique_ptr<sdk::Source> source);
   EngineBuilder& add_sink(std::string id, std::unique_ptr<sdk::Sink> sink, SinkSettings settings = {});
   EngineBuilder& add_route(RouteDefinition route);
+  // The engine's log lines (its own and its plugins') of `minimum` level and above go to
+  // `handler` instead of the process's log: a service routes them into its own logging.
+  EngineBuilder& log_to(std::function<void(sdk::LogLevel level, std::string_view message)> handler,
+                        sdk::LogLevel minimum = sdk::LogLevel::info);
 
   // An error lists every problem of the configuration, one a line; diagnostics() has them
   // one by one.

@@ -22,37 +22,38 @@ namespace invalidator::config {
 using namespace std::chrono_literals;
 
 // The core's own tables, declared with their defaults in pipeline_config.cpp the same way as
-// a plugin's options: default_engine_settings() and default_sink_settings() give those.
+// a plugin's options: default_engine_settings() and default_sink_settings() give those. The
+// members start at zero, never at a default of their own.
 struct EngineSettings {
   std::vector<std::string> plugin_path;
-  std::chrono::milliseconds shutdown_timeout;
-  std::size_t queue_capacity;
-  std::size_t decode_threads;  // 0: one per core, at most 4
-  bool batch_scheduling;       // the engine's threads under SCHED_BATCH
+  std::chrono::milliseconds shutdown_timeout{};
+  std::size_t queue_capacity{};
+  std::size_t decode_threads{};  // 0: one per core, at most 4
+  bool batch_scheduling{};       // the engine's threads under SCHED_BATCH
   std::string log_level;
   std::string dead_letter;  // JSON Lines file; empty: none
-  std::chrono::milliseconds source_restart_backoff;
-  std::chrono::milliseconds source_restart_max_backoff;
+  std::chrono::milliseconds source_restart_backoff{};
+  std::chrono::milliseconds source_restart_max_backoff{};
 };
 
 struct BatchSettings {
-  std::size_t max_events;
-  std::size_t max_bytes;  // keys and values; 0: no limit
-  std::chrono::milliseconds max_delay;
+  std::size_t max_events{};
+  std::size_t max_bytes{};  // keys and values; 0: no limit
+  std::chrono::milliseconds max_delay{};
 };
 
 struct RetrySettings {
-  std::int64_t max_attempts;  // 0: unlimited
-  std::chrono::milliseconds initial_backoff;
-  std::chrono::milliseconds max_backoff;
+  std::int64_t max_attempts{};  // 0: unlimited
+  std::chrono::milliseconds initial_backoff{};
+  std::chrono::milliseconds max_backoff{};
 };
 
 // What the core does for one sink, from the keys of [sinks.<id>] it owns.
 struct SinkSettings {
   BatchSettings batch;
   RetrySettings retry;
-  bool log_invalidations;
-  std::size_t lanes;  // parallel deliveries, sharded by key hash
+  bool log_invalidations{};
+  std::size_t lanes{};  // parallel deliveries, sharded by key hash
 };
 
 struct PluginInstance {

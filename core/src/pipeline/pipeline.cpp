@@ -53,8 +53,10 @@ class Pipeline::SourceEmitter final : public sdk::Emitter {
 };
 
 Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sources, std::vector<SinkSlot> sinks,
-                   route::Router router, std::unique_ptr<DeadLetterFile> dead_letter)
-    : settings_(std::move(settings)),
+                   route::Router router, std::unique_ptr<DeadLetterFile> dead_letter,
+                   std::shared_ptr<spdlog::logger> logger)
+    : logger_(std::move(logger)),
+      settings_(std::move(settings)),
       sources_(std::move(sources)),
       sinks_(std::move(sinks)),
       dead_letter_(std::move(dead_letter)) {
@@ -83,7 +85,7 @@ Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sour
     const std::string& id = sources_[i].id;
     const sdk::Completion completion = source->completion();
     trackers_.push_back(std::make_unique<AckTracker>(
-        [source, &id, completion](const sdk::Position& position) {
+        [this, source, &id, completion](const sdk::Position& position) {
           try {
             if (completion == sdk::Completion::individual) {
               source->complete(position);
@@ -91,9 +93,9 @@ Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sour
               source->acknowledge(position);
             }
           } catch (const std::exception& error) {
-            spdlog::error("[source {}] acknowledging {}/{} threw: {}", id, position.stream, position.offset, error.what());
+            logger_->error("[source {}] acknowledging {}/{} threw: {}", id, position.stream, position.offset, error.what());
           } catch (...) {
-            spdlog::error("[source {}] acknowledging {}/{} threw an unknown exception", id, position.stream,
+            logger_->error("[source {}] acknowledging {}/{} threw an unknown exception", id, position.stream,
                           position.offset);
           }
         },
@@ -103,7 +105,7 @@ Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sour
   for (auto& slot : sinks_) {
     std::size_t count = std::max<std::size_t>(1, std::min(slot.settings.lanes, slot.sink->concurrency()));
     if (count < slot.settings.lanes) {
-      spdlog::warn("[sink {}] lanes = {}, but this sink takes {} delivery at a time: using {}", slot.id,
+      logger_->warn("[sink {}] lanes = {}, but this sink takes {} delivery at a time: using {}", slot.id,
                    slot.settings.lanes, slot.sink->concurrency(), count);
     }
     sink_lanes_.push_back(LaneRange{lanes_.size(), count});
@@ -112,7 +114,7 @@ Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sour
       lanes_.push_back(std::make_unique<SinkLane>(
           std::move(name), slot.id, *slot.sink, slot.settings,
           std::max<std::size_t>(settings_.queue_capacity, slot.settings.batch.max_events), *dead_letter_, source_ids_,
-          counters_, settings_.batch_scheduling));
+          counters_, settings_.batch_scheduling, logger_));
     }
   }
 }
@@ -161,7 +163,7 @@ void Pipeline::run_source(std::size_t index, std::stop_token stop) {
     // behind acknowledgements, so nothing in between is lost.
     const auto delay = backoff.next();
     counters_.source_restarts.fetch_add(1, std::memory_order_relaxed);
-    spdlog::warn("[source {}] failed: {}; starting it again in {} ms (restart {})", id, status.message(), delay.count(),
+    logger_->warn("[source {}] failed: {}; starting it again in {} ms (restart {})", id, status.message(), delay.count(),
                  backoff.failures());
     std::mutex mutex;
     std::condition_variable_any wake;
@@ -169,14 +171,14 @@ void Pipeline::run_source(std::size_t index, std::stop_token stop) {
     if (wake.wait_for(lock, stop, delay, [] { return false; }) || stop.stop_requested()) break;
   }
   if (!status.ok() && !(status.is_transient() && stop.stop_requested())) {
-    spdlog::error("[source {}] failed: {}", id, status.message());
+    logger_->error("[source {}] failed: {}", id, status.message());
     {
       std::lock_guard guard(status_mutex_);
       if (failure_.empty()) failure_ = "source '" + id + "' failed: " + status.message();
     }
     request_stop();
   } else if (status.ok() && !stop.stop_requested()) {
-    spdlog::info("[source {}] finished", id);
+    logger_->info("[source {}] finished", id);
   }
 }
 
@@ -249,7 +251,7 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& 
     auto result = worker.decoder.decode(*raw, decoded);
     if (result.status == codec::DecodeStatus::skipped) {
       counters_.skipped.fetch_add(1, std::memory_order_relaxed);
-      spdlog::debug("[source {}] skipped {} at {}/{}", source_id, result.reason, raw->position.stream,
+      logger_->debug("[source {}] skipped {} at {}/{}", source_id, result.reason, raw->position.stream,
                     raw->position.offset);
       tracker.release(*entry);
       return;
@@ -259,12 +261,12 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& 
       std::string error = std::string(result.reason) + (result.detail.empty() ? "" : ": " + result.detail);
       dead_letter_->message(source_id, *raw, error);
       if (dead_letter_->enabled()) {
-        spdlog::warn("[source {}] message at {}/{} dead-lettered: {}", source_id, raw->position.stream,
+        logger_->warn("[source {}] message at {}/{} dead-lettered: {}", source_id, raw->position.stream,
                      raw->position.offset, error);
         tracker.release(*entry);
         return;
       }
-      spdlog::error("[source {}] message at {}/{} cannot be decoded ({}) and no engine.dead_letter is set: {}",
+      logger_->error("[source {}] message at {}/{} cannot be decoded ({}) and no engine.dead_letter is set: {}",
                     source_id, raw->position.stream, raw->position.offset, error, raw->value.value_or("null"));
       // Not kept anywhere: a source that completes messages one by one gets it back, for its
       // transport to deliver again.
@@ -291,7 +293,7 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& 
     const char* why = problem.outcome == route::KeyTemplate::Outcome::null_column          ? "is null"
                       : problem.outcome == route::KeyTemplate::Outcome::unavailable_column ? "is unavailable (TOAST)"
                                                                                            : "is absent";
-    spdlog::warn("route {}: key template \"{}\" rendered no key because column '{}' {} (table {}); "
+    logger_->warn("route {}: key template \"{}\" rendered no key because column '{}' {} (table {}); "
                  "reported once, counted each time",
                  problem.route, problem.template_text, problem.column, why, event->table.qualified_name());
   }
@@ -363,7 +365,7 @@ void Pipeline::replay_invalidation(RouterWorker& worker, const WorkItem& item, c
     counters_.malformed.fetch_add(1, std::memory_order_relaxed);
     std::string error = "a replayed invalidation names sink '" + result.sink + "', which this pipeline does not have";
     dead_letter_->message(source_ids_[item.source], raw, error);
-    spdlog::warn("[source {}] message at {}/{}: {}", source_ids_[item.source], raw.position.stream,
+    logger_->warn("[source {}] message at {}/{}: {}", source_ids_[item.source], raw.position.stream,
                  raw.position.offset, error);
     tracker.release(entry);
     return;
@@ -381,9 +383,9 @@ void Pipeline::reject(std::uint32_t source, const sdk::Position& position, const
   try {
     sources_[source].source->reject(position, reason);
   } catch (const std::exception& error) {
-    spdlog::error("[source {}] reject threw: {}", source_ids_[source], error.what());
+    logger_->error("[source {}] reject threw: {}", source_ids_[source], error.what());
   } catch (...) {
-    spdlog::error("[source {}] reject threw an unknown exception", source_ids_[source]);
+    logger_->error("[source {}] reject threw an unknown exception", source_ids_[source]);
   }
 }
 
@@ -401,7 +403,7 @@ void Pipeline::abort_after_deadline(std::stop_token cancelled) {
   std::unique_lock lock(mutex);
   if (wake.wait_for(lock, cancelled, settings_.shutdown_timeout, [] { return false; })) return;
   if (cancelled.stop_requested()) return;
-  spdlog::warn("shutdown_timeout ({} ms) passed: {} positions stay unacknowledged and will be re-delivered",
+  logger_->warn("shutdown_timeout ({} ms) passed: {} positions stay unacknowledged and will be re-delivered",
                settings_.shutdown_timeout.count(), outstanding());
   for (auto& lane : lanes_) lane->abort();
   for (auto& slot : sinks_) slot.sink->stop();

@@ -11,6 +11,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "codec/debezium_decoder.hpp"
 #include "config/pipeline_config.hpp"
 #include "invalidator/sdk/backoff.hpp"
@@ -41,8 +43,10 @@ struct SinkSlot {
 // spread over them) -> lanes of each sink -> ack trackers.
 class Pipeline {
  public:
+  // Logs through `logger`: the process's, or one an embedding service gave its engine.
   Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sources, std::vector<SinkSlot> sinks,
-           route::Router router, std::unique_ptr<DeadLetterFile> dead_letter);
+           route::Router router, std::unique_ptr<DeadLetterFile> dead_letter,
+           std::shared_ptr<spdlog::logger> logger = spdlog::default_logger());
   ~Pipeline();
   Pipeline(const Pipeline&) = delete;
   Pipeline& operator=(const Pipeline&) = delete;
@@ -119,6 +123,7 @@ class Pipeline {
   static const std::string* intern_topic(RouterWorker& worker, const std::string& topic);
   void close_inputs();
 
+  std::shared_ptr<spdlog::logger> logger_;
   config::EngineSettings settings_;
   std::vector<SourceSlot> sources_;
   std::vector<SinkSlot> sinks_;

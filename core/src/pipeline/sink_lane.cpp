@@ -13,7 +13,7 @@ namespace invalidator::pipeline {
 
 SinkLane::SinkLane(std::string name, std::string sink_id, sdk::Sink& sink, const config::SinkSettings& settings,
                    std::size_t capacity, DeadLetterFile& dead_letter, const std::vector<std::string>& source_ids,
-                   Counters& counters, bool batch_scheduling)
+                   Counters& counters, bool batch_scheduling, std::shared_ptr<spdlog::logger> logger)
     : name_(std::move(name)),
       sink_id_(std::move(sink_id)),
       sink_(sink),
@@ -26,6 +26,7 @@ SinkLane::SinkLane(std::string name, std::string sink_id, sdk::Sink& sink, const
       source_ids_(source_ids),
       counters_(counters),
       batch_scheduling_(batch_scheduling),
+      logger_(std::move(logger)),
       batch_id_base_(std::random_device{}() * 0x100000000ULL + std::random_device{}()) {}
 
 SinkLane::~SinkLane() {
@@ -108,7 +109,7 @@ void SinkLane::deliver(LaneBatch& batch) {
   }
   if (log_invalidations_) {
     for (std::size_t u = 0; u < unique.size(); ++u) {
-      if (done_[u]) spdlog::info("[sink {}] {} {}", sink_id_, sdk::to_string(unique[u].action), unique[u].key);
+      if (done_[u]) logger_->info("[sink {}] {} {}", sink_id_, sdk::to_string(unique[u].action), unique[u].key);
     }
   }
   release_settled(batch);
@@ -154,7 +155,7 @@ bool SinkLane::deliver_until_settled(const LaneBatch& batch, std::size_t begin, 
     if (retry_.max_attempts > 0 && attempt >= retry_.max_attempts && dead_letter_.enabled()) {
       std::string why = "gave up after " + std::to_string(attempt) + " attempts: " + reason;
       for (std::size_t u : remaining_) dead_letter(batch, u, why);
-      spdlog::error("[sink {}] dead-lettered {} invalidations after {} attempts: {}", name_, remaining_.size(), attempt,
+      logger_->error("[sink {}] dead-lettered {} invalidations after {} attempts: {}", name_, remaining_.size(), attempt,
                     reason);
       remaining_.clear();
       return true;
@@ -162,7 +163,7 @@ bool SinkLane::deliver_until_settled(const LaneBatch& batch, std::size_t begin, 
     // A sink's own hint (a server's Retry-After) is a floor: waiting less would be refused again.
     auto delay = std::max(backoff_.delay(attempt), result.retry_after());
     if (attempt == 1 || attempt % 10 == 0) {
-      spdlog::warn("[sink {}] {} invalidations not delivered (attempt {}): {}; retrying in {} ms", name_,
+      logger_->warn("[sink {}] {} invalidations not delivered (attempt {}): {}; retrying in {} ms", name_,
                    remaining_.size(), attempt, reason, delay.count());
     }
     if (!wait_unless_aborted(delay)) return false;
@@ -220,7 +221,7 @@ void SinkLane::dead_letter(const LaneBatch& batch, std::size_t u, const std::str
   dead_letter_.invalidation(source_ids_[origin.source], origin.topic ? *origin.topic : "", invalidation, origin.route,
                             sink_id_, reason);
   counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
-  spdlog::warn("[sink {}] dead-lettered '{}': {}", name_, invalidation.key, reason);
+  logger_->warn("[sink {}] dead-lettered '{}': {}", name_, invalidation.key, reason);
   done_[u] = true;
 }
 

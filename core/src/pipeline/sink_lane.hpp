@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "config/pipeline_config.hpp"
 #include "invalidator/sdk/backoff.hpp"
 #include "invalidator/sdk/sink.hpp"
@@ -29,7 +31,7 @@ class SinkLane {
   // `name` tells lanes of one sink apart in logs ("cache#2"); `sink_id` is the sink's id.
   SinkLane(std::string name, std::string sink_id, sdk::Sink& sink, const config::SinkSettings& settings,
            std::size_t capacity, DeadLetterFile& dead_letter, const std::vector<std::string>& source_ids,
-           Counters& counters, bool batch_scheduling);
+           Counters& counters, bool batch_scheduling, std::shared_ptr<spdlog::logger> logger);
   ~SinkLane();
 
   void start();
@@ -77,6 +79,7 @@ class SinkLane {
   const std::vector<std::string>& source_ids_;
   Counters& counters_;
   bool batch_scheduling_;
+  std::shared_ptr<spdlog::logger> logger_;
   // Second deletes waiting for their time (stale-set cure), in due order.
   struct Redelete {
     sdk::Invalidation invalidation;

@@ -5,7 +5,7 @@
 namespace invalidator::plugin_host {
 
 void PluginLogger::log(sdk::LogLevel level, std::string_view message) {
-  spdlog::log(util::to_spdlog(level), "[{}] {}", tag_, message);
+  logger_->log(util::to_spdlog(level), "[{}] {}", tag_, message);
 }
 
 }  // namespace invalidator::plugin_host

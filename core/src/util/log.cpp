@@ -1,6 +1,9 @@
 #include "util/log.hpp"
 
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+
+#include <mutex>
 
 #include "util/json_text.hpp"
 
@@ -53,6 +56,37 @@ spdlog::level::level_enum to_spdlog(sdk::LogLevel level) {
     case sdk::LogLevel::error: return spdlog::level::err;
   }
   return spdlog::level::info;
+}
+
+namespace {
+class HandlerSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit HandlerSink(LogHandler handler) : handler_(std::move(handler)) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    handler_(from_spdlog(msg.level), std::string_view(msg.payload.data(), msg.payload.size()));
+  }
+  void flush_() override {}
+
+ private:
+  static sdk::LogLevel from_spdlog(spdlog::level::level_enum level) {
+    switch (level) {
+      case spdlog::level::trace: return sdk::LogLevel::trace;
+      case spdlog::level::debug: return sdk::LogLevel::debug;
+      case spdlog::level::info: return sdk::LogLevel::info;
+      case spdlog::level::warn: return sdk::LogLevel::warn;
+      default: return sdk::LogLevel::error;
+    }
+  }
+  LogHandler handler_;
+};
+}  // namespace
+
+std::shared_ptr<spdlog::logger> handler_logger(LogHandler handler, sdk::LogLevel minimum) {
+  auto logger = std::make_shared<spdlog::logger>("invalidator-engine", std::make_shared<HandlerSink>(std::move(handler)));
+  logger->set_level(to_spdlog(minimum));
+  return logger;
 }
 
 }  // namespace invalidator::util
