@@ -100,6 +100,23 @@ class SourceConformance : public ::testing::TestWithParam<SourceConformanceParam
     }
     return streams;
   }
+  static std::multiset<int> range(int from, int to) {
+    std::multiset<int> out;
+    for (int seq = from; seq < to; ++seq) out.insert(seq);
+    return out;
+  }
+  // A new instance, acknowledging what it hands over, must read exactly [from, to).
+  void expect_a_new_instance_reads(int from, int to, const char* why) {
+    auto source = harness_->make_source();
+    ASSERT_NE(source, nullptr);
+    RecordingEmitter emitter;
+    emitter.acknowledge_with(source.get());
+    Running running(*source, emitter);
+    const auto count = static_cast<std::size_t>(to - from);
+    ASSERT_TRUE(emitter.wait_for(count, harness_->patience())) << emitter.emitted().size() << " of " << count << " emitted";
+    EXPECT_TRUE(running.stop().ok());
+    EXPECT_EQ(seqs(emitter.emitted()), range(from, to)) << why;
+  }
   static std::multiset<int> seqs(const std::vector<RecordingEmitter::Emitted>& emitted) {
     std::multiset<int> out;
     for (const auto& item : emitted) {
@@ -121,9 +138,7 @@ TEST_P(SourceConformance, EmitsEveryMessageOnceInOrderPerStreamWithGrowingPositi
   ASSERT_TRUE(emitter.wait_for(50, harness_->patience())) << emitter.emitted().size() << " of 50 emitted";
   EXPECT_TRUE(running.stop().ok());
   auto emitted = emitter.emitted();
-  std::multiset<int> expected;
-  for (int seq = 0; seq < 50; ++seq) expected.insert(seq);
-  EXPECT_EQ(seqs(emitted), expected) << "every message, each once";
+  EXPECT_EQ(seqs(emitted), range(0, 50)) << "every message, each once";
   std::map<std::uint64_t, std::uint64_t> last_offset;
   for (const auto& item : emitted) {
     auto found = last_offset.find(item.position.stream);
@@ -159,16 +174,7 @@ TEST_P(SourceConformance, AfterARestartReadsOnlyWhatWasNotAcknowledged) {
     for (const auto& [stream, position] : last_done) first->acknowledge(position);
     EXPECT_TRUE(running.stop().ok());
   }
-  auto second = harness_->make_source();
-  ASSERT_NE(second, nullptr);
-  RecordingEmitter emitter;
-  emitter.acknowledge_with(second.get());
-  Running running(*second, emitter);
-  ASSERT_TRUE(emitter.wait_for(20, harness_->patience())) << emitter.emitted().size() << " of 20 emitted again";
-  EXPECT_TRUE(running.stop().ok());
-  std::multiset<int> expected;
-  for (int seq = 20; seq < 40; ++seq) expected.insert(seq);
-  EXPECT_EQ(seqs(emitter.emitted()), expected) << "exactly what was not acknowledged comes again";
+  expect_a_new_instance_reads(20, 40, "exactly what was not acknowledged comes again");
 }
 
 TEST_P(SourceConformance, AfterARestartReadsAgainEverythingNotAcknowledged) {
@@ -181,16 +187,7 @@ TEST_P(SourceConformance, AfterARestartReadsAgainEverythingNotAcknowledged) {
     ASSERT_TRUE(emitter.wait_for(30, harness_->patience())) << emitter.emitted().size() << " of 30 emitted";
     EXPECT_TRUE(running.stop().ok());
   }
-  auto second = harness_->make_source();
-  ASSERT_NE(second, nullptr);
-  RecordingEmitter emitter;
-  emitter.acknowledge_with(second.get());
-  Running running(*second, emitter);
-  ASSERT_TRUE(emitter.wait_for(30, harness_->patience())) << emitter.emitted().size() << " of 30 emitted again";
-  EXPECT_TRUE(running.stop().ok());
-  std::multiset<int> expected;
-  for (int seq = 0; seq < 30; ++seq) expected.insert(seq);
-  EXPECT_EQ(seqs(emitter.emitted()), expected);
+  expect_a_new_instance_reads(0, 30, "everything comes again");
 }
 
 TEST_P(SourceConformance, WaitsWhileThePipelineIsFullAndLosesNothing) {
@@ -207,9 +204,7 @@ TEST_P(SourceConformance, WaitsWhileThePipelineIsFullAndLosesNothing) {
   emitter.open();
   ASSERT_TRUE(emitter.wait_for(60, harness_->patience())) << emitter.emitted().size() << " of 60 emitted";
   EXPECT_TRUE(running.stop().ok());
-  std::multiset<int> expected;
-  for (int seq = 0; seq < 60; ++seq) expected.insert(seq);
-  EXPECT_EQ(seqs(emitter.emitted()), expected) << "every message, each once";
+  EXPECT_EQ(seqs(emitter.emitted()), range(0, 60)) << "every message, each once";
   for (const auto& [stream, order] : by_stream(emitter.emitted())) {
     EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << "stream " << stream << " out of order";
   }
