@@ -492,7 +492,20 @@ void place_row(std::optional<sdk::Row>& target, sdk::Row& filled, bool present) 
 
 DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::ChangeEvent& out) {
   reset_event(out, message);
+  if (auto done = read_fields_of(message)) return *done;
+  // With a before image the record key is not read by anything downstream: it is decoded
+  // then only when asked to (the explain command shows it).
+  const bool key_after_rows = message.key && !always_decode_key_;
+  if (message.key && !key_after_rows) decode_key(*message.key, out.key);
+  const Fields& fields = *fields_;
+  if (fields.has_op && (fields.has_source || fields.has_before || fields.has_after)) {
+    return decode_envelope(message, key_after_rows, out);
+  }
+  if (key_after_rows) decode_key(*message.key, out.key);
+  return decode_other(message, out);
+}
 
+std::optional<DecodeResult> DebeziumDecoder::read_fields_of(const sdk::RawMessage& message) {
   if (!message.value) return skipped("tombstone");
   if (message.topic.rfind("__debezium-heartbeat", 0) == 0) return skipped("heartbeat");
 
@@ -507,60 +520,53 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
 
   Fields& fields = *fields_;
   fields.reset();
-  {
-    ondemand::object object;
-    if (auto error = document.get_object().get(object)) return failed("malformed JSON", simdjson::error_message(error));
-    const KeyMatcher* columns = columns_.names().empty() ? nullptr : &columns_;
-    if (auto error = read_fields(object, fields, payload_fields_.get(), columns)) {
-      return failed("malformed JSON", simdjson::error_message(error));
-    }
+  ondemand::object object;
+  if (auto error = document.get_object().get(object)) return failed("malformed JSON", simdjson::error_message(error));
+  const KeyMatcher* columns = columns_.names().empty() ? nullptr : &columns_;
+  if (auto error = read_fields(object, fields, payload_fields_.get(), columns)) {
+    return failed("malformed JSON", simdjson::error_message(error));
   }
+  if (fields.payload_null && fields.flat.empty()) return skipped("tombstone");  // {"schema":...,"payload":null}
+  return std::nullopt;
+}
 
-  if (fields.payload_null && fields.flat.empty()) {
-    return skipped("tombstone");  // {"schema":...,"payload":null}
+DecodeResult DebeziumDecoder::decode_envelope(const sdk::RawMessage& message, bool key_after_rows,
+                                              sdk::ChangeEvent& out) {
+  Fields& fields = *fields_;
+  auto op = op_from_code(fields.op);
+  if (!op) {
+    if (fields.op == "m") return skipped("message event (op m)");
+    return failed("unknown op", "op '" + fields.op + "' is not c, u, d, r, t or m");
   }
-
-  // With a before image the record key is not read by anything downstream: it is decoded
-  // then only when asked to (the explain command shows it).
-  const bool key_after_rows = message.key && !always_decode_key_;
-  if (message.key && !key_after_rows) decode_key(*message.key, out.key);
-
-  // Envelope: op, before, after, source.
-  if (fields.has_op && (fields.has_source || fields.has_before || fields.has_after)) {
-    auto op = op_from_code(fields.op);
-    if (!op) {
-      if (fields.op == "m") return skipped("message event (op m)");
-      return failed("unknown op", "op '" + fields.op + "' is not c, u, d, r, t or m");
-    }
-    out.op = *op;
-    out.table.database.assign(fields.source.db);
-    out.table.schema.assign(fields.source.schema);
-    out.table.table.assign(fields.source.table);
-    if (out.table.table.empty()) out.table = table_from_topic(message.topic);
-    if (fields.source.lsn) out.version = static_cast<std::uint64_t>(*fields.source.lsn);
-    if (out.version == 0) out.version = message.position.offset;
-    out.transaction_id.assign(fields.source.transaction_id);
-    std::optional<std::int64_t> millis = fields.source.ts_ms;
-    if (!millis) millis = fields.ts_ms;
-    if (!millis) {
-      if (const sdk::Value* ts = fields.flat.find("ts_ms")) millis = as_integer(*ts);
-    }
-    if (millis) out.commit_time = std::chrono::system_clock::time_point(std::chrono::milliseconds(*millis));
-    place_row(out.before, fields.before, fields.has_before && fields.before_is_row);
-    place_row(out.after, fields.after, fields.has_after && fields.after_is_row);
-    if (key_after_rows && !out.before) decode_key(*message.key, out.key);
-    if (out.op == sdk::Op::truncate) return with_status(DecodeStatus::event);
-    if (!out.before && !out.after && out.key.empty()) {
-      return failed("no row and no key", "the event carries neither before, after nor a record key");
-    }
-    if (out.op == sdk::Op::remove && !out.before && out.key.empty()) {
-      return failed("delete without key", "a delete with no before image needs the record key");
-    }
-    return with_status(DecodeStatus::event);
+  out.op = *op;
+  out.table.database.assign(fields.source.db);
+  out.table.schema.assign(fields.source.schema);
+  out.table.table.assign(fields.source.table);
+  if (out.table.table.empty()) out.table = table_from_topic(message.topic);
+  if (fields.source.lsn) out.version = static_cast<std::uint64_t>(*fields.source.lsn);
+  if (out.version == 0) out.version = message.position.offset;
+  out.transaction_id.assign(fields.source.transaction_id);
+  std::optional<std::int64_t> millis = fields.source.ts_ms;
+  if (!millis) millis = fields.ts_ms;
+  if (!millis) {
+    if (const sdk::Value* ts = fields.flat.find("ts_ms")) millis = as_integer(*ts);
   }
+  if (millis) out.commit_time = std::chrono::system_clock::time_point(std::chrono::milliseconds(*millis));
+  place_row(out.before, fields.before, fields.has_before && fields.before_is_row);
+  place_row(out.after, fields.after, fields.has_after && fields.after_is_row);
+  if (key_after_rows && !out.before) decode_key(*message.key, out.key);
+  if (out.op == sdk::Op::truncate) return with_status(DecodeStatus::event);
+  if (!out.before && !out.after && out.key.empty()) {
+    return failed("no row and no key", "the event carries neither before, after nor a record key");
+  }
+  if (out.op == sdk::Op::remove && !out.before && out.key.empty()) {
+    return failed("delete without key", "a delete with no before image needs the record key");
+  }
+  return with_status(DecodeStatus::event);
+}
 
-  if (key_after_rows) decode_key(*message.key, out.key);
-
+DecodeResult DebeziumDecoder::decode_other(const sdk::RawMessage& message, sdk::ChangeEvent& out) {
+  const Fields& fields = *fields_;
   // A record wrapping a message: {"topic","key","value"}, or a dead-lettered message.
   if (auto wrapped = unwrap_record(fields, message)) {
     if (depth_ > 0) return failed("unknown envelope", "a wrapped record inside a wrapped record");
@@ -572,7 +578,6 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
   if (const auto* kind = fields.flat.find("kind"); kind && as_text(*kind) == "invalidation") {
     return replayed_invalidation(fields.flat);
   }
-
   // Records that are not row changes.
   if (const auto* status = fields.flat.find("status"); status && fields.flat.find("id") &&
       (as_text(*status) == "BEGIN" || as_text(*status) == "END")) {
@@ -584,8 +589,12 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
   if (fields.field_count == 1 && fields.flat.find("ts_ms")) return skipped("heartbeat");
   if (fields.has_op) return failed("unknown envelope", "an op without before, after or source");
   if (fields.flat.empty()) return failed("unknown envelope", "an empty object");
+  return decode_flattened(message, out);
+}
 
-  // The flattened output of ExtractNewRecordState: the row itself plus __ metadata fields.
+DecodeResult DebeziumDecoder::decode_flattened(const sdk::RawMessage& message, sdk::ChangeEvent& out) {
+  // The output of ExtractNewRecordState: the row itself plus __ metadata fields.
+  Fields& fields = *fields_;
   sdk::Row& row = fields.before;  // unused by a flattened record: its storage is reused
   row.clear();
   bool deleted = false;

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -63,6 +64,16 @@ class DebeziumDecoder {
   bool decode_key(std::string_view json, sdk::Row& row);
 
  private:
+  // The steps of decode(). Reads a message's JSON into fields_: a result when it ends there
+  // (a tombstone, malformed JSON), none when there is a record to decode.
+  std::optional<DecodeResult> read_fields_of(const sdk::RawMessage& message);
+  // A Debezium envelope: op, before, after, source.
+  DecodeResult decode_envelope(const sdk::RawMessage& message, bool key_after_rows, sdk::ChangeEvent& out);
+  // Anything else: a wrapped record, a replayed invalidation, a record that is no row change,
+  // or a flattened row (decode_flattened).
+  DecodeResult decode_other(const sdk::RawMessage& message, sdk::ChangeEvent& out);
+  DecodeResult decode_flattened(const sdk::RawMessage& message, sdk::ChangeEvent& out);
+
   std::unique_ptr<detail::DecodedFields> fields_, payload_fields_, key_fields_;
   simdjson::ondemand::parser parser_;
   simdjson::ondemand::parser key_parser_;

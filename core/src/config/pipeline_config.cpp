@@ -336,7 +336,127 @@ std::vector<std::string> declared_ids(const toml::table& root, std::string_view 
   return ids;
 }
 
-const toml::node* node_or(const toml::table& table, std::string_view key) { return table.get(key); }
+// Reads one [[routes]] table, checking its ids, ops and templates; every problem goes to `out`.
+class RouteReader {
+ public:
+  RouteReader(const toml::table& table, std::size_t index, const std::string& file, Diagnostics& out)
+      : table_(table), path_("routes[" + std::to_string(index) + "]"), file_(file), out_(out) {
+    route_.index = index;
+    route_.where = location_of(table, file);
+  }
+
+  route::RouteSpec read(const std::vector<std::string>& source_ids, const std::vector<std::string>& sink_ids) {
+    const std::size_t errors_before = out_.size();
+    read_values();
+    check_ids("from", route_.from, source_ids, "source", "[sources.<id>]");
+    check_ids("to", route_.to, sink_ids, "sink", "[sinks.<id>]");
+    read_ops();
+    check_templates();
+    // What the route does is judged only once its parts are right.
+    if (out_.size() == errors_before) check_it_produces_something();
+    return std::move(route_);
+  }
+
+ private:
+  void read_values() {
+    sdk::Config values = validate_table(table_, route_spec(), path_, file_, out_);
+    route_.from = values.string_list("from");
+    route_.table = values.string("table");
+    route_.changed = values.string_list("changed");
+    route_.keys = values.string_list("keys");
+    route_.to = values.string_list("to");
+    route_.value = values.string("value");
+    route_.ttl = values.duration("ttl");
+    route_.redelete_after = values.duration("redelete_after");
+    route_.on_truncate = values.string_list("on_truncate");
+    const std::string action = values.string("action");
+    route_.action = action == "set"      ? sdk::Action::set_value
+                    : action == "expire" ? sdk::Action::expire
+                                         : sdk::Action::delete_key;
+  }
+
+  void check_ids(std::string_view key, const std::vector<std::string>& named, const std::vector<std::string>& known,
+                 const std::string& kind, const std::string& table_form) {
+    for (std::size_t k = 0; k < named.size(); ++k) {
+      const auto& id = named[k];
+      if (std::find(known.begin(), known.end(), id) != known.end()) continue;
+      out_.add(element_where(key, k), path_ + "." + std::string(key),
+               "unknown " + kind + " '" + id + "'" + did_you_mean(id, known) +
+                   (known.empty() ? "; no " + table_form + " is defined" : ""));
+    }
+  }
+
+  void read_ops() {
+    const toml::node* ops_node = table_.get("ops");
+    if (ops_node == nullptr) {
+      route_.ops = {sdk::Op::insert, sdk::Op::update, sdk::Op::remove, sdk::Op::truncate};
+      return;
+    }
+    if (!ops_node->is_array()) return;  // reported by the spec's check
+    const std::vector<std::string> op_names{"insert", "update", "delete", "truncate", "read"};
+    for (std::size_t k = 0; k < ops_node->as_array()->size(); ++k) {
+      const toml::node& op_node = *ops_node->as_array()->get(k);
+      if (!op_node.is_string()) continue;
+      const std::string op_text = op_node.as_string()->get();
+      if (auto op = parse_op(op_text)) {
+        route_.ops.push_back(*op);
+        continue;
+      }
+      // Words people reach for that are not the op names: point at the right one.
+      static const std::map<std::string, std::string> synonyms{
+          {"remove", "delete"}, {"drop", "delete"}, {"d", "delete"}, {"c", "insert"}, {"u", "update"},
+          {"r", "read"}, {"t", "truncate"}, {"upsert", "update"}, {"snapshot_read", "read"}};
+      auto synonym = synonyms.find(op_text);
+      std::string hint = synonym != synonyms.end() ? " (did you mean '" + synonym->second + "'?)"
+                                                   : did_you_mean(op_text, op_names);
+      out_.add(location_of(op_node, file_), path_ + ".ops",
+               "unknown op '" + op_text + "'" + hint + "; expected insert, update, delete, truncate or read");
+    }
+  }
+
+  void check_templates() {
+    for (std::size_t k = 0; k < route_.keys.size(); ++k) {
+      if (auto compiled = route::KeyTemplate::compile(route_.keys[k]); !compiled) {
+        out_.add(element_where("keys", k), path_ + ".keys", compiled.error());
+      }
+    }
+    if (route_.value.empty()) return;
+    if (auto compiled = route::KeyTemplate::compile(route_.value); !compiled) {
+      out_.add(where_of("value"), path_ + ".value", compiled.error());
+    }
+  }
+
+  void check_it_produces_something() {
+    if (route_.keys.empty() && route_.on_truncate.empty()) {
+      out_.add(route_.where, path_ + ".keys",
+               "the route produces nothing: give keys (e.g. keys = [\"customer:{id}\"]) or on_truncate");
+    }
+    if (route_.action == sdk::Action::set_value && route_.value.empty()) {
+      out_.add(where_of("action"), path_ + ".value", "action = \"set\" needs a value template (e.g. value = \"{name}\")");
+    }
+    if (route_.action == sdk::Action::expire && route_.ttl.count() == 0) {
+      out_.add(where_of("action"), path_ + ".ttl", "action = \"expire\" needs a ttl (e.g. ttl = \"5s\")");
+    }
+  }
+
+  Location where_of(std::string_view key) const {
+    const toml::node* found = table_.get(key);
+    return found ? location_of(*found, file_) : route_.where;
+  }
+  Location element_where(std::string_view key, std::size_t index) const {
+    const toml::node* found = table_.get(key);
+    if (found && found->is_array() && index < found->as_array()->size()) {
+      return location_of(*found->as_array()->get(index), file_);
+    }
+    return where_of(key);
+  }
+
+  const toml::table& table_;
+  const std::string path_;
+  const std::string& file_;
+  Diagnostics& out_;
+  route::RouteSpec route_;
+};
 
 void read_routes(const toml::table& root, const std::string& file, PipelineConfig& config,
                  Diagnostics& out, const std::vector<std::string>& extra_sources,
@@ -356,106 +476,12 @@ void read_routes(const toml::table& root, const std::string& file, PipelineConfi
   sink_ids.insert(sink_ids.end(), extra_sinks.begin(), extra_sinks.end());
   for (std::size_t i = 0; i < routes->size(); ++i) {
     const toml::node& node = *routes->get(i);
-    std::string path = "routes[" + std::to_string(i) + "]";
     const toml::table* table = node.as_table();
     if (table == nullptr) {
-      out.add(location_of(node, file), path, "expected a table ([[routes]])");
+      out.add(location_of(node, file), "routes[" + std::to_string(i) + "]", "expected a table ([[routes]])");
       continue;
     }
-    std::size_t errors_before = out.size();
-    sdk::Config values = validate_table(*table, route_spec(), path, file, out);
-    route::RouteSpec route;
-    route.index = i;
-    route.where = location_of(*table, file);
-    route.from = values.string_list("from");
-    route.table = values.string("table");
-    route.changed = values.string_list("changed");
-    route.keys = values.string_list("keys");
-    route.to = values.string_list("to");
-    route.value = values.string("value");
-    route.ttl = values.duration("ttl");
-    route.redelete_after = values.duration("redelete_after");
-    route.on_truncate = values.string_list("on_truncate");
-    std::string action = values.string("action");
-    route.action = action == "set" ? sdk::Action::set_value
-                   : action == "expire" ? sdk::Action::expire
-                                        : sdk::Action::delete_key;
-
-    auto where_of = [&](std::string_view key) {
-      const toml::node* found = node_or(*table, key);
-      return found ? location_of(*found, file) : route.where;
-    };
-    auto element_where = [&](std::string_view key, std::size_t index) {
-      const toml::node* found = node_or(*table, key);
-      if (found && found->is_array() && index < found->as_array()->size()) {
-        return location_of(*found->as_array()->get(index), file);
-      }
-      return where_of(key);
-    };
-
-    for (std::size_t k = 0; k < route.from.size(); ++k) {
-      const auto& id = route.from[k];
-      if (std::find(source_ids.begin(), source_ids.end(), id) == source_ids.end()) {
-        out.add(element_where("from", k), path + ".from",
-                "unknown source '" + id + "'" + did_you_mean(id, source_ids) +
-                    (source_ids.empty() ? "; no [sources.<id>] is defined" : ""));
-      }
-    }
-    for (std::size_t k = 0; k < route.to.size(); ++k) {
-      const auto& id = route.to[k];
-      if (std::find(sink_ids.begin(), sink_ids.end(), id) == sink_ids.end()) {
-        out.add(element_where("to", k), path + ".to",
-                "unknown sink '" + id + "'" + did_you_mean(id, sink_ids) +
-                    (sink_ids.empty() ? "; no [sinks.<id>] is defined" : ""));
-      }
-    }
-    if (const toml::node* ops_node = node_or(*table, "ops"); ops_node && ops_node->is_array()) {
-      const std::vector<std::string> op_names{"insert", "update", "delete", "truncate", "read"};
-      for (std::size_t k = 0; k < ops_node->as_array()->size(); ++k) {
-        const toml::node& op_node = *ops_node->as_array()->get(k);
-        if (!op_node.is_string()) continue;
-        std::string op_text = op_node.as_string()->get();
-        if (auto op = parse_op(op_text)) {
-          route.ops.push_back(*op);
-        } else {
-          // Words people reach for that are not the op names: point at the right one.
-          static const std::map<std::string, std::string> synonyms{
-              {"remove", "delete"}, {"drop", "delete"}, {"d", "delete"}, {"c", "insert"}, {"u", "update"},
-              {"r", "read"}, {"t", "truncate"}, {"upsert", "update"}, {"snapshot_read", "read"}};
-          auto synonym = synonyms.find(op_text);
-          std::string hint = synonym != synonyms.end() ? " (did you mean '" + synonym->second + "'?)"
-                                                       : did_you_mean(op_text, op_names);
-          out.add(location_of(op_node, file), path + ".ops",
-                  "unknown op '" + op_text + "'" + hint + "; expected insert, update, delete, truncate or read");
-        }
-      }
-    } else if (!table->contains("ops")) {
-      route.ops = {sdk::Op::insert, sdk::Op::update, sdk::Op::remove, sdk::Op::truncate};
-    }
-    for (std::size_t k = 0; k < route.keys.size(); ++k) {
-      if (auto compiled = route::KeyTemplate::compile(route.keys[k]); !compiled) {
-        out.add(element_where("keys", k), path + ".keys", compiled.error());
-      }
-    }
-    if (!route.value.empty()) {
-      if (auto compiled = route::KeyTemplate::compile(route.value); !compiled) {
-        out.add(where_of("value"), path + ".value", compiled.error());
-      }
-    }
-    if (out.size() == errors_before) {
-      if (route.keys.empty() && route.on_truncate.empty()) {
-        out.add(route.where, path + ".keys",
-                "the route produces nothing: give keys (e.g. keys = [\"customer:{id}\"]) or on_truncate");
-      }
-      if (route.action == sdk::Action::set_value && route.value.empty()) {
-        out.add(where_of("action"), path + ".value",
-                "action = \"set\" needs a value template (e.g. value = \"{name}\")");
-      }
-      if (route.action == sdk::Action::expire && route.ttl.count() == 0) {
-        out.add(where_of("action"), path + ".ttl", "action = \"expire\" needs a ttl (e.g. ttl = \"5s\")");
-      }
-    }
-    config.routes.push_back(std::move(route));
+    config.routes.push_back(RouteReader(*table, i, file, out).read(source_ids, sink_ids));
   }
 }
 
