@@ -12,8 +12,8 @@
 // kernel at once. librdkafka's fetch responses reach that size when a consumer catches up
 // on many partitions, so each one was faulted in, zeroed and copied into cold memory again:
 // librdkafka's threads in the Kafka source cost twice what they do in a plain consumer.
-// Without the threshold, large buffers are reused like the others (Kafka source, whole
-// process: about +40 %).
+// Without the threshold, large buffers are reused like the others (docs/performance.md has
+// the Kafka runs with and without it).
 #include <jemalloc/jemalloc.h>
 
 #include <cstddef>

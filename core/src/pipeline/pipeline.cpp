@@ -63,7 +63,7 @@ Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sour
   std::size_t worker_count = settings_.decode_threads;
   if (worker_count == 0) {
     // A core is left to the sources, whose transports have threads of their own (librdkafka
-    // runs one per broker): on 2 cores, a second decode thread made the Kafka benchmark slower.
+    // runs one per broker); docs/performance.md has the Kafka runs with a second decode thread.
     const std::size_t cores = std::thread::hardware_concurrency();
     worker_count = std::clamp<std::size_t>(cores > 1 ? cores - 1 : 1, 1, 4);
   }

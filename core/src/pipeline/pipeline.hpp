@@ -71,7 +71,7 @@ class Pipeline {
   // A message from a source: bytes to decode, or an event the source decoded itself (the
   // PostgreSQL source's), which comes on the heap. Kept small: each one is written into a
   // queue slot by the source's thread and read by a decode thread, on two cores a cache line
-  // fetched from the other core per 64 bytes (a variant with the event inline took 352).
+  // fetched from the other core per 64 bytes (docs/performance.md measured an event inline).
   struct WorkItem {
     std::uint32_t source = 0;
     bool position_only = false;  // a marker: raw.position alone, nothing to decode
