@@ -5,6 +5,7 @@
 
 #include "codec/debezium_decoder.hpp"
 #include "configuration_state.hpp"
+#include "pipeline/dead_letter.hpp"
 #include "route/router.hpp"
 #include "util/json_text.hpp"
 
@@ -134,6 +135,28 @@ Explanation Configuration::explain(const ExplainRequest& request) const {
   message.topic = request.topic.empty() ? pipeline.sources[source_index].options.string("topic") : request.topic;
 
   Explanation explanation;
+  if (message.value && pipeline::is_dead_letter(*message.value)) {
+    // Replayed as a run replays it: an invalidation to its sink, a message decoded as it was.
+    auto record = pipeline::read_dead_letter(*message.value);
+    if (!record) {
+      explanation.outcome = Explanation::Outcome::undecodable;
+      explanation.reason = "unreadable dead letter: " + record.error();
+      return explanation;
+    }
+    if (record->kind == pipeline::DeadLetterRecord::Kind::invalidation) {
+      explanation.outcome = Explanation::Outcome::replayed;
+      if (std::find(sink_ids.begin(), sink_ids.end(), record->sink) == sink_ids.end()) {
+        explanation.reason = "this configuration has no sink '" + record->sink + "'";
+      }
+      explanation.invalidations.push_back(ExplainedInvalidation{
+          record->route, record->sink, std::string(sdk::to_string(record->invalidation.action)),
+          record->invalidation.key, record->invalidation.value, record->invalidation.ttl, std::chrono::milliseconds{0}});
+      return explanation;
+    }
+    message.topic = record->message.topic;
+    message.key = record->message.key;
+    message.value = record->message.value;
+  }
   codec::DebeziumDecoder decoder;
   sdk::ChangeEvent event;
   auto result = decoder.decode(message, event);
@@ -145,16 +168,6 @@ Explanation Configuration::explain(const ExplainRequest& request) const {
     case codec::DecodeStatus::failed:
       explanation.outcome = Explanation::Outcome::undecodable;
       explanation.reason = std::string(result.reason) + (result.detail.empty() ? "" : ": " + result.detail);
-      return explanation;
-    case codec::DecodeStatus::invalidation:
-      explanation.outcome = Explanation::Outcome::replayed;
-      if (std::find(sink_ids.begin(), sink_ids.end(), result.sink) == sink_ids.end()) {
-        explanation.reason = "this configuration has no sink '" + result.sink + "'";
-        return explanation;
-      }
-      explanation.invalidations.push_back(ExplainedInvalidation{
-          result.route, result.sink, std::string(sdk::to_string(result.invalidation.action)), result.invalidation.key,
-          result.invalidation.value, result.invalidation.ttl, std::chrono::milliseconds{0}});
       return explanation;
     case codec::DecodeStatus::event:
       break;

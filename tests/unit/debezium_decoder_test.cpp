@@ -267,34 +267,6 @@ TEST_F(DecoderTest, UnwrapsTopicKeyValueRecords) {
   EXPECT_EQ(tombstone.reason, "tombstone");
 }
 
-TEST_F(DecoderTest, DeadLetteredMessagesAreDecodedAgain) {
-  auto result = decode(message(std::string(
-      R"({"kind":"message","time":"2026-11-25T13:08:20.851Z","source":"changes","topic":"db.public.t","key":null,)"
-      R"("value":"{\"before\":null,\"after\":{\"id\":9},\"source\":{\"schema\":\"public\",\"table\":\"t\"},\"op\":\"c\"}",)"
-      R"("error":"sink was down"})")));
-  ASSERT_EQ(result.status, DecodeStatus::event) << result.reason << " " << result.detail;
-  EXPECT_EQ(event_.table.qualified_name(), "public.t");
-  auto still_broken = decode(message(std::string(
-      R"({"kind":"message","source":"changes","topic":"t","key":null,"value":"{\"before\":","error":"malformed JSON"})")));
-  EXPECT_EQ(still_broken.status, DecodeStatus::failed);
-}
-
-TEST_F(DecoderTest, DeadLetteredInvalidationsAreReplayedAsThey) {
-  auto result = decode(message(std::string(
-      R"({"kind":"invalidation","time":"t","source":"pg","topic":"x","action":"set","key":"customer:1",)"
-      R"("value":"Sally","version":77,"ttl_ms":5000,"route":2,"sink":"cache","error":"WRONGTYPE"})")));
-  ASSERT_EQ(result.status, DecodeStatus::invalidation) << result.reason << " " << result.detail;
-  EXPECT_EQ(result.sink, "cache");
-  EXPECT_EQ(result.route, 2u);
-  EXPECT_EQ(result.invalidation.action, sdk::Action::set_value);
-  EXPECT_EQ(result.invalidation.key, "customer:1");
-  EXPECT_EQ(result.invalidation.value, "Sally");
-  EXPECT_EQ(result.invalidation.version, 77u);
-  EXPECT_EQ(result.invalidation.ttl, std::chrono::milliseconds(5000));
-  EXPECT_EQ(decode(message(std::string(R"({"kind":"invalidation","action":"explode","key":"k","sink":"s"})"))).status,
-            DecodeStatus::failed);
-}
-
 TEST_F(DecoderTest, KeepsOnlyTheColumnsAskedFor) {
   decoder_.set_columns({"id", "description"});
   auto result = decode(message(fixture("debezium/pg_update_replica_full_no_schema.json")));

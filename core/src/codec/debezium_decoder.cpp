@@ -386,9 +386,7 @@ std::optional<sdk::RawMessage> unwrap_record(const Fields& fields, const sdk::Ra
   if (topic == nullptr || !std::holds_alternative<std::string>(*topic) || row.find("value") == nullptr) {
     return std::nullopt;
   }
-  const sdk::Value* kind = row.find("kind");
-  bool dead_letter = kind != nullptr && as_text(*kind) == "message";
-  if (!dead_letter && !only_keys(row, {"topic", "key", "value", "headers", "partition", "offset", "timestamp"})) {
+  if (!only_keys(row, {"topic", "key", "value", "headers", "partition", "offset", "timestamp"})) {
     return std::nullopt;
   }
   sdk::RawMessage inner;
@@ -398,31 +396,6 @@ std::optional<sdk::RawMessage> unwrap_record(const Fields& fields, const sdk::Ra
   inner.position = message.position;
   inner.headers = message.headers;
   return inner;
-}
-
-DecodeResult replayed_invalidation(const sdk::Row& row) {
-  DecodeResult result = with_status(DecodeStatus::invalidation);
-  const sdk::Value* action = row.find("action");
-  const sdk::Value* key = row.find("key");
-  const sdk::Value* sink = row.find("sink");
-  if (!action || !key || !sink || !std::holds_alternative<std::string>(*key)) {
-    return failed("unknown envelope", "a dead-lettered invalidation needs action, key and sink");
-  }
-  std::string action_text = as_text(*action);
-  if (action_text == "delete") result.invalidation.action = sdk::Action::delete_key;
-  else if (action_text == "set") result.invalidation.action = sdk::Action::set_value;
-  else if (action_text == "expire") result.invalidation.action = sdk::Action::expire;
-  else if (action_text == "delete_pattern") result.invalidation.action = sdk::Action::delete_pattern;
-  else return failed("unknown envelope", "unknown invalidation action '" + action_text + "'");
-  result.invalidation.key = std::get<std::string>(*key);
-  result.invalidation.value = wrapped_text(row.find("value"));
-  if (const auto* version = row.find("version")) {
-    result.invalidation.version = static_cast<std::uint64_t>(as_integer(*version).value_or(0));
-  }
-  if (const auto* ttl = row.find("ttl_ms")) result.invalidation.ttl = std::chrono::milliseconds(as_integer(*ttl).value_or(0));
-  if (const auto* route = row.find("route")) result.route = static_cast<std::size_t>(as_integer(*route).value_or(0));
-  result.sink = as_text(*sink);
-  return result;
 }
 
 }  // namespace
@@ -567,16 +540,13 @@ DecodeResult DebeziumDecoder::decode_envelope(const sdk::RawMessage& message, bo
 
 DecodeResult DebeziumDecoder::decode_other(const sdk::RawMessage& message, sdk::ChangeEvent& out) {
   const Fields& fields = *fields_;
-  // A record wrapping a message: {"topic","key","value"}, or a dead-lettered message.
+  // A record wrapping a message: {"topic","key","value"}.
   if (auto wrapped = unwrap_record(fields, message)) {
     if (depth_ > 0) return failed("unknown envelope", "a wrapped record inside a wrapped record");
     ++depth_;
     DecodeResult inner = decode(*wrapped, out);  // reuses fields_: nothing of the wrapper is needed after
     --depth_;
     return inner;
-  }
-  if (const auto* kind = fields.flat.find("kind"); kind && as_text(*kind) == "invalidation") {
-    return replayed_invalidation(fields.flat);
   }
   // Records that are not row changes.
   if (const auto* status = fields.flat.find("status"); status && fields.flat.find("id") &&

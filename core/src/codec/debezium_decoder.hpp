@@ -19,17 +19,12 @@ enum class DecodeStatus {
   event,         // `out` holds a change event
   skipped,       // a record that is not a row change: tombstone, heartbeat, transaction marker...
   failed,        // malformed or unrecognised: dead-letter it
-  invalidation,  // a dead-lettered invalidation replayed: deliver it to `sink` as it is
 };
 
 struct DecodeResult {
   DecodeStatus status = DecodeStatus::failed;
   std::string_view reason;  // static text: why skipped or failed
   std::string detail;       // parser message, for failures
-  // For DecodeStatus::invalidation.
-  std::string sink;
-  sdk::Invalidation invalidation;
-  std::size_t route = 0;
 };
 
 namespace detail {
@@ -39,8 +34,8 @@ struct DecodedFields;
 // Decodes Debezium JSON in all its shapes: the change envelope with or without the
 // `schemas.enable` wrapper, record keys with or without schema, MySQL and PostgreSQL
 // sources, and the flattened output of the ExtractNewRecordState transform. Also unwraps
-// {"topic","key","value"} records and Invalidator's own dead-letter records, so that a
-// captured stream or a dead-letter file can be replayed.
+// {"topic","key","value"} records, so that a captured stream can be replayed (dead-letter
+// files are read by pipeline/dead_letter.hpp before anything is decoded).
 // One decoder per thread; it reuses its buffers across messages.
 class DebeziumDecoder {
  public:
@@ -69,7 +64,7 @@ class DebeziumDecoder {
   std::optional<DecodeResult> read_fields_of(const sdk::RawMessage& message);
   // A Debezium envelope: op, before, after, source.
   DecodeResult decode_envelope(const sdk::RawMessage& message, bool key_after_rows, sdk::ChangeEvent& out);
-  // Anything else: a wrapped record, a replayed invalidation, a record that is no row change,
+  // Anything else: a wrapped record, a record that is no row change,
   // or a flattened row (decode_flattened).
   DecodeResult decode_other(const sdk::RawMessage& message, sdk::ChangeEvent& out);
   DecodeResult decode_flattened(const sdk::RawMessage& message, sdk::ChangeEvent& out);

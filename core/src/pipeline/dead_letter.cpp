@@ -3,6 +3,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include <simdjson.h>
+
 #include "invalidator/sdk/result.hpp"
 #include "util/json_text.hpp"
 
@@ -73,6 +75,86 @@ void DeadLetterFile::invalidation(std::string_view source, std::string_view topi
   field(line, "error", error);
   line += '}';
   write(line);
+}
+
+namespace {
+
+using simdjson::dom::element;
+
+std::optional<std::string> text_or_null(const element& object, std::string_view name, std::string& error) {
+  element value;
+  if (object[name].get(value) != simdjson::SUCCESS) {
+    error = "no '" + std::string(name) + "'";
+    return std::nullopt;
+  }
+  if (value.is_null()) return std::nullopt;
+  std::string_view text;
+  if (value.get_string().get(text) != simdjson::SUCCESS) {
+    error = "'" + std::string(name) + "' is not a string";
+    return std::nullopt;
+  }
+  return std::string(text);
+}
+
+std::string text_of(const element& object, std::string_view name) {
+  std::string_view text;
+  if (object[name].get_string().get(text) != simdjson::SUCCESS) return {};
+  return std::string(text);
+}
+
+std::int64_t integer_of(const element& object, std::string_view name) {
+  std::int64_t value = 0;
+  if (object[name].get_int64().get(value) != simdjson::SUCCESS) return 0;
+  return value;
+}
+
+std::optional<sdk::Action> action_named(std::string_view name) {
+  for (auto action : {sdk::Action::delete_key, sdk::Action::set_value, sdk::Action::expire, sdk::Action::delete_pattern}) {
+    if (sdk::to_string(action) == name) return action;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+sdk::Result<DeadLetterRecord> read_dead_letter(std::string_view line) {
+  // A parser per call: replaying a dead-letter file is rare, and a line is short.
+  simdjson::dom::parser parser;
+  element object;
+  if (auto error = parser.parse(simdjson::padded_string(line)).get(object)) {
+    return sdk::Status::error(std::string("not JSON: ") + simdjson::error_message(error));
+  }
+  if (!object.is_object()) return sdk::Status::error("not a JSON object");
+  DeadLetterRecord record;
+  record.source = text_of(object, "source");
+  record.error = text_of(object, "error");
+  const std::string kind = text_of(object, "kind");
+  std::string problem;
+  if (kind == "message") {
+    record.kind = DeadLetterRecord::Kind::message;
+    record.message.topic = text_of(object, "topic");
+    record.message.key = text_or_null(object, "key", problem);
+    record.message.value = text_or_null(object, "value", problem);
+    if (!problem.empty()) return sdk::Status::error("a dead-lettered message: " + problem);
+    return record;
+  }
+  if (kind != "invalidation") return sdk::Status::error("unknown dead-letter kind '" + kind + "'");
+  record.kind = DeadLetterRecord::Kind::invalidation;
+  auto action = action_named(text_of(object, "action"));
+  if (!action) return sdk::Status::error("a dead-lettered invalidation with an unknown action '" + text_of(object, "action") + "'");
+  record.invalidation.action = *action;
+  record.invalidation.key = text_of(object, "key");
+  record.sink = text_of(object, "sink");
+  if (record.invalidation.key.empty() || record.sink.empty()) {
+    return sdk::Status::error("a dead-lettered invalidation needs action, key and sink");
+  }
+  std::string ignored;
+  record.invalidation.value = text_or_null(object, "value", ignored);
+  record.invalidation.version = static_cast<std::uint64_t>(integer_of(object, "version"));
+  record.invalidation.ttl = std::chrono::milliseconds(integer_of(object, "ttl_ms"));
+  record.route = static_cast<std::size_t>(integer_of(object, "route"));
+  record.message.topic = text_of(object, "topic");
+  return record;
 }
 
 }  // namespace invalidator::pipeline

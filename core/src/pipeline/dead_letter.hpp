@@ -15,8 +15,28 @@
 
 namespace invalidator::pipeline {
 
+// A line of a dead-letter file, read back: what DeadLetterFile wrote, in the same terms.
+struct DeadLetterRecord {
+  enum class Kind { message, invalidation };
+  Kind kind = Kind::message;
+  std::string source;
+  sdk::RawMessage message;         // kind message: as it was received (topic, key, value)
+  sdk::Invalidation invalidation;  // kind invalidation: as the sink was given it
+  std::size_t route = 0;
+  std::string sink;
+  std::string error;
+};
+
+// Whether `value` is a line of a dead-letter file (each starts with {"kind":"), checked
+// before any other decoding: a dead letter is replayed as what it holds.
+inline bool is_dead_letter(std::string_view value) { return value.rfind(R"({"kind":")", 0) == 0; }
+
+// Reads one line back; an error says what is wrong with it.
+sdk::Result<DeadLetterRecord> read_dead_letter(std::string_view line);
+
 // Appends what could not be decoded or delivered to a JSON Lines file, one record a line,
-// flushed before the source position behind it is acknowledged.
+// flushed before the source position behind it is acknowledged. read_dead_letter() reads
+// the lines back: the format lives in dead_letter.cpp alone.
 class DeadLetterFile {
  public:
   // Empty path: no file (the pipeline's counters still count what would have gone there).

@@ -248,36 +248,33 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& 
   }
   if (!item.event) {
     sdk::RawMessage* raw = &item.raw;
+    if (raw->value && is_dead_letter(*raw->value)) {
+      // A dead-letter file replayed: an invalidation goes to its sink as it is, a message is
+      // decoded as it was first received.
+      auto record = read_dead_letter(*raw->value);
+      if (!record) {
+        keep_undecodable(item, *raw, "unreadable dead letter: " + record.error(), *entry);
+        return;
+      }
+      if (record->kind == DeadLetterRecord::Kind::invalidation) {
+        replay_invalidation(worker, item, *raw, std::move(record).value(), *entry);
+        return;
+      }
+      raw->topic = std::move(record->message.topic);
+      raw->key = std::move(record->message.key);
+      raw->value = std::move(record->message.value);
+    }
     auto result = worker.decoder.decode(*raw, decoded);
     if (result.status == codec::DecodeStatus::skipped) {
       counters_.skipped.fetch_add(1, std::memory_order_relaxed);
       logger_->debug("[source {}] skipped {} at {}/{}", source_id, result.reason, raw->position.stream,
-                    raw->position.offset);
+                     raw->position.offset);
       tracker.release(*entry);
       return;
     }
     if (result.status == codec::DecodeStatus::failed) {
-      counters_.malformed.fetch_add(1, std::memory_order_relaxed);
-      std::string error = std::string(result.reason) + (result.detail.empty() ? "" : ": " + result.detail);
-      dead_letter_->message(source_id, *raw, error);
-      if (dead_letter_->enabled()) {
-        logger_->warn("[source {}] message at {}/{} dead-lettered: {}", source_id, raw->position.stream,
-                     raw->position.offset, error);
-        tracker.release(*entry);
-        return;
-      }
-      logger_->error("[source {}] message at {}/{} cannot be decoded ({}) and no engine.dead_letter is set: {}",
-                    source_id, raw->position.stream, raw->position.offset, error, raw->value.value_or("null"));
-      // Not kept anywhere: a source that completes messages one by one gets it back, for its
-      // transport to deliver again.
-      if (sources_[item.source].source->completion() == sdk::Completion::individual) {
-        reject(item.source, raw->position, error);
-      }
-      tracker.release_unkept(*entry);
-      return;
-    }
-    if (result.status == codec::DecodeStatus::invalidation) {
-      replay_invalidation(worker, item, *raw, result, *entry);
+      keep_undecodable(item, *raw, std::string(result.reason) + (result.detail.empty() ? "" : ": " + result.detail),
+                       *entry);
       return;
     }
     event = &decoded;
@@ -357,24 +354,43 @@ void Pipeline::flush_lane_items(RouterWorker& worker) {
   }
 }
 
-void Pipeline::replay_invalidation(RouterWorker& worker, const WorkItem& item, const sdk::RawMessage& raw,
-                                   codec::DecodeResult& result, AckTracker::Entry& entry) {
+void Pipeline::keep_undecodable(const WorkItem& item, const sdk::RawMessage& raw, const std::string& error,
+                                AckTracker::Entry& entry) {
   AckTracker& tracker = *trackers_[item.source];
-  auto sink = std::find(sink_ids_.begin(), sink_ids_.end(), result.sink);
-  if (sink == sink_ids_.end()) {
-    counters_.malformed.fetch_add(1, std::memory_order_relaxed);
-    std::string error = "a replayed invalidation names sink '" + result.sink + "', which this pipeline does not have";
-    dead_letter_->message(source_ids_[item.source], raw, error);
-    logger_->warn("[source {}] message at {}/{}: {}", source_ids_[item.source], raw.position.stream,
-                 raw.position.offset, error);
+  const std::string& source_id = source_ids_[item.source];
+  counters_.malformed.fetch_add(1, std::memory_order_relaxed);
+  dead_letter_->message(source_id, raw, error);
+  if (dead_letter_->enabled()) {
+    logger_->warn("[source {}] message at {}/{} dead-lettered: {}", source_id, raw.position.stream,
+                  raw.position.offset, error);
     tracker.release(entry);
+    return;
+  }
+  logger_->error("[source {}] message at {}/{} cannot be decoded ({}) and no engine.dead_letter is set: {}", source_id,
+                 raw.position.stream, raw.position.offset, error, raw.value.value_or("null"));
+  // Not kept anywhere: a source that completes messages one by one gets it back, for its
+  // transport to deliver again.
+  if (sources_[item.source].source->completion() == sdk::Completion::individual) {
+    reject(item.source, raw.position, error);
+  }
+  tracker.release_unkept(entry);
+}
+
+void Pipeline::replay_invalidation(RouterWorker& worker, const WorkItem& item, const sdk::RawMessage& raw,
+                                   DeadLetterRecord record, AckTracker::Entry& entry) {
+  AckTracker& tracker = *trackers_[item.source];
+  auto sink = std::find(sink_ids_.begin(), sink_ids_.end(), record.sink);
+  if (sink == sink_ids_.end()) {
+    keep_undecodable(item, raw,
+                     "a replayed invalidation names sink '" + record.sink + "', which this pipeline does not have",
+                     entry);
     return;
   }
   counters_.invalidations.fetch_add(1, std::memory_order_relaxed);
   tracker.retain(entry);
-  const std::string* topic = intern_topic(worker, raw.topic);
-  queue_for_lanes(worker, static_cast<std::size_t>(sink - sink_ids_.begin()), std::move(result.invalidation),
-                  ItemOrigin{&tracker, &entry, topic, item.source, static_cast<std::uint32_t>(result.route),
+  const std::string* topic = intern_topic(worker, record.message.topic);
+  queue_for_lanes(worker, static_cast<std::size_t>(sink - sink_ids_.begin()), std::move(record.invalidation),
+                  ItemOrigin{&tracker, &entry, topic, item.source, static_cast<std::uint32_t>(record.route),
                              std::chrono::milliseconds{0}});
   tracker.release(entry);
 }

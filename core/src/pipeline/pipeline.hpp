@@ -115,8 +115,12 @@ class Pipeline {
   void open_positions(RouterWorker& worker, const std::vector<WorkItem>& batch);
   void process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& entry);
   void flush_lane_items(RouterWorker& worker);
+  // Counts, dead-letters and logs a message that cannot be decoded (or rejects it to its
+  // source when there is no dead-letter file), and releases its position.
+  void keep_undecodable(const WorkItem& item, const sdk::RawMessage& raw, const std::string& error,
+                        AckTracker::Entry& entry);
   void replay_invalidation(RouterWorker& worker, const WorkItem& item, const sdk::RawMessage& raw,
-                           codec::DecodeResult& result, AckTracker::Entry& entry);
+                           DeadLetterRecord record, AckTracker::Entry& entry);
   void abort_after_deadline(std::stop_token cancelled);
   void reject(std::uint32_t source, const sdk::Position& position, const std::string& reason);
   RouterWorker& worker_for(std::uint32_t source, std::uint64_t stream);
