@@ -156,6 +156,15 @@ toml::table to_table(const SinkSettings& settings) {
   if (!retry.empty()) table.insert("retry", std::move(retry));
   return table;
 }
+// engine.state_dir, a relative one taken from the configuration file's directory.
+std::filesystem::path state_directory_of(const config::PipelineConfig& config) {
+  const std::filesystem::path state_dir = config.engine.state_dir;
+  if (state_dir.is_absolute()) return state_dir;
+  std::error_code error;
+  const std::filesystem::path file = config.file;
+  if (std::filesystem::is_regular_file(file, error)) return std::filesystem::absolute(file, error).parent_path() / state_dir;
+  return std::filesystem::absolute(state_dir, error);
+}
 }  // namespace
 
 struct Engine::Impl {
@@ -240,9 +249,10 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
 
   std::vector<pipeline::SourceSlot> sources;
   std::vector<pipeline::SinkSlot> sinks;
+  const std::filesystem::path state_dir = state_directory_of(pipeline_config);
   for (const auto& instance : pipeline_config.sources) {
     impl->loggers.push_back(std::make_unique<plugin_host::PluginLogger>("source " + instance.id, logger));
-    sdk::PluginContext context{instance.id, impl->loggers.back().get()};
+    sdk::PluginContext context{instance.id, impl->loggers.back().get(), state_dir / "sources" / instance.id};
     auto created = impl->registry->create_source(instance.type, instance.options, context);
     if (!created) {
       return sdk::Status::error(config::Diagnostic{instance.where, "sources." + instance.id,
@@ -254,7 +264,7 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
   for (auto& [id, source] : state_->sources) sources.push_back(pipeline::SourceSlot{id, std::move(source)});
   for (const auto& instance : pipeline_config.sinks) {
     impl->loggers.push_back(std::make_unique<plugin_host::PluginLogger>("sink " + instance.id, logger));
-    sdk::PluginContext context{instance.id, impl->loggers.back().get()};
+    sdk::PluginContext context{instance.id, impl->loggers.back().get(), state_dir / "sinks" / instance.id};
     auto created = impl->registry->create_sink(instance.type, instance.options, context);
     if (!created) {
       return sdk::Status::error(config::Diagnostic{instance.where, "sinks." + instance.id,

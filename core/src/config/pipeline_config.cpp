@@ -46,6 +46,10 @@ const sdk::OptionsSpec<EngineSettings>& engine_options() {
         .description("JSON Lines file receiving what could not be decoded or delivered; empty: undeliverable invalidations are retried forever and the source is not acknowledged past them.")
         .default_value("")
         .example("\"/var/lib/invalidator/dead-letter.jsonl\"");
+    s.option("state_dir", &S::state_dir)
+        .description("Where sources and sinks keep what must survive a restart (a checkpoint, a cursor): each instance in <state_dir>/sources/<id> or <state_dir>/sinks/<id>, created when first written. A relative path is taken from the configuration file's directory (the working directory for a configuration given as text).")
+        .default_value("invalidator-state")
+        .example("\"/var/lib/invalidator\"");
     s.option("source_restart_backoff", &S::source_restart_backoff)
         .description("A source that fails transiently (a lost connection, a server restarting) is started again after this wait, doubled at each failure in a row, with jitter. It resumes from the position its transport committed, so nothing is lost.")
         .default_value(500ms)

@@ -32,6 +32,7 @@ struct EngineSettings {
   bool batch_scheduling{};       // the engine's threads under SCHED_BATCH
   std::string log_level;
   std::string dead_letter;  // JSON Lines file; empty: none
+  std::string state_dir;    // as written; relative to the configuration file's directory
   std::chrono::milliseconds source_restart_backoff{};
   std::chrono::milliseconds source_restart_max_backoff{};
 };
