@@ -14,9 +14,9 @@ namespace invalidator::sdk {
 // Contract (checked by sdk/testing's conformance suite):
 // - deliver() is called by at most concurrency() threads at once, each with its own keys
 //   (a key always goes to the same thread), items of a batch in order;
-// - each invalidation carries its version, commit time and origin (table, op, source, route), and each
-//   call a DeliveryContext: the batch's id, the same while that batch is retried as it was,
-//   and the attempt;
+// - each invalidation carries its version, commit time and origin (table, op, source,
+//   route), and each call a DeliveryContext: the batch's id, the same while that batch is
+//   retried as it was, and the attempt;
 // - a sink answers ok, retry (nothing or not all applied: the whole batch again, after a
 //   delay it may suggest), partial (per item: retryable or not), or failed (nothing applied
 //   and retrying cannot help: every item is dead-lettered);
