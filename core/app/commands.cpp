@@ -72,6 +72,13 @@ int validate_command(const std::string& config_file) {
   auto summary = configuration.summary();
   std::cout << config_file << ": ok (" << summary.sources.size() << " source(s), " << summary.sinks.size()
             << " sink(s), " << summary.routes << " route(s))\n";
+  if (summary.dead_letter.empty()) {
+    std::cout << "on error: stop (engine.on_error = \"stop\"): a message that cannot be decoded or delivered "
+                 "stops the pipeline, its position not acknowledged\n";
+  } else {
+    std::cout << "on error: dead letter: what cannot be decoded or delivered goes to " << summary.dead_letter
+              << ", and the source moves past it\n";
+  }
   return kExitOk;
 }
 

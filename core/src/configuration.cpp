@@ -69,7 +69,7 @@ ConfigurationSummary Configuration::summary() const {
   for (const auto& sink : pipeline.sinks) summary.sinks.push_back(sink.id);
   summary.routes = pipeline.routes.size();
   summary.log_level = pipeline.engine.log_level;
-  summary.dead_letter = pipeline.engine.dead_letter;
+  summary.dead_letter = config::dead_letter_path(pipeline).string();
   return summary;
 }
 

@@ -156,15 +156,6 @@ toml::table to_table(const SinkSettings& settings) {
   if (!retry.empty()) table.insert("retry", std::move(retry));
   return table;
 }
-// engine.state_dir, a relative one taken from the configuration file's directory.
-std::filesystem::path state_directory_of(const config::PipelineConfig& config) {
-  const std::filesystem::path state_dir = config.engine.state_dir;
-  if (state_dir.is_absolute()) return state_dir;
-  std::error_code error;
-  const std::filesystem::path file = config.file;
-  if (std::filesystem::is_regular_file(file, error)) return std::filesystem::absolute(file, error).parent_path() / state_dir;
-  return std::filesystem::absolute(state_dir, error);
-}
 }  // namespace
 
 struct Engine::Impl {
@@ -249,7 +240,7 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
 
   std::vector<pipeline::SourceSlot> sources;
   std::vector<pipeline::SinkSlot> sinks;
-  const std::filesystem::path state_dir = state_directory_of(pipeline_config);
+  const std::filesystem::path state_dir = config::state_directory(pipeline_config);
   for (const auto& instance : pipeline_config.sources) {
     impl->loggers.push_back(std::make_unique<plugin_host::PluginLogger>("source " + instance.id, logger));
     sdk::PluginContext context{instance.id, impl->loggers.back().get(), state_dir / "sources" / instance.id};
@@ -289,11 +280,10 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
   }
   auto router = route::Router::build(pipeline_config.routes, source_ids, sink_ids);
   if (!router) return sdk::Status::error(router.error());
-  auto dead_letter = pipeline::DeadLetterFile::open(pipeline_config.engine.dead_letter);
-  if (!dead_letter) return sdk::Status::error(dead_letter.error());
+  auto dead_letter = std::make_unique<pipeline::DeadLetterFile>(config::dead_letter_path(pipeline_config));
 
   impl->pipeline = std::make_unique<pipeline::Pipeline>(pipeline_config.engine, std::move(sources), std::move(sinks),
-                                                        std::move(router).value(), std::move(dead_letter).value(),
+                                                        std::move(router).value(), std::move(dead_letter),
                                                         logger);
   return std::unique_ptr<Engine>(new Engine(std::move(impl)));
 }
@@ -329,6 +319,7 @@ EngineStats Engine::stats() const {
   stats.delivered = counters.delivered.load();
   stats.retries = counters.retries.load();
   stats.dead_lettered = counters.dead_lettered.load();
+  stats.dead_letter_failures = counters.dead_letter_failures.load();
   stats.redeliveries = counters.redeliveries.load();
   stats.source_restarts = counters.source_restarts.load();
   stats.acknowledged = impl_->pipeline->acknowledged();

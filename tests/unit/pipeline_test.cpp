@@ -494,7 +494,7 @@ TEST(Pipeline, LanesAreCappedByWhatTheSinkSupports) {
   std::vector<pipeline::SinkSlot> sinks;
   sinks.push_back(pipeline::SinkSlot{"sink", std::move(probe), settings});
   pipeline::Pipeline pipeline(config::default_engine_settings(), std::move(sources), std::move(sinks), std::move(router).value(),
-                              std::move(pipeline::DeadLetterFile::open("").value()));
+                              std::make_unique<pipeline::DeadLetterFile>());
   ASSERT_TRUE(pipeline.start());
   ASSERT_TRUE(pipeline.wait());
   EXPECT_EQ(probe_ptr->max_in_flight.load(), 1);

@@ -28,7 +28,8 @@ TEST(SourceContract, APositionOnlyMarkerMovesTheAcknowledgedPositionPastMessages
   EXPECT_EQ(engine->stats().events, 1u) << "a marker is no event";
 }
 
-TEST(SourceContract, IndividualCompletionReportsEachMessageAndRejectsWhatWasNotKept) {
+TEST(SourceContract, IndividualCompletionReportsEachMessageItKept) {
+  TempDir dir;
   auto sink = std::make_unique<ScriptedSink>(std::vector<sdk::DeliveryResult>{sdk::DeliveryResult::retry("slow", 1ms)});
   auto source = std::make_unique<MarkingSource>(
       std::vector<MarkingSource::Step>{{{0, 1}, customer_update(1, "a", "b", 1)},
@@ -38,6 +39,7 @@ TEST(SourceContract, IndividualCompletionReportsEachMessageAndRejectsWhatWasNotK
       sdk::Completion::individual);
   auto* source_ptr = source.get();
   auto engine = build(EngineBuilder()
+                          .config_string("[engine]\nstate_dir = \"" + dir.path().string() + "\"\n")
                           .add_source("source", std::move(source))
                           .add_sink("sink", std::move(sink), SinkSettings{.retry_initial_backoff = 1ms})
                           .add_route(customers_route()));
@@ -46,12 +48,34 @@ TEST(SourceContract, IndividualCompletionReportsEachMessageAndRejectsWhatWasNotK
   std::lock_guard guard(source_ptr->mutex);
   std::set<std::pair<std::uint64_t, std::uint64_t>> completed;
   for (const auto& position : source_ptr->completed) completed.insert({position.stream, position.offset});
-  EXPECT_EQ(completed, (std::set<std::pair<std::uint64_t, std::uint64_t>>{{0, 1}, {1, 8}, {2, 9}}));
-  EXPECT_EQ(source_ptr->completed.size(), 3u) << "each once";
-  ASSERT_EQ(source_ptr->rejected.size(), 1u) << "no dead-letter file keeps the undecodable message";
+  // The undecodable message is kept in the dead letters, so it is complete too.
+  EXPECT_EQ(completed, (std::set<std::pair<std::uint64_t, std::uint64_t>>{{0, 1}, {1, 7}, {1, 8}, {2, 9}}));
+  EXPECT_EQ(source_ptr->completed.size(), 4u) << "each once";
+  EXPECT_TRUE(source_ptr->rejected.empty());
+  EXPECT_TRUE(source_ptr->acknowledged.empty()) << "nothing cumulative for an individual source";
+  EXPECT_NE(read_file(dir / "dead-letters.jsonl").find("{this is not json"), std::string::npos);
+}
+
+TEST(SourceContract, WithoutDeadLettersAnUndecodableMessageIsRejectedAndStopsThePipeline) {
+  auto source = std::make_unique<MarkingSource>(
+      std::vector<MarkingSource::Step>{{{0, 1}, customer_update(1, "a", "b", 1)}, {{1, 7}, "{this is not json"}},
+      sdk::Completion::individual);
+  auto* source_ptr = source.get();
+  auto engine = build(EngineBuilder()
+                          .config_string("[engine]\non_error = \"stop\"\n")
+                          .add_source("source", std::move(source))
+                          .add_sink("sink", std::make_unique<ScriptedSink>())
+                          .add_route(customers_route()));
+  ASSERT_TRUE(engine->start());
+  auto stopped = engine->wait();
+  ASSERT_FALSE(stopped);
+  EXPECT_NE(stopped.message().find("stream (partition) 1, offset 7 cannot be decoded"), std::string::npos)
+      << stopped.message();
+  std::lock_guard guard(source_ptr->mutex);
+  ASSERT_EQ(source_ptr->rejected.size(), 1u);
   EXPECT_EQ(source_ptr->rejected[0], (sdk::Position{1, 7}));
   EXPECT_NE(source_ptr->reasons[0].find("JSON"), std::string::npos) << source_ptr->reasons[0];
-  EXPECT_TRUE(source_ptr->acknowledged.empty()) << "nothing cumulative for an individual source";
+  for (const auto& position : source_ptr->completed) EXPECT_NE(position, (sdk::Position{1, 7}));
 }
 
 TEST(SourceContract, ATransientFailureStartsTheSourceAgainAfterABackoff) {

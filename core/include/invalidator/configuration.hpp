@@ -45,7 +45,9 @@ struct ConfigurationSummary {
   std::vector<std::string> sinks;
   std::size_t routes = 0;
   std::string log_level;
-  std::string dead_letter;  // the file; empty: none
+  // Where what cannot be decoded or delivered goes; empty: engine.on_error = "stop", the
+  // pipeline stops at it instead.
+  std::string dead_letter;
 };
 
 // `invalidator explain`: one message through a source's codec and the routes.

@@ -74,6 +74,8 @@ struct EngineStats {
   std::uint64_t delivered = 0;
   std::uint64_t retries = 0;
   std::uint64_t dead_lettered = 0;
+  // Writes of the dead-letter file that failed (a full disk): retried, the positions held.
+  std::uint64_t dead_letter_failures = 0;
   std::uint64_t redeliveries = 0;  // second deletes scheduled by redelete_after
   std::uint64_t source_restarts = 0;  // sources started again after a transient failure
   std::uint64_t acknowledged = 0;  // source positions acknowledged

@@ -1,6 +1,7 @@
 #include "config/pipeline_config.hpp"
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
@@ -42,9 +43,13 @@ const sdk::OptionsSpec<EngineSettings>& engine_options() {
         .description("Minimum level of log lines, applied by `invalidator run` (a service embedding the engine keeps its own logging set-up).")
         .one_of({"trace", "debug", "info", "warn", "error"})
         .default_value("info");
+    s.option("on_error", &S::on_error)
+        .description("What becomes of a message that cannot be decoded, or an invalidation a sink refuses for good (or still fails after retry.max_attempts). \"dead_letter\": it is written to engine.dead_letter, flushed to disk, and the source moves past it. \"stop\": the pipeline stops with an error naming its source position, which is not acknowledged (as Kafka Connect's errors.tolerance = none).")
+        .choices({{"dead_letter", OnError::dead_letter}, {"stop", OnError::stop}})
+        .default_value(OnError::dead_letter);
     s.option("dead_letter", &S::dead_letter)
-        .description("JSON Lines file receiving what could not be decoded or delivered; empty: undeliverable invalidations are retried forever and the source is not acknowledged past them.")
-        .default_value("")
+        .description("The JSON Lines file of dead letters (engine.on_error = \"dead_letter\"): each line holds the message or invalidation with its source position, route, sink, reason and time, and can be replayed through the file source. A relative path is taken from engine.state_dir. The file is made when first written.")
+        .default_value("dead-letters.jsonl")
         .example("\"/var/lib/invalidator/dead-letter.jsonl\"");
     s.option("state_dir", &S::state_dir)
         .description("Where sources and sinks keep what must survive a restart (a checkpoint, a cursor): each instance in <state_dir>/sources/<id> or <state_dir>/sinks/<id>, created when first written. A relative path is taken from the configuration file's directory (the working directory for a configuration given as text).")
@@ -61,6 +66,21 @@ const sdk::OptionsSpec<EngineSettings>& engine_options() {
     return s;
   }();
   return spec;
+}
+
+std::filesystem::path state_directory(const PipelineConfig& config) {
+  const std::filesystem::path state_dir = config.engine.state_dir;
+  if (state_dir.is_absolute()) return state_dir;
+  std::error_code error;
+  const std::filesystem::path file = config.file;
+  if (std::filesystem::is_regular_file(file, error)) return std::filesystem::absolute(file, error).parent_path() / state_dir;
+  return std::filesystem::absolute(state_dir, error);
+}
+
+std::filesystem::path dead_letter_path(const PipelineConfig& config) {
+  if (config.engine.on_error == OnError::stop) return {};
+  const std::filesystem::path file = config.engine.dead_letter;
+  return file.is_absolute() ? file : state_directory(config) / file;
 }
 
 const sdk::OptionsSpec<SinkSettings>& sink_common_options() {
@@ -109,7 +129,7 @@ const sdk::OptionsSpec<RetrySettings>& retry_options() {
     using S = RetrySettings;
     sdk::OptionsSpec<S> s("What happens when a sink asks for a retry (`[sinks.<id>.retry]`).");
     s.option("max_attempts", &S::max_attempts)
-        .description("Attempts before an invalidation is dead-lettered (needs engine.dead_letter); 0: retry until delivered.")
+        .description("Attempts before an invalidation is given up on, as engine.on_error says (dead-lettered, or the pipeline stops); 0: retry until delivered.")
         .default_value(0)
         .min(0);
     s.option("initial_backoff", &S::initial_backoff)

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,9 @@ using namespace std::chrono_literals;
 // The core's own tables, declared with their defaults in pipeline_config.cpp the same way as
 // a plugin's options: default_engine_settings() and default_sink_settings() give those. The
 // members start at zero, never at a default of their own.
+// What is done with what cannot be decoded or delivered.
+enum class OnError { dead_letter, stop };
+
 struct EngineSettings {
   std::vector<std::string> plugin_path;
   std::chrono::milliseconds shutdown_timeout{};
@@ -31,7 +35,8 @@ struct EngineSettings {
   std::size_t decode_threads{};  // 0: one per core, at most 4
   bool batch_scheduling{};       // the engine's threads under SCHED_BATCH
   std::string log_level;
-  std::string dead_letter;  // JSON Lines file; empty: none
+  OnError on_error{};
+  std::string dead_letter;  // as written; relative to state_dir
   std::string state_dir;    // as written; relative to the configuration file's directory
   std::chrono::milliseconds source_restart_backoff{};
   std::chrono::milliseconds source_restart_max_backoff{};
@@ -73,6 +78,12 @@ struct PipelineConfig {
   std::vector<PluginInstance> sinks;
   std::vector<route::RouteSpec> routes;
 };
+
+// engine.state_dir; a relative one taken from the configuration file's directory.
+std::filesystem::path state_directory(const PipelineConfig& config);
+// The dead-letter file: engine.dead_letter, a relative one in the state directory; empty
+// with engine.on_error = "stop".
+std::filesystem::path dead_letter_path(const PipelineConfig& config);
 
 // What the configuration needs to know about the plugins that exist.
 class PluginCatalog {

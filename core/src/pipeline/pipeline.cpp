@@ -114,7 +114,7 @@ Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sour
       lanes_.push_back(std::make_unique<SinkLane>(
           std::move(name), slot.id, *slot.sink, slot.settings,
           std::max<std::size_t>(settings_.queue_capacity, slot.settings.batch.max_events), *dead_letter_, source_ids_,
-          counters_, settings_.batch_scheduling, logger_));
+          counters_, settings_.batch_scheduling, logger_, [this](const std::string& error) { fail(error); }));
     }
   }
 }
@@ -171,12 +171,7 @@ void Pipeline::run_source(std::size_t index, std::stop_token stop) {
     if (wake.wait_for(lock, stop, delay, [] { return false; }) || stop.stop_requested()) break;
   }
   if (!status.ok() && !(status.is_transient() && stop.stop_requested())) {
-    logger_->error("[source {}] failed: {}", id, status.message());
-    {
-      std::lock_guard guard(status_mutex_);
-      if (failure_.empty()) failure_ = "source '" + id + "' failed: " + status.message();
-    }
-    request_stop();
+    fail("source '" + id + "' failed: " + status.message());
   } else if (status.ok() && !stop.stop_requested()) {
     logger_->info("[source {}] finished", id);
   }
@@ -215,8 +210,10 @@ void Pipeline::run_router(RouterWorker& worker) {
     counters_.events.fetch_add(std::exchange(worker.events, 0), std::memory_order_relaxed);
     counters_.invalidations.fetch_add(std::exchange(worker.invalidations, 0), std::memory_order_relaxed);
     flush_lane_items(worker);  // the processed messages go back with the next pop_batch
+    write_dead_letters(worker);
   }
   // The last worker out tells the lanes that no more input comes.
+  write_dead_letters(worker);
   if (workers_running_.fetch_sub(1) == 1) {
     for (auto& lane : lanes_) lane->close();
   }
@@ -253,7 +250,7 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& 
       // decoded as it was first received.
       auto record = read_dead_letter(*raw->value);
       if (!record) {
-        keep_undecodable(item, *raw, "unreadable dead letter: " + record.error(), *entry);
+        keep_undecodable(worker, item, *raw, "unreadable dead letter: " + record.error(), *entry);
         return;
       }
       if (record->kind == DeadLetterRecord::Kind::invalidation) {
@@ -263,6 +260,7 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& 
       raw->topic = std::move(record->message.topic);
       raw->key = std::move(record->message.key);
       raw->value = std::move(record->message.value);
+      raw->headers = std::move(record->message.headers);
     }
     auto result = worker.decoder.decode(*raw, decoded);
     if (result.status == codec::DecodeStatus::skipped) {
@@ -273,7 +271,7 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& 
       return;
     }
     if (result.status == codec::DecodeStatus::failed) {
-      keep_undecodable(item, *raw, std::string(result.reason) + (result.detail.empty() ? "" : ": " + result.detail),
+      keep_undecodable(worker, item, *raw, std::string(result.reason) + (result.detail.empty() ? "" : ": " + result.detail),
                        *entry);
       return;
     }
@@ -354,26 +352,69 @@ void Pipeline::flush_lane_items(RouterWorker& worker) {
   }
 }
 
-void Pipeline::keep_undecodable(const WorkItem& item, const sdk::RawMessage& raw, const std::string& error,
-                                AckTracker::Entry& entry) {
-  AckTracker& tracker = *trackers_[item.source];
+void Pipeline::keep_undecodable(RouterWorker& worker, const WorkItem& item, const sdk::RawMessage& raw,
+                                const std::string& error, AckTracker::Entry& entry) {
   const std::string& source_id = source_ids_[item.source];
   counters_.malformed.fetch_add(1, std::memory_order_relaxed);
-  dead_letter_->message(source_id, raw, error);
   if (dead_letter_->enabled()) {
-    logger_->warn("[source {}] message at {}/{} dead-lettered: {}", source_id, raw.position.stream,
-                  raw.position.offset, error);
-    tracker.release(entry);
+    logger_->warn("[source {}] message at {}/{} (topic '{}') cannot be decoded, dead-lettered: {}", source_id,
+                  raw.position.stream, raw.position.offset, raw.topic, error);
+    worker.dead_letter_lines += dead_letter_line(DeadLetterOrigin{source_id, raw.topic, raw.position}, raw, error);
+    worker.dead_lettered_entries.push_back(&entry);
+    worker.dead_lettered_sources.push_back(item.source);
     return;
   }
-  logger_->error("[source {}] message at {}/{} cannot be decoded ({}) and no engine.dead_letter is set: {}", source_id,
-                 raw.position.stream, raw.position.offset, error, raw.value.value_or("null"));
-  // Not kept anywhere: a source that completes messages one by one gets it back, for its
-  // transport to deliver again.
+  // engine.on_error = "stop": the position stays held, so that nothing after it is
+  // acknowledged; a source that completes messages one by one gets it back.
   if (sources_[item.source].source->completion() == sdk::Completion::individual) {
     reject(item.source, raw.position, error);
   }
-  tracker.release_unkept(entry);
+  fail("source '" + source_id + "': the message at topic '" + raw.topic + "', stream (partition) " +
+       std::to_string(raw.position.stream) + ", offset " + std::to_string(raw.position.offset) +
+       " cannot be decoded: " + error + "; engine.on_error = \"stop\", so the pipeline stops without acknowledging it");
+}
+
+void Pipeline::write_dead_letters(RouterWorker& worker) {
+  if (worker.dead_lettered_entries.empty()) return;
+  sdk::Backoff backoff(settings_.source_restart_backoff, settings_.source_restart_max_backoff, 7);
+  auto abort = abort_.get_token();
+  for (;;) {
+    auto written = dead_letter_->append(worker.dead_letter_lines);
+    if (written) break;
+    counters_.dead_letter_failures.fetch_add(1, std::memory_order_relaxed);
+    const auto delay = backoff.next();
+    if (backoff.failures() == 1 || backoff.failures() % 10 == 0) {
+      logger_->error("{} undecodable messages cannot be dead-lettered, so their source positions are held: {}; "
+                     "retrying in {} ms (attempt {})",
+                     worker.dead_lettered_entries.size(), written.message(), delay.count(), backoff.failures());
+    }
+    std::mutex mutex;
+    std::condition_variable_any wake;
+    std::unique_lock lock(mutex);
+    wake.wait_for(lock, abort, delay, [] { return false; });
+    if (abort.stop_requested()) {
+      // Not kept: the positions stay unacknowledged, to be read again after a restart.
+      worker.dead_letter_lines.clear();
+      worker.dead_lettered_entries.clear();
+      worker.dead_lettered_sources.clear();
+      return;
+    }
+  }
+  for (std::size_t i = 0; i < worker.dead_lettered_entries.size(); ++i) {
+    trackers_[worker.dead_lettered_sources[i]]->release(*worker.dead_lettered_entries[i]);
+  }
+  worker.dead_letter_lines.clear();
+  worker.dead_lettered_entries.clear();
+  worker.dead_lettered_sources.clear();
+}
+
+void Pipeline::fail(const std::string& error) {
+  logger_->error("{}", error);
+  {
+    std::lock_guard guard(status_mutex_);
+    if (failure_.empty()) failure_ = error;
+  }
+  request_stop();
 }
 
 void Pipeline::replay_invalidation(RouterWorker& worker, const WorkItem& item, const sdk::RawMessage& raw,
@@ -381,7 +422,7 @@ void Pipeline::replay_invalidation(RouterWorker& worker, const WorkItem& item, c
   AckTracker& tracker = *trackers_[item.source];
   auto sink = std::find(sink_ids_.begin(), sink_ids_.end(), record.sink);
   if (sink == sink_ids_.end()) {
-    keep_undecodable(item, raw,
+    keep_undecodable(worker, item, raw,
                      "a replayed invalidation names sink '" + record.sink + "', which this pipeline does not have",
                      entry);
     return;
@@ -421,6 +462,7 @@ void Pipeline::abort_after_deadline(std::stop_token cancelled) {
   if (cancelled.stop_requested()) return;
   logger_->warn("shutdown_timeout ({} ms) passed: {} positions stay unacknowledged and will be re-delivered",
                settings_.shutdown_timeout.count(), outstanding());
+  abort_.request_stop();
   for (auto& lane : lanes_) lane->abort();
   for (auto& slot : sinks_) slot.sink->stop();
   close_inputs();

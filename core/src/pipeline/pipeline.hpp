@@ -103,6 +103,11 @@ class Pipeline {
     std::vector<LaneBatch> pending_lane_batches;
     std::unordered_set<std::string> topics;  // interned for lane items
     const std::string* last_topic = nullptr;
+    // Dead letters of the input batch, written and flushed to disk at once before the
+    // positions behind them are released.
+    std::string dead_letter_lines;
+    std::vector<AckTracker::Entry*> dead_lettered_entries;
+    std::vector<std::uint32_t> dead_lettered_sources;
     std::uint64_t events = 0;  // counted since the last batch, added to the pipeline's counters
     std::uint64_t invalidations = 0;
     std::thread thread;
@@ -115,10 +120,16 @@ class Pipeline {
   void open_positions(RouterWorker& worker, const std::vector<WorkItem>& batch);
   void process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& entry);
   void flush_lane_items(RouterWorker& worker);
-  // Counts, dead-letters and logs a message that cannot be decoded (or rejects it to its
-  // source when there is no dead-letter file), and releases its position.
-  void keep_undecodable(const WorkItem& item, const sdk::RawMessage& raw, const std::string& error,
-                        AckTracker::Entry& entry);
+  // Counts a message that cannot be decoded and queues its dead letter, whose position is
+  // released once write_dead_letters() kept it; with engine.on_error = "stop", stops the
+  // pipeline instead, the position held.
+  void keep_undecodable(RouterWorker& worker, const WorkItem& item, const sdk::RawMessage& raw,
+                        const std::string& error, AckTracker::Entry& entry);
+  // Writes and flushes the worker's dead letters, retrying with backoff while the write fails
+  // (the positions held meanwhile), then releases their positions.
+  void write_dead_letters(RouterWorker& worker);
+  // Stops the pipeline with `error` as wait()'s result (the first one given).
+  void fail(const std::string& error);
   void replay_invalidation(RouterWorker& worker, const WorkItem& item, const sdk::RawMessage& raw,
                            DeadLetterRecord record, AckTracker::Entry& entry);
   void abort_after_deadline(std::stop_token cancelled);
@@ -152,6 +163,7 @@ class Pipeline {
                        const ItemOrigin& origin);
   void push_to_lane(RouterWorker& worker, std::size_t lane);
   std::stop_source stop_;
+  std::stop_source abort_;  // the shutdown deadline passed
   std::vector<std::thread> source_threads_;
   std::mutex watchdog_mutex_;
   std::jthread watchdog_;

@@ -13,7 +13,8 @@ namespace invalidator::pipeline {
 
 SinkLane::SinkLane(std::string name, std::string sink_id, sdk::Sink& sink, const config::SinkSettings& settings,
                    std::size_t capacity, DeadLetterFile& dead_letter, const std::vector<std::string>& source_ids,
-                   Counters& counters, bool batch_scheduling, std::shared_ptr<spdlog::logger> logger)
+                   Counters& counters, bool batch_scheduling, std::shared_ptr<spdlog::logger> logger,
+                   StopPipeline stop_pipeline)
     : name_(std::move(name)),
       sink_id_(std::move(sink_id)),
       sink_(sink),
@@ -27,6 +28,7 @@ SinkLane::SinkLane(std::string name, std::string sink_id, sdk::Sink& sink, const
       counters_(counters),
       batch_scheduling_(batch_scheduling),
       logger_(std::move(logger)),
+      stop_pipeline_(std::move(stop_pipeline)),
       batch_id_base_(std::random_device{}() * 0x100000000ULL + std::random_device{}()) {}
 
 SinkLane::~SinkLane() {
@@ -147,19 +149,22 @@ bool SinkLane::deliver_until_settled(const LaneBatch& batch, std::size_t begin, 
     const std::size_t sent = remaining_.size();
     sdk::DeliveryResult result = deliver_guarded(sending, context);
     std::string reason = settle(batch, result);
+    if (!remaining_.empty() && retry_.max_attempts > 0 && attempt >= retry_.max_attempts) {
+      const std::string why = "gave up after " + std::to_string(attempt) + " attempts: " + reason;
+      for (std::size_t u : remaining_) give_up(batch, u, why);
+      remaining_.clear();
+    }
+    if (!fatal_.empty()) {
+      // engine.on_error = "stop": nothing after it is delivered, nothing of it acknowledged.
+      abort();
+      if (stop_pipeline_) stop_pipeline_(fatal_);
+      return false;
+    }
+    if (!dead_lettering_.empty() && !write_dead_letters(batch)) return false;
     if (remaining_.empty()) return true;
     // Part of it was applied: what is tried again is another batch, under another id.
     if (remaining_.size() != sent) context = sdk::DeliveryContext{next_batch_id(), 0};
     counters_.retries.fetch_add(1, std::memory_order_relaxed);
-
-    if (retry_.max_attempts > 0 && attempt >= retry_.max_attempts && dead_letter_.enabled()) {
-      std::string why = "gave up after " + std::to_string(attempt) + " attempts: " + reason;
-      for (std::size_t u : remaining_) dead_letter(batch, u, why);
-      logger_->error("[sink {}] dead-lettered {} invalidations after {} attempts: {}", name_, remaining_.size(), attempt,
-                    reason);
-      remaining_.clear();
-      return true;
-    }
     // A sink's own hint (a server's Retry-After) is a floor: waiting less would be refused again.
     auto delay = std::max(backoff_.delay(attempt), result.retry_after());
     if (attempt == 1 || attempt % 10 == 0) {
@@ -171,6 +176,7 @@ bool SinkLane::deliver_until_settled(const LaneBatch& batch, std::size_t begin, 
 }
 
 std::string SinkLane::settle(const LaneBatch& batch, const sdk::DeliveryResult& result) {
+  const std::vector<sdk::Invalidation>& unique = batch.invalidations;
   switch (result.kind()) {
     case sdk::DeliveryResult::Kind::ok:
       for (std::size_t u : remaining_) done_[u] = true;
@@ -180,49 +186,92 @@ std::string SinkLane::settle(const LaneBatch& batch, const sdk::DeliveryResult& 
     case sdk::DeliveryResult::Kind::retry:
       return result.reason();
     case sdk::DeliveryResult::Kind::failed:
-      // Refused whole: without a dead-letter file it is retried, the position held behind it.
-      if (!dead_letter_.enabled()) return result.reason();
-      for (std::size_t u : remaining_) dead_letter(batch, u, result.reason());
+      for (std::size_t u : remaining_) give_up(batch, u, result.reason());
       remaining_.clear();
       return {};
     case sdk::DeliveryResult::Kind::partial:
       break;
   }
   std::string reason;
-  failed_.assign(remaining_.size(), false);
-  still_.clear();
+  outcome_.assign(remaining_.size(), Outcome::applied);
   for (const auto& failure : result.failures()) {
-    if (failure.index >= remaining_.size() || failed_[failure.index]) continue;
-    failed_[failure.index] = true;
-    const std::size_t u = remaining_[failure.index];
-    if (!failure.retryable && dead_letter_.enabled()) {
-      dead_letter(batch, u, failure.reason);
-    } else {
-      still_.push_back(u);
+    if (failure.index >= remaining_.size() || outcome_[failure.index] != Outcome::applied) continue;
+    if (failure.retryable) {
+      outcome_[failure.index] = Outcome::retry;
       if (reason.empty()) reason = failure.reason;
+    } else {
+      outcome_[failure.index] = Outcome::gave_up;
+      give_up(batch, remaining_[failure.index], failure.reason);
     }
   }
+  // A later action on a key never overtakes an earlier one being retried: applied already,
+  // it is applied again after it (set k v1 after a failed delete k must end as v1).
+  retried_keys_.clear();
+  still_.clear();
   std::uint64_t applied = 0;
   for (std::size_t k = 0; k < remaining_.size(); ++k) {
-    if (failed_[k]) continue;
-    done_[remaining_[k]] = true;
-    ++applied;
+    const std::size_t u = remaining_[k];
+    if (outcome_[k] == Outcome::retry) {
+      still_.push_back(u);
+      retried_keys_.insert(unique[u].key);
+    } else if (outcome_[k] == Outcome::applied) {
+      if (!retried_keys_.empty() && retried_keys_.contains(unique[u].key)) {
+        still_.push_back(u);
+      } else {
+        done_[u] = true;
+        ++applied;
+      }
+    }
   }
   counters_.delivered.fetch_add(applied, std::memory_order_relaxed);
-  // Kept in their batch order: a later action on a key never goes before an earlier one.
-  std::sort(still_.begin(), still_.end());
-  remaining_.swap(still_);
+  remaining_.swap(still_);  // in batch order
   return reason;
 }
 
-void SinkLane::dead_letter(const LaneBatch& batch, std::size_t u, const std::string& reason) {
+void SinkLane::give_up(const LaneBatch& batch, std::size_t u, const std::string& reason) {
   const ItemOrigin& origin = first_origin_of(batch, u);
   const sdk::Invalidation& invalidation = batch.invalidations[u];
-  dead_letter_.invalidation(source_ids_[origin.source], origin.topic ? *origin.topic : "", invalidation, origin.route,
-                            sink_id_, reason);
-  counters_.dead_lettered.fetch_add(1, std::memory_order_relaxed);
-  logger_->warn("[sink {}] dead-lettered '{}': {}", name_, invalidation.key, reason);
-  done_[u] = true;
+  const DeadLetterOrigin where{source_ids_[origin.source], origin.topic ? *origin.topic : std::string_view{},
+                               origin.entry->position()};
+  if (!dead_letter_.enabled()) {
+    if (fatal_.empty()) {
+      fatal_ = "sink '" + sink_id_ + "' cannot apply " + std::string(sdk::to_string(invalidation.action)) + " '" +
+               invalidation.key + "' (source '" + std::string(where.source) + "', topic '" + std::string(where.topic) +
+               "', stream " + std::to_string(where.position.stream) + ", offset " +
+               std::to_string(where.position.offset) + "): " + reason +
+               "; engine.on_error = \"stop\", so the pipeline stops without acknowledging it";
+    }
+    return;
+  }
+  dead_letter_lines_ += dead_letter_line(where, invalidation, origin.route, sink_id_, reason);
+  dead_lettering_.emplace_back(u, reason);
+}
+
+bool SinkLane::write_dead_letters(const LaneBatch& batch) {
+  for (int attempt = 1;; ++attempt) {
+    auto written = dead_letter_.append(dead_letter_lines_);
+    if (written) break;
+    counters_.dead_letter_failures.fetch_add(1, std::memory_order_relaxed);
+    const auto delay = backoff_.delay(attempt);
+    if (attempt == 1 || attempt % 10 == 0) {
+      logger_->error("[sink {}] {} invalidations cannot be dead-lettered, so their source positions are held: {}; "
+                     "retrying in {} ms (attempt {})",
+                     name_, dead_lettering_.size(), written.message(), delay.count(), attempt);
+    }
+    if (!wait_unless_aborted(delay)) {
+      dead_letter_lines_.clear();
+      dead_lettering_.clear();  // not done: they stay unacknowledged
+      return false;
+    }
+  }
+  for (const auto& [u, reason] : dead_lettering_) {
+    done_[u] = true;
+    logger_->warn("[sink {}] dead-lettered '{}': {}", name_, batch.invalidations[u].key, reason);
+  }
+  counters_.dead_lettered.fetch_add(dead_lettering_.size(), std::memory_order_relaxed);
+  dead_letter_lines_.clear();
+  dead_lettering_.clear();
+  return true;
 }
 
 const ItemOrigin& SinkLane::first_origin_of(const LaneBatch& batch, std::size_t u) const {

@@ -2,11 +2,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <stop_token>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -24,14 +26,19 @@
 
 namespace invalidator::pipeline {
 
-// Feeds one sink: batches, coalesces duplicate keys, retries with backoff, dead-letters,
-// and releases the acknowledgement holds of what it finished.
+// Feeds one sink: batches, coalesces duplicate keys, retries with backoff, gives up on what
+// fails for good (dead-lettered, or the pipeline stopped), and releases the acknowledgement
+// holds of what it finished.
 class SinkLane {
  public:
+  // Called once when an invalidation fails for good and there are no dead letters
+  // (engine.on_error = "stop"); the lane then delivers nothing more.
+  using StopPipeline = std::function<void(const std::string& error)>;
   // `name` tells lanes of one sink apart in logs ("cache#2"); `sink_id` is the sink's id.
   SinkLane(std::string name, std::string sink_id, sdk::Sink& sink, const config::SinkSettings& settings,
            std::size_t capacity, DeadLetterFile& dead_letter, const std::vector<std::string>& source_ids,
-           Counters& counters, bool batch_scheduling, std::shared_ptr<spdlog::logger> logger);
+           Counters& counters, bool batch_scheduling, std::shared_ptr<spdlog::logger> logger,
+           StopPipeline stop_pipeline = {});
   ~SinkLane();
 
   void start();
@@ -56,10 +63,15 @@ class SinkLane {
   // Delivers unique[begin, end) until each is delivered or dead-lettered, with retries and
   // backoff; false when the lane was aborted first.
   bool deliver_until_settled(const LaneBatch& batch, std::size_t begin, std::size_t end);
-  // Applies a sink's answer to remaining_: marks what is done, dead-letters what failed for
+  // Applies a sink's answer to remaining_: marks what is done, gives up on what failed for
   // good, leaves what is to be retried. Returns why something remains.
   std::string settle(const LaneBatch& batch, const sdk::DeliveryResult& result);
-  void dead_letter(const LaneBatch& batch, std::size_t unique_index, const std::string& reason);
+  // An invalidation failed for good: its dead letter is queued for write_dead_letters(), or,
+  // without dead letters, the pipeline is to stop.
+  void give_up(const LaneBatch& batch, std::size_t unique_index, const std::string& reason);
+  // Writes the queued dead letters and flushes them to disk, then counts them done; a failed
+  // write is retried with backoff, the positions behind it held. False when aborted first.
+  bool write_dead_letters(const LaneBatch& batch);
   const ItemOrigin& first_origin_of(const LaneBatch& batch, std::size_t unique_index) const;
   // Releases the acknowledgement holds of what was settled, scheduling second deletes.
   void release_settled(LaneBatch& batch);
@@ -80,6 +92,10 @@ class SinkLane {
   Counters& counters_;
   bool batch_scheduling_;
   std::shared_ptr<spdlog::logger> logger_;
+  StopPipeline stop_pipeline_;
+  std::string fatal_;  // why the pipeline is to stop (engine.on_error = "stop")
+  std::string dead_letter_lines_;  // written after each delivery attempt, one write and fsync
+  std::vector<std::pair<std::size_t, std::string>> dead_lettering_;  // unique index, reason
   // Second deletes waiting for their time (stale-set cure), in due order.
   struct Redelete {
     sdk::Invalidation invalidation;
@@ -90,7 +106,9 @@ class SinkLane {
   Coalescer coalescer_;
   std::vector<std::size_t> remaining_;  // unique indices not settled yet, in batch order
   std::vector<std::size_t> still_;
-  std::vector<bool> failed_;
+  enum class Outcome : std::uint8_t { applied, retry, gave_up };
+  std::vector<Outcome> outcome_;
+  std::unordered_set<std::string_view> retried_keys_;
   std::vector<bool> done_;
   std::vector<sdk::Invalidation> retrying_;
   std::vector<std::pair<AckTracker*, std::uint64_t>> completed_;  // streams to sweep after a batch

@@ -18,6 +18,7 @@ struct Counters {
   std::atomic<std::uint64_t> delivered{0};              // applied by sinks
   std::atomic<std::uint64_t> retries{0};                // batches a sink asked to retry
   std::atomic<std::uint64_t> dead_lettered{0};          // invalidations given up on
+  std::atomic<std::uint64_t> dead_letter_failures{0};   // writes of the dead-letter file that failed
   std::atomic<std::uint64_t> redeliveries{0};           // delayed second deletes
   alignas(64) std::atomic<std::uint64_t> source_restarts{0};  // runs started again after a transient failure
 };

@@ -29,16 +29,7 @@ using namespace std::chrono_literals;
 using testing::fixture;
 using testing::KafkaCluster;
 
-// Waits (bounded) until `done` holds.
-template <typename Condition>
-bool eventually(Condition done, std::chrono::seconds limit = 60s) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
-}
+using testing::eventually;
 
 std::string source_table(const KafkaCluster& cluster, const std::string& topic, const std::string& group) {
   return "[sources.kafka]\ntype = \"kafka\"\nbrokers = \"" + cluster.bootstrap() + "\"\ntopics = [\"" + topic +

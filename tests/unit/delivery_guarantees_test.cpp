@@ -1,0 +1,249 @@
+// Nothing is acknowledged that was not kept: a dead letter reaches the disk before the
+// position behind it moves, a failed write holds it, and without dead letters what cannot be
+// kept stops the pipeline. Retries keep each key's order.
+#include <gtest/gtest.h>
+
+#include <sys/resource.h>
+
+#include <csignal>
+#include <map>
+#include <mutex>
+
+#include "invalidator/engine.hpp"
+#include "support/pipeline_fakes.hpp"
+#include "support/test_support.hpp"
+
+namespace invalidator {
+namespace {
+
+using namespace std::chrono_literals;
+using namespace invalidator::testing;
+
+// Log lines an engine sent to its handler.
+class CapturedLog {
+ public:
+  EngineBuilder& attach(EngineBuilder& builder) {
+    return builder.log_to(
+        [this](sdk::LogLevel level, std::string_view message) {
+          std::lock_guard guard(mutex_);
+          lines_.emplace_back(level, std::string(message));
+        },
+        sdk::LogLevel::debug);
+  }
+  bool has(sdk::LogLevel level, const std::string& text) {
+    std::lock_guard guard(mutex_);
+    for (const auto& [line_level, line] : lines_) {
+      if (line_level == level && line.find(text) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::pair<sdk::LogLevel, std::string>> lines_;
+};
+
+std::unique_ptr<Engine> engine_with(CapturedLog& log, const std::string& config, std::unique_ptr<sdk::Source> source,
+                                    std::unique_ptr<sdk::Sink> sink, SinkSettings settings = {}) {
+  EngineBuilder builder;
+  builder.config_string(config)
+      .add_source("source", std::move(source))
+      .add_sink("sink", std::move(sink), settings)
+      .add_route(customers_route());
+  return build(log.attach(builder));
+}
+
+TEST(DeliveryGuarantees, AnUndecodableMessageThatCannotBeDeadLetteredHoldsItsPosition) {
+  CapturedLog log;
+  auto source = std::make_unique<ScriptedSource>(
+      std::vector<std::string>{"{not json", customer_update(1, "a", "b", 1)}, true);
+  auto* source_ptr = source.get();
+  auto engine = engine_with(log, "[engine]\ndead_letter = \"/dev/full\"\nshutdown_timeout = \"200ms\"\n",
+                            std::move(source), std::make_unique<ControlledSink>());
+  ASSERT_TRUE(engine->start());
+  ASSERT_TRUE(eventually([&] { return engine->stats().dead_letter_failures >= 2; }))
+      << "the write is retried";
+  EXPECT_TRUE(log.has(sdk::LogLevel::error, "cannot write the dead-letter file /dev/full: No space left on device"));
+  EXPECT_EQ(source_ptr->last_acknowledged(), 0u);
+  engine->stop();
+  EXPECT_EQ(source_ptr->last_acknowledged(), 0u) << "nor at the shutdown deadline";
+  EXPECT_EQ(engine->stats().acknowledged, 0u);
+}
+
+TEST(DeliveryGuarantees, AnInvalidationThatCannotBeDeadLetteredHoldsItsPosition) {
+  CapturedLog log;
+  auto source = std::make_unique<ScriptedSource>(
+      std::vector<std::string>{customer_update(1, "a", "b", 1), customer_update(2, "c", "d", 2)}, true);
+  auto* source_ptr = source.get();
+  auto sink = std::make_unique<ControlledSink>();
+  sink->poison("customer:email:c");
+  auto engine = engine_with(log, "[engine]\ndead_letter = \"/dev/full\"\nshutdown_timeout = \"200ms\"\n",
+                            std::move(source), std::move(sink), SinkSettings{.retry_initial_backoff = 1ms});
+  ASSERT_TRUE(engine->start());
+  ASSERT_TRUE(eventually([&] { return engine->stats().dead_letter_failures >= 2; }));
+  EXPECT_TRUE(log.has(sdk::LogLevel::error, "invalidations cannot be dead-lettered, so their source positions are held: "
+                                            "cannot write the dead-letter file /dev/full"));
+  // Offset 1 may go (if it was delivered in a batch of its own), offset 2 never.
+  EXPECT_LT(source_ptr->last_acknowledged(), 2u);
+  engine->stop();
+  EXPECT_LT(source_ptr->last_acknowledged(), 2u) << "nor at the shutdown deadline";
+  EXPECT_EQ(engine->stats().dead_lettered, 0u);
+}
+
+// The file is refused writes while the process's file-size limit is 0 (EFBIG), then allowed.
+class FileSizeLimit {
+ public:
+  FileSizeLimit() {
+    std::signal(SIGXFSZ, SIG_IGN);  // the write fails with EFBIG instead of killing the process
+    getrlimit(RLIMIT_FSIZE, &saved_);
+    rlimit none = saved_;
+    none.rlim_cur = 0;
+    setrlimit(RLIMIT_FSIZE, &none);
+  }
+  void lift() { setrlimit(RLIMIT_FSIZE, &saved_); }
+  ~FileSizeLimit() { lift(); }
+
+ private:
+  rlimit saved_{};
+};
+
+TEST(DeliveryGuarantees, AFailedDeadLetterWriteIsRetriedAndTheSourceResumesOnceItSucceeds) {
+  TempDir dir;
+  CapturedLog log;
+  auto source = std::make_unique<ScriptedSource>(
+      std::vector<std::string>{"{not json", customer_update(1, "a", "b", 1)}, true);
+  auto* source_ptr = source.get();
+  auto engine = engine_with(log, "[engine]\nstate_dir = \"" + dir.path().string() + "\"\nsource_restart_backoff = \"5ms\"\n",
+                            std::move(source), std::make_unique<ControlledSink>());
+  FileSizeLimit limit;
+  ASSERT_TRUE(engine->start());
+  ASSERT_TRUE(eventually([&] { return engine->stats().dead_letter_failures >= 1; }));
+  EXPECT_TRUE(log.has(sdk::LogLevel::error, "File too large"));
+  EXPECT_EQ(source_ptr->last_acknowledged(), 0u);
+  limit.lift();
+  EXPECT_TRUE(eventually([&] { return source_ptr->last_acknowledged() == 2; }));
+  engine->stop();
+  const std::string text = read_file(dir / "dead-letters.jsonl");
+  EXPECT_NE(text.find(R"("value":"{not json")"), std::string::npos) << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 1) << "one whole line, however many attempts:\n" << text;
+}
+
+TEST(DeliveryGuarantees, WithoutDeadLettersAnUndeliverableInvalidationStopsThePipelineUnacknowledged) {
+  CapturedLog log;
+  auto source = std::make_unique<ScriptedSource>(
+      std::vector<std::string>{customer_update(1, "a", "b", 1), customer_update(2, "c", "d", 2)}, true);
+  auto* source_ptr = source.get();
+  auto sink = std::make_unique<ControlledSink>();
+  sink->poison("customer:email:a");
+  auto engine = engine_with(log, "[engine]\non_error = \"stop\"\n", std::move(source), std::move(sink));
+  ASSERT_TRUE(engine->start());
+  auto stopped = engine->wait();
+  ASSERT_FALSE(stopped) << "the pipeline stops by itself";
+  EXPECT_NE(stopped.message().find("sink 'sink' cannot apply delete 'customer:email:a' (source 'source', topic "
+                                   "'shop.public.customers', stream 0, offset 1): WRONGTYPE simulated"),
+            std::string::npos)
+      << stopped.message();
+  EXPECT_TRUE(log.has(sdk::LogLevel::error, "engine.on_error = \"stop\""));
+  EXPECT_EQ(source_ptr->last_acknowledged(), 0u);
+}
+
+TEST(DeliveryGuarantees, RetryMaxAttemptsIsHonouredThenTheInvalidationIsDeadLettered) {
+  TempDir dir;
+  CapturedLog log;
+  auto source = std::make_unique<ScriptedSource>(std::vector<std::string>{customer_update(1, "a", "b", 1)});
+  auto* source_ptr = source.get();
+  auto sink = std::make_unique<ControlledSink>();
+  auto* sink_ptr = sink.get();
+  sink_ptr->fail_next(1000);
+  auto engine = engine_with(log, "[engine]\nstate_dir = \"" + dir.path().string() + "\"\n", std::move(source),
+                            std::move(sink), SinkSettings{.retry_max_attempts = 3, .retry_initial_backoff = 1ms});
+  ASSERT_TRUE(engine->start());
+  ASSERT_TRUE(engine->wait());
+  EXPECT_EQ(sink_ptr->calls.load(), 3);
+  EXPECT_EQ(engine->stats().dead_lettered, 3u) << "customer:1 and both e-mail keys";
+  EXPECT_EQ(source_ptr->last_acknowledged(), 1u);
+  EXPECT_NE(read_file(dir / "dead-letters.jsonl").find("gave up after 3 attempts: simulated outage"), std::string::npos);
+}
+
+TEST(DeliveryGuarantees, RetryMaxAttemptsWithoutDeadLettersStopsThePipeline) {
+  CapturedLog log;
+  auto source = std::make_unique<ScriptedSource>(std::vector<std::string>{customer_update(1, "a", "b", 1)}, true);
+  auto* source_ptr = source.get();
+  auto sink = std::make_unique<ControlledSink>();
+  auto* sink_ptr = sink.get();
+  sink_ptr->fail_next(1000);
+  auto engine = engine_with(log, "[engine]\non_error = \"stop\"\n", std::move(source), std::move(sink),
+                            SinkSettings{.retry_max_attempts = 2, .retry_initial_backoff = 1ms});
+  ASSERT_TRUE(engine->start());
+  auto stopped = engine->wait();
+  ASSERT_FALSE(stopped);
+  EXPECT_NE(stopped.message().find("gave up after 2 attempts: simulated outage"), std::string::npos) << stopped.message();
+  EXPECT_EQ(sink_ptr->calls.load(), 2);
+  EXPECT_EQ(source_ptr->last_acknowledged(), 0u);
+}
+
+// A cache that applies deletes and sets in order, and fails the first `failing_deletes`
+// deletes of `key` (retryable), applying the rest of the batch.
+class OrderedCacheSink final : public sdk::Sink {
+ public:
+  OrderedCacheSink(std::string key, int failing_deletes) : key_(std::move(key)), failing_deletes_(failing_deletes) {}
+  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch, const sdk::DeliveryContext&) override {
+    std::lock_guard guard(mutex_);
+    std::vector<sdk::ItemFailure> failures;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      const auto& item = batch[i];
+      if (item.action == sdk::Action::delete_key && item.key == key_ && failing_deletes_ > 0) {
+        --failing_deletes_;
+        failures.push_back(sdk::ItemFailure{i, "connection reset", true});
+        continue;
+      }
+      if (item.action == sdk::Action::delete_key) cache_.erase(item.key);
+      if (item.action == sdk::Action::set_value) cache_[item.key] = item.value.value_or("");
+      history_.push_back(std::string(sdk::to_string(item.action)) + " " + item.key);
+    }
+    return failures.empty() ? sdk::DeliveryResult::ok() : sdk::DeliveryResult::partial(std::move(failures));
+  }
+  std::map<std::string, std::string> contents() {
+    std::lock_guard guard(mutex_);
+    return cache_;
+  }
+  std::vector<std::string> history() {
+    std::lock_guard guard(mutex_);
+    return history_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::string key_;
+  int failing_deletes_;
+  std::map<std::string, std::string> cache_;
+  std::vector<std::string> history_;
+};
+
+TEST(DeliveryGuarantees, RetryingPartOfABatchKeepsEachKeysOrder) {
+  // One change, two routes to one sink: delete customer:1, then set it to the new e-mail.
+  RouteDefinition deletes;
+  deletes.from = {"source"};
+  deletes.table = "public.customers";
+  deletes.keys = {"customer:{id}"};
+  deletes.to = {"sink"};
+  RouteDefinition sets = deletes;
+  sets.action = "set";
+  sets.value = "{email}";
+  auto sink = std::make_unique<OrderedCacheSink>("customer:1", 1);
+  auto* sink_ptr = sink.get();
+  auto engine = build(EngineBuilder()
+                          .add_source("source", std::make_unique<ScriptedSource>(
+                                                    std::vector<std::string>{customer_update(1, "a", "v1", 1)}))
+                          .add_sink("sink", std::move(sink), SinkSettings{.retry_initial_backoff = 1ms})
+                          .add_route(deletes)
+                          .add_route(sets));
+  ASSERT_TRUE(engine->start());
+  ASSERT_TRUE(engine->wait());
+  EXPECT_EQ(sink_ptr->contents(), (std::map<std::string, std::string>{{"customer:1", "v1"}}))
+      << "the set was applied after the retried delete";
+  EXPECT_EQ(sink_ptr->history().back(), "set customer:1");
+}
+
+}  // namespace
+}  // namespace invalidator
