@@ -72,6 +72,22 @@ TEST(Cli, RunReplaysTheQuickstartAndShowsTheInvalidations) {
   EXPECT_NE(read_file(dir / "dead.jsonl").find("\"source\":\"changes\""), std::string::npos);
 }
 
+TEST(Cli, ValidateSaysWhatBecomesOfWhatCannotBeKept) {
+  TempDir dir;
+  const std::string pipeline = "[sources.s]\ntype = \"file\"\npath = \"x\"\n[sinks.c]\ntype = \"memory\"\n"
+                               "[[routes]]\nfrom = [\"s\"]\ntable = \"t\"\nkeys = [\"k:{id}\"]\nto = [\"c\"]\n";
+  write_file(dir / "default.toml", pipeline);
+  auto by_default = run_command(kBinary + " validate -c " + (dir / "default.toml").string());
+  EXPECT_EQ(by_default.exit_code, 0) << by_default.output;
+  EXPECT_NE(by_default.output.find("on error: dead letter: what cannot be decoded or delivered goes to " +
+                                   (dir / "invalidator-state" / "dead-letters.jsonl").string()),
+            std::string::npos)
+      << by_default.output;
+  write_file(dir / "stop.toml", "[engine]\non_error = \"stop\"\n" + pipeline);
+  auto stopping = run_command(kBinary + " validate -c " + (dir / "stop.toml").string());
+  EXPECT_NE(stopping.output.find("on error: stop (engine.on_error = \"stop\")"), std::string::npos) << stopping.output;
+}
+
 TEST(Cli, ConfigErrorsExitWithTwoAndStartFailuresWithOne) {
   TempDir dir;
   write_file(dir / "typo.toml", "[sources.s]\ntype = \"file\"\npath = \"x\"\n[sinks.c]\ntype = \"memroy\"\n");

@@ -209,6 +209,56 @@ TEST(Pipeline, ADeadLetterFileCanBeReplayed) {
   EXPECT_NE(read_file(replayed_dead_letter).find("{broken"), std::string::npos);
 }
 
+TEST(Pipeline, ReplayingADeadLetterFileRestoresTheInvalidationsExactly) {
+  TempDir dir;
+  RouteDefinition sets;
+  sets.from = {"source"};
+  sets.table = "public.customers";
+  sets.keys = {"customer:{id}"};
+  sets.to = {"sink"};
+  sets.action = "set";
+  sets.value = "{email}";
+  sets.ttl = "90s";
+  std::vector<sdk::Invalidation> given_up;
+  {
+    auto sink = std::make_unique<ScriptedSink>(std::vector<sdk::DeliveryResult>{sdk::DeliveryResult::failed("refused")});
+    auto* sink_ptr = sink.get();
+    auto engine = build(EngineBuilder()
+                            .config_string("[engine]\nstate_dir = \"" + dir.path().string() + "\"\n")
+                            .add_source("source", std::make_unique<ScriptedSource>(std::vector<std::string>{
+                                                      customer_update_at(1, "caf\xc3\xa9", 77, 1'700'000'000'123)}))
+                            .add_sink("sink", std::move(sink))
+                            .add_route(sets));
+    ASSERT_TRUE(engine->start());
+    ASSERT_TRUE(engine->wait());
+    ASSERT_EQ(engine->stats().dead_lettered, 1u);
+    given_up = sink_ptr->calls().at(0).batch;
+  }
+  auto sink = std::make_unique<ScriptedSink>();
+  auto* sink_ptr = sink.get();
+  auto engine = build(EngineBuilder()
+                          .register_plugin(invalidator_static_plugin_file())
+                          .config_string("[sources.replay]\ntype = \"file\"\npath = \"" +
+                                         (dir / "dead-letters.jsonl").string() + "\"\n[engine]\nstate_dir = \"" +
+                                         (dir / "replay").string() + "\"\n")
+                          .add_sink("sink", std::move(sink)));
+  ASSERT_TRUE(engine->start());
+  ASSERT_TRUE(engine->wait());
+  auto calls = sink_ptr->calls();
+  ASSERT_EQ(calls.size(), 1u);
+  ASSERT_EQ(calls[0].batch.size(), 1u);
+  ASSERT_EQ(given_up.size(), 1u);
+  const sdk::Invalidation& replayed = calls[0].batch[0];
+  EXPECT_EQ(replayed.action, given_up[0].action);
+  EXPECT_EQ(replayed.key, given_up[0].key);
+  EXPECT_EQ(replayed.value, given_up[0].value);
+  EXPECT_EQ(replayed.value, "caf\xc3\xa9");
+  EXPECT_EQ(replayed.ttl, given_up[0].ttl);
+  EXPECT_EQ(replayed.version, given_up[0].version);
+  EXPECT_EQ(replayed.commit_time, given_up[0].commit_time);
+  EXPECT_NE(replayed.commit_time, std::chrono::system_clock::time_point{});
+}
+
 TEST(Pipeline, RedeleteSendsTheSameDeleteAgainAndAcknowledgesOnlyAfterIt) {
   auto source = std::make_unique<ScriptedSource>(std::vector<std::string>{customer_update(1, "a", "a", 1)}, true);
   auto* source_ptr = source.get();
