@@ -259,6 +259,35 @@ std::size_t RedisSink::write_command(RespWriter& writer, const Slot& slot, std::
   return index + 1;  // not reached: deletes are handled above, patterns by delete_pattern()
 }
 
+namespace {
+
+// A cluster node's redirection: the key lives on another node, which this sink cannot follow.
+bool is_redirection(std::string_view code) { return code == "MOVED" || code == "ASK"; }
+const char* const kClusterUnsupported =
+    "Redis Cluster is not supported yet: use a standalone server or a cluster proxy";
+
+// What a successful reply to the command of `item` looks like: SET answers +OK, the others
+// (DEL, UNLINK, PEXPIRE, the fence script) an integer. Anything else was not a success,
+// whatever sits between (a proxy, another server on the port) made of it.
+bool is_expected_reply(const redisReply& reply, const sdk::Invalidation& item, bool fenced) {
+  const bool set = item.action == sdk::Action::set_value && !fenced;
+  if (set) return reply.type == REDIS_REPLY_STATUS && reply_text(reply) == "OK";
+  return reply.type == REDIS_REPLY_INTEGER;
+}
+
+std::string describe(const redisReply& reply) {
+  switch (reply.type) {
+    case REDIS_REPLY_STATUS: return "+" + reply_text(reply);
+    case REDIS_REPLY_INTEGER: return ":" + std::to_string(reply.integer);
+    case REDIS_REPLY_NIL: return "nil";
+    case REDIS_REPLY_STRING: return "a string";
+    case REDIS_REPLY_ARRAY: return "an array";
+    default: return "a reply of type " + std::to_string(reply.type);
+  }
+}
+
+}  // namespace
+
 sdk::DeliveryResult RedisSink::apply(Slot& slot, std::span<const sdk::Invalidation> batch) {
   std::vector<sdk::ItemFailure> failures;
   std::vector<CommandSpan> spans;
@@ -267,7 +296,10 @@ sdk::DeliveryResult RedisSink::apply(Slot& slot, std::span<const sdk::Invalidati
   while (index < batch.size()) {
     if (stopped_.load(std::memory_order_acquire)) return sdk::DeliveryResult::retry("the Redis sink is stopped");
     if (batch[index].action == sdk::Action::delete_pattern) {
-      if (auto stopped_early = delete_pattern(slot, batch[index])) return std::move(*stopped_early);
+      if (auto outcome = delete_pattern(slot, batch[index])) {
+        if (outcome->kind() != sdk::DeliveryResult::Kind::failed) return std::move(*outcome);
+        failures.push_back({index, outcome->reason(), false});
+      }
       ++index;
       continue;
     }
@@ -286,9 +318,18 @@ sdk::DeliveryResult RedisSink::apply(Slot& slot, std::span<const sdk::Invalidati
     for (const CommandSpan& span : spans) {
       RedisReply reply = slot.connection.read_reply();
       if (!reply) return lost(slot);
-      if (reply->type != REDIS_REPLY_ERROR) continue;
+      if (reply->type != REDIS_REPLY_ERROR) {
+        if (is_expected_reply(*reply, batch[span.begin], options_.fence)) continue;
+        const std::string why = "Redis answered " + describe(*reply) + ", which is not a success for " +
+                                std::string(sdk::to_string(batch[span.begin].action)) + "; not taken as applied";
+        for (std::size_t i = span.begin; i < span.end; ++i) failures.push_back({i, why, false});
+        continue;
+      }
       std::string_view code = error_code(*reply);
-      if (code == "NOSCRIPT") {
+      if (is_redirection(code)) {
+        const std::string why = std::string(kClusterUnsupported) + " (" + reply_text(*reply) + ")";
+        for (std::size_t i = span.begin; i < span.end; ++i) failures.push_back({i, why, false});
+      } else if (code == "NOSCRIPT") {
         script_missing = true;
       } else if (is_transient_server_error(code)) {
         transient = reply_text(*reply);
@@ -329,7 +370,12 @@ std::optional<sdk::DeliveryResult> RedisSink::delete_pattern(Slot& slot, const s
     writer.argument(count);
     RedisReply reply = slot.connection.call(writer);
     if (!reply) return lost(slot);
-    if (reply->type == REDIS_REPLY_ERROR) return sdk::DeliveryResult::retry("Redis SCAN: " + reply_text(*reply));
+    if (reply->type == REDIS_REPLY_ERROR) {
+      if (is_redirection(error_code(*reply))) {
+        return sdk::DeliveryResult::failed(std::string(kClusterUnsupported) + " (" + reply_text(*reply) + ")");
+      }
+      return sdk::DeliveryResult::retry("Redis SCAN: " + reply_text(*reply));
+    }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 || reply->element[0]->type != REDIS_REPLY_STRING ||
         reply->element[1]->type != REDIS_REPLY_ARRAY) {
       return sdk::DeliveryResult::retry("Redis SCAN: unexpected reply");
@@ -343,7 +389,16 @@ std::optional<sdk::DeliveryResult> RedisSink::delete_pattern(Slot& slot, const s
     for (std::size_t i = 0; i < keys.elements; ++i) writer.argument(reply_text(*keys.element[i]));
     RedisReply deleted = slot.connection.call(writer);
     if (!deleted) return lost(slot);
-    if (deleted->type == REDIS_REPLY_ERROR) return sdk::DeliveryResult::retry("Redis " + std::string(delete_verb) + ": " + reply_text(*deleted));
+    if (deleted->type == REDIS_REPLY_ERROR) {
+      if (is_redirection(error_code(*deleted))) {
+        return sdk::DeliveryResult::failed(std::string(kClusterUnsupported) + " (" + reply_text(*deleted) + ")");
+      }
+      return sdk::DeliveryResult::retry("Redis " + std::string(delete_verb) + ": " + reply_text(*deleted));
+    }
+    if (deleted->type != REDIS_REPLY_INTEGER) {
+      return sdk::DeliveryResult::failed("Redis answered " + describe(*deleted) + " to " + std::string(delete_verb) +
+                                         ", which is not a success; not taken as applied");
+    }
   } while (cursor != "0");
   return std::nullopt;
 }

@@ -71,6 +71,8 @@ class RedisSink final : public sdk::Sink {
   std::size_t write_command(RespWriter& writer, const Slot& slot, std::span<const sdk::Invalidation> batch,
                             std::size_t index) const;
   // SCAN MATCH + DEL in rounds; nullopt when done, else the result to return.
+  // Nothing when every matching key was deleted; a failed() result when the pattern cannot
+  // be applied on this server (the item fails for good), another result to end the batch.
   std::optional<sdk::DeliveryResult> delete_pattern(Slot& slot, const sdk::Invalidation& invalidation);
   sdk::DeliveryResult lost(Slot& slot);
   void report_unreachable(const std::string& reason);

@@ -13,6 +13,7 @@
 #include "support/redis_client.hpp"
 #include "redis_sink.hpp"
 #include "support/invalidations.hpp"
+#include "support/fake_resp_server.hpp"
 #include "support/local_server.hpp"
 
 INVALIDATOR_DECLARE_STATIC_PLUGIN(redis);
@@ -224,6 +225,59 @@ TEST_F(RedisSinkTest, AWrongTypeFailsThatItemWithTheServersMessage) {
   EXPECT_FALSE(result.failures()[0].retryable);
   EXPECT_NE(result.failures()[0].reason.find("WRONGTYPE"), std::string::npos) << result.failures()[0].reason;
   EXPECT_TRUE(sink->deliver(batch, {}).is_ok());
+}
+
+// Replies no standalone server gives: a cluster node's redirections, and replies of the wrong
+// type, from a server on loopback that answers what the test says.
+std::unique_ptr<sdk::Sink> sink_for(const testing::FakeRespServer& server) {
+  sdk::Config config;
+  config.set("url", "redis://127.0.0.1:" + std::to_string(server.port()));
+  config.set("keys_per_delete", std::int64_t{1});
+  auto sink = make_sink(config);
+  EXPECT_TRUE(sink->start());
+  return sink;
+}
+
+TEST(RedisSinkReplies, AClusterRedirectionFailsForGoodAndSaysClusterIsNotSupported) {
+  testing::FakeRespServer server([](const std::vector<std::string>& command) -> std::string {
+    if (command[0] == "SCAN") return "-ASK 3999 127.0.0.1:6381\r\n";
+    return command[1] == "here" ? ":1\r\n" : "-MOVED 3999 127.0.0.1:6381\r\n";
+  });
+  auto sink = sink_for(server);
+  std::vector<Invalidation> batch{item(Action::delete_key, "elsewhere"), item(Action::delete_key, "here"),
+                                  item(Action::delete_pattern, "customer:*")};
+  auto result = sink->deliver(batch, {});
+  ASSERT_EQ(result.kind(), DeliveryResult::Kind::partial) << result.reason();
+  ASSERT_EQ(result.failures().size(), 2u);
+  EXPECT_EQ(result.failures()[0].index, 0u);
+  EXPECT_EQ(result.failures()[1].index, 2u);
+  for (const auto& failure : result.failures()) {
+    EXPECT_FALSE(failure.retryable) << "retrying cannot help";
+    EXPECT_NE(failure.reason.find("Redis Cluster is not supported yet: use a standalone server or a cluster proxy"),
+              std::string::npos)
+        << failure.reason;
+  }
+  EXPECT_NE(result.failures()[0].reason.find("MOVED 3999"), std::string::npos);
+  EXPECT_NE(result.failures()[1].reason.find("ASK 3999"), std::string::npos);
+}
+
+TEST(RedisSinkReplies, AReplyOfTheWrongTypeIsAFailureNotASuccess) {
+  testing::FakeRespServer server([](const std::vector<std::string>& command) -> std::string {
+    if (command[0] == "SET") return ":1\r\n";      // a SET answers +OK
+    if (command[0] == "DEL") return "+QUEUED\r\n";  // a DEL answers an integer
+    return ":1\r\n";
+  });
+  auto sink = sink_for(server);
+  std::vector<Invalidation> batch{item(Action::set_value, "a", 1, "v"), item(Action::delete_key, "b"),
+                                  item(Action::expire, "c", 1, std::nullopt, 5s)};
+  auto result = sink->deliver(batch, {});
+  ASSERT_EQ(result.kind(), DeliveryResult::Kind::partial) << result.reason();
+  ASSERT_EQ(result.failures().size(), 2u);
+  EXPECT_EQ(result.failures()[0].index, 0u);
+  EXPECT_NE(result.failures()[0].reason.find("Redis answered :1, which is not a success for set"), std::string::npos)
+      << result.failures()[0].reason;
+  EXPECT_EQ(result.failures()[1].index, 1u);
+  EXPECT_NE(result.failures()[1].reason.find("+QUEUED"), std::string::npos) << result.failures()[1].reason;
 }
 
 TEST_F(RedisSinkTest, ABadPasswordFailsTheStartWithTheServersMessage) {
