@@ -239,6 +239,7 @@ TEST_F(MemcachedSinkTest, APatternFailsWithTheReasonUnlessFlushAllIsChosen) {
   ASSERT_EQ(result.kind(), DeliveryResult::Kind::partial);
   ASSERT_EQ(result.failures().size(), 1u);
   EXPECT_EQ(result.failures()[0].index, 1u);
+  EXPECT_FALSE(result.failures()[0].retryable) << "no retry lets memcached list its keys: it goes to the dead letters";
   EXPECT_NE(result.failures()[0].reason.find("flush_all"), std::string::npos) << result.failures()[0].reason;
 
   client_->set("customer:1", "v");
