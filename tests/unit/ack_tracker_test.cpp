@@ -78,6 +78,54 @@ TEST(AckTracker, AcknowledgesOnlyTheContiguousCompletedPrefix) {
   EXPECT_EQ(tracker.acknowledged(), 3u);
 }
 
+TEST(AckTracker, AStreamWhosePositionsWereAllAcknowledgedIsForgotten) {
+  Recorder recorder;
+  for (auto completion : {sdk::Completion::cumulative, sdk::Completion::individual}) {
+    AckTracker tracker(recorder.callback(), completion);
+    // A consumer that held partitions 0..99 for a while, then lost them in a rebalance.
+    for (std::uint64_t partition = 0; partition < 100; ++partition) {
+      for (std::uint64_t offset = 1; offset <= 3; ++offset) tracker.release(tracker.open({partition, offset}));
+    }
+    EXPECT_EQ(tracker.streams(), 0u);
+    EXPECT_EQ(tracker.outstanding(), 0u);
+    auto& held = tracker.open({7, 4});
+    EXPECT_EQ(tracker.streams(), 1u);
+    tracker.release(held);
+    EXPECT_EQ(tracker.streams(), 0u);
+  }
+}
+
+TEST(AckTracker, OpeningWaitsWhileTheLimitIsReachedAndGoesOnOnceAPositionIsAcknowledged) {
+  Recorder recorder;
+  AckTracker tracker(recorder.callback(), sdk::Completion::cumulative, 3);
+  auto& first = tracker.open({0, 1});
+  tracker.release(tracker.open({0, 2}));
+  tracker.release(tracker.open({0, 3}));
+  ASSERT_EQ(tracker.outstanding(), 3u) << "held behind the first";
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool opened = false;
+  std::thread opener([&] {
+    tracker.release(tracker.open({0, 4}));
+    std::lock_guard guard(mutex);
+    opened = true;
+    changed.notify_all();
+  });
+  tracker.release(first);  // the three are acknowledged: room again
+  {
+    std::unique_lock lock(mutex);
+    EXPECT_TRUE(changed.wait_for(lock, std::chrono::seconds(60), [&] { return opened; }));
+  }
+  opener.join();
+  EXPECT_EQ(tracker.acknowledged(), 4u);
+  // abort(): the limit no longer holds anyone up (the shutdown deadline).
+  AckTracker full(recorder.callback(), sdk::Completion::cumulative, 1);
+  full.open({0, 1});
+  full.abort();
+  full.open({0, 2});
+  EXPECT_EQ(full.outstanding(), 2u);
+}
+
 TEST(AckTracker, StreamsAreIndependent) {
   Recorder recorder;
   AckTracker tracker(recorder.callback());

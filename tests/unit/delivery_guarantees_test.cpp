@@ -245,5 +245,70 @@ TEST(DeliveryGuarantees, RetryingPartOfABatchKeepsEachKeysOrder) {
   EXPECT_EQ(sink_ptr->history().back(), "set customer:1");
 }
 
+namespace bounded {
+
+// Offers `count` messages as fast as the pipeline takes them: the first for a routed table,
+// then tombstones and changes to a table no route wants. Counts the offers refused for want
+// of room, and records the last position acknowledged.
+class FloodSource final : public sdk::Source {
+ public:
+  explicit FloodSource(std::uint64_t count) : count_(count) {}
+  sdk::Status run(sdk::Emitter& emitter, std::stop_token stop) override {
+    for (std::uint64_t offset = 1; offset <= count_ && !stop.stop_requested();) {
+      sdk::RawMessage message;
+      message.topic = "shop.public.customers";
+      message.position = {0, offset};
+      if (offset == 1) {
+        message.value = customer_update(1, "a", "b", 1);
+      } else if (offset % 2 == 0) {
+        message.value = R"({"before":null,"after":{"id":1},"source":{"schema":"public","table":"orders"},"op":"c"})";
+      }  // else a tombstone
+      switch (emitter.try_emit(message, std::chrono::steady_clock::now() + 2ms)) {
+        case sdk::EmitResult::accepted:
+          ++offset;
+          break;
+        case sdk::EmitResult::full:
+          refusals.fetch_add(1);
+          break;
+        case sdk::EmitResult::stopping:
+          return sdk::Status::success();
+      }
+    }
+    return sdk::Status::success();
+  }
+  void acknowledge(const sdk::Position& position) override { acknowledged.store(position.offset); }
+  std::atomic<std::uint64_t> refusals{0};
+  std::atomic<std::uint64_t> acknowledged{0};
+
+ private:
+  std::uint64_t count_;
+};
+
+TEST(DeliveryGuarantees, AStalledSinkPausesTheSourceWithTrackedPositionsBoundedByConfiguration) {
+  constexpr std::uint64_t kMessages = 200'000;
+  auto source = std::make_unique<FloodSource>(kMessages);
+  auto* source_ptr = source.get();
+  auto sink = std::make_unique<ControlledSink>();
+  auto* sink_ptr = sink.get();
+  sink_ptr->hold(true);
+  auto engine = customers_engine(std::move(source), std::move(sink),
+                                 "[engine]\nqueue_capacity = 64\nmax_unacknowledged = 500\ndecode_threads = 1\n");
+  ASSERT_TRUE(engine->start());
+  // The sink holds the first message; every later one waits behind it for its acknowledgement.
+  ASSERT_TRUE(eventually([&] { return source_ptr->refusals.load() >= 20; })) << "the source is paused";
+  // The limit, plus the one batch a decode thread opens whole (256).
+  EXPECT_LE(engine->outstanding(), 500u + 256u);
+  EXPECT_LE(engine->stats().messages, 500u + 256u + 64u);
+  EXPECT_EQ(source_ptr->acknowledged.load(), 0u);
+  sink_ptr->hold(false);
+  ASSERT_TRUE(engine->wait());
+  EXPECT_EQ(source_ptr->acknowledged.load(), kMessages) << "everything, once the sink returned";
+  EXPECT_EQ(engine->stats().messages, kMessages);
+  EXPECT_EQ(engine->outstanding(), 0u);
+  EXPECT_EQ(sink_ptr->applied_copy().size(), 3u);
+}
+
+}  // namespace bounded
+
 }  // namespace
 }  // namespace invalidator

@@ -31,6 +31,11 @@ const sdk::OptionsSpec<EngineSettings>& engine_options() {
         .default_value(2048)
         .min(1)
         .max(10'000'000);
+    s.option("max_unacknowledged", &S::max_unacknowledged)
+        .description("Source positions (messages) a source may have taken but not yet acknowledged; when reached, the source waits. A sink that stalls holds its positions, and every later one of the same stream waits behind them for its acknowledgement, even a message no route wanted: this bounds the memory they take (about 40 bytes each), and so pauses the source. A decode thread opens its batch (up to 256 messages) whole, so the count may pass the limit by that much.")
+        .default_value(65536)
+        .min(1)
+        .max(100'000'000);
     s.option("decode_threads", &S::decode_threads)
         .description("Threads that decode and route messages; a source's partitions (streams) are spread over them, each stream staying on one thread so that its order is kept. 0: one per core but one (left to the sources and their transport's threads), at least 1, at most 4.")
         .default_value(0)

@@ -32,6 +32,7 @@ struct EngineSettings {
   std::vector<std::string> plugin_path;
   std::chrono::milliseconds shutdown_timeout{};
   std::size_t queue_capacity{};
+  std::size_t max_unacknowledged{};  // per source
   std::size_t decode_threads{};  // 0: one per core, at most 4
   bool batch_scheduling{};       // the engine's threads under SCHED_BATCH
   std::string log_level;

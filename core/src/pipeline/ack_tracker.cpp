@@ -11,7 +11,9 @@ AckTracker::Entry& AckTracker::open(const sdk::Position& position) {
 }
 
 void AckTracker::open_all(std::span<const sdk::Position> positions, Entry** entries) {
-  std::lock_guard guard(mutex_);
+  std::unique_lock lock(mutex_);
+  if (limit_ > 0) room_.wait(lock, [&] { return tracked_ < limit_ || aborted_; });
+  tracked_ += positions.size();
   std::deque<Entry>* stream = nullptr;
   std::uint64_t stream_id = 0;
   for (std::size_t i = 0; i < positions.size(); ++i) {
@@ -21,6 +23,14 @@ void AckTracker::open_all(std::span<const sdk::Position> positions, Entry** entr
     }
     entries[i] = &stream->emplace_back(positions[i]);
   }
+}
+
+void AckTracker::abort() {
+  {
+    std::lock_guard guard(mutex_);
+    aborted_ = true;
+  }
+  room_.notify_all();
 }
 
 void AckTracker::release(Entry& entry) {
@@ -63,7 +73,12 @@ void AckTracker::sweep(std::uint64_t stream_id) {
   }
   if (!last) return;
   acknowledged_.fetch_add(count, std::memory_order_relaxed);
-  if (completion_ == sdk::Completion::individual) return;  // each was reported as it completed
+  tracked_ -= count;
+  if (limit_ > 0) room_.notify_all();
+  if (completion_ == sdk::Completion::individual) {  // each was reported as it completed
+    if (stream.entries.empty()) streams_.erase(found);
+    return;
+  }
   stream.to_acknowledge = last;
   // One thread at a time tells the source about a stream, newest prefix first come first
   // told, with the lock released: a source that writes and fsyncs in acknowledge() holds up
@@ -78,13 +93,17 @@ void AckTracker::sweep(std::uint64_t stream_id) {
     lock.lock();
   }
   stream.acknowledging = false;
+  if (stream.entries.empty()) streams_.erase(found);
 }
 
 std::size_t AckTracker::outstanding() const {
   std::lock_guard guard(mutex_);
-  std::size_t total = 0;
-  for (const auto& [id, stream] : streams_) total += stream.entries.size();
-  return total;
+  return tracked_;
+}
+
+std::size_t AckTracker::streams() const {
+  std::lock_guard guard(mutex_);
+  return streams_.size();
 }
 
 }  // namespace invalidator::pipeline

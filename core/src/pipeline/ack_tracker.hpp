@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -35,15 +36,24 @@ class AckTracker {
   // Cumulative: acknowledge(P) means "P and everything before it on its stream". Individual:
   // acknowledge(P) means "P itself".
   using Acknowledge = std::function<void(const sdk::Position&)>;
-  explicit AckTracker(Acknowledge acknowledge, sdk::Completion completion = sdk::Completion::cumulative)
-      : acknowledge_(std::move(acknowledge)), completion_(completion) {}
+  // `limit`: open() waits while this many positions are tracked (0: no limit). Positions a
+  // stalled sink holds keep every later one of their stream tracked, however little those
+  // need (a message no route wanted): the limit bounds that memory, and pauses the source.
+  explicit AckTracker(Acknowledge acknowledge, sdk::Completion completion = sdk::Completion::cumulative,
+                      std::size_t limit = 0)
+      : acknowledge_(std::move(acknowledge)), completion_(completion), limit_(limit) {}
 
   // Starts tracking a position; the caller holds it open until release().
   // Positions must be opened in stream order.
   Entry& open(const sdk::Position& position);
   // As open() for each of `positions`, in order, under one lock (a decode thread opens a
-  // batch of messages at once); entries[i] is the entry of positions[i].
+  // batch of messages at once); entries[i] is the entry of positions[i]. Waits while the
+  // limit is reached; the batch is then opened whole (a batch cannot be opened in part: its
+  // opener's holds are released only after all of it is opened), so at most limit - 1 +
+  // positions.size() are tracked.
   void open_all(std::span<const sdk::Position> positions, Entry** entries);
+  // Stops open() waiting for room, now and from now on (the shutdown deadline).
+  void abort();
   // One more piece of work now depends on `entry`.
   void retain(Entry& entry, std::int64_t count = 1) { entry.pending_.fetch_add(count, std::memory_order_relaxed); }
   // One piece of work for `entry` finished (delivered, dead-lettered, or the opener's hold).
@@ -62,6 +72,9 @@ class AckTracker {
   std::uint64_t acknowledged() const { return acknowledged_.load(std::memory_order_relaxed); }
   // Positions opened but not yet acknowledged.
   std::size_t outstanding() const;
+  // Streams with positions being tracked: one whose positions were all acknowledged is
+  // forgotten (a partition revoked by a rebalance leaves nothing behind).
+  std::size_t streams() const;
 
  private:
   struct Stream {
@@ -75,7 +88,11 @@ class AckTracker {
 
   Acknowledge acknowledge_;
   const sdk::Completion completion_;
+  const std::size_t limit_;
   mutable std::mutex mutex_;
+  std::condition_variable room_;
+  std::size_t tracked_ = 0;  // entries of every stream
+  bool aborted_ = false;
   std::map<std::uint64_t, Stream> streams_;
   // Written by the lanes' sweeps; apart from the mutex the decode threads take to open.
   alignas(64) std::atomic<std::uint64_t> acknowledged_{0};

@@ -99,7 +99,7 @@ Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sour
                           position.offset);
           }
         },
-        completion));
+        completion, settings_.max_unacknowledged));
     emitters_.push_back(std::make_unique<SourceEmitter>(*this, static_cast<std::uint32_t>(i)));
   }
   for (auto& slot : sinks_) {
@@ -463,6 +463,7 @@ void Pipeline::abort_after_deadline(std::stop_token cancelled) {
   logger_->warn("shutdown_timeout ({} ms) passed: {} positions stay unacknowledged and will be re-delivered",
                settings_.shutdown_timeout.count(), outstanding());
   abort_.request_stop();
+  for (auto& tracker : trackers_) tracker->abort();
   for (auto& lane : lanes_) lane->abort();
   for (auto& slot : sinks_) slot.sink->stop();
   close_inputs();

@@ -60,7 +60,19 @@ void SinkLane::run() {
   for (;;) {
     std::optional<std::chrono::steady_clock::time_point> wake;
     if (!redeletes_.empty()) wake = redeletes_.begin()->first;
-    queue_.pop(batch, batch_.max_events, batch_.max_delay, wake);
+    // Due second deletes get up to half of a batch and new input the rest: a full queue does
+    // not starve the second deletes (whose positions wait for them), nor they the queue.
+    // (A batch of one alternates between them.)
+    std::size_t reserved = due_redeletes(batch_.max_events > 1 ? batch_.max_events / 2 : 1);
+    if (batch_.max_events == 1) {
+      if (redeletes_went_last_) reserved = 0;
+      redeletes_went_last_ = reserved > 0;
+    }
+    if (reserved < batch_.max_events) {
+      queue_.pop(batch, batch_.max_events - reserved, batch_.max_delay, wake);
+    } else {
+      batch.clear();
+    }
     take_due_redeletes(batch);
     if (batch.empty()) {
       if (!queue_.drained()) continue;
@@ -75,6 +87,13 @@ void SinkLane::run() {
     if (!token.stop_requested()) deliver(batch);
     // The next pop hands `batch` back to be freed by a decode thread.
   }
+}
+
+std::size_t SinkLane::due_redeletes(std::size_t at_most) const {
+  const auto now = std::chrono::steady_clock::now();
+  std::size_t due = 0;
+  for (auto it = redeletes_.begin(); it != redeletes_.end() && it->first <= now && due < at_most; ++it) ++due;
+  return due;
 }
 
 void SinkLane::take_due_redeletes(LaneBatch& batch) {

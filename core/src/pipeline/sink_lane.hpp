@@ -55,6 +55,8 @@ class SinkLane {
 
  private:
   void run();
+  // Second deletes due now, counted up to `at_most`.
+  std::size_t due_redeletes(std::size_t at_most) const;
   void take_due_redeletes(LaneBatch& batch);
   // Coalesces, delivers in chunks of at most batch.max_bytes, and releases what was settled.
   void deliver(LaneBatch& batch);
@@ -102,6 +104,7 @@ class SinkLane {
     ItemOrigin origin;
   };
   std::multimap<std::chrono::steady_clock::time_point, Redelete> redeletes_;
+  bool redeletes_went_last_ = false;  // batches of one: whose turn it is
   // Per-batch scratch, kept to avoid allocating for every batch.
   Coalescer coalescer_;
   std::vector<std::size_t> remaining_;  // unique indices not settled yet, in batch order
