@@ -40,6 +40,13 @@ sdk::OptionsSpec<FileSource::Options> FileSource::options() {
       .description("With follow, how often to look for new lines.")
       .default_value(std::chrono::milliseconds(200))
       .min(1);
+  spec.option("max_line_bytes", &Options::max_line_bytes)
+      .size()
+      .description("Longest line (one message) read. The source holds at most one unfinished line besides what "
+                   "it read last (64 KiB); a longer line stops it with an error naming the line, rather than "
+                   "growing without bound or cutting a message.")
+      .default_value(16 * 1024 * 1024)
+      .min(1);
   spec.option("checkpoint", &Options::checkpoint)
       .description("File where the last acknowledged line number is kept. A run started again (after a crash, "
                    "say) skips the lines up to it: at-least-once, nothing skipped, little repeated. Empty: every "
@@ -140,6 +147,11 @@ sdk::Status FileSource::run(sdk::Emitter& emitter, std::stop_token stop) {
       if (!emit_line(std::string_view(pending).substr(start, newline - start))) return sdk::Status::success();
     }
     pending.erase(0, start);
+    if (pending.size() > options_.max_line_bytes) {
+      return sdk::Status::error("line " + std::to_string(line_number + 1) + " of " + options_.path +
+                                " is longer than max_line_bytes (" + std::to_string(options_.max_line_bytes) +
+                                " bytes): raise max_line_bytes, or check that the file is JSON Lines");
+    }
   }
   // A last line without a newline is complete once the input has ended.
   if (at_end && !pending.empty() && !emit_line(pending)) return sdk::Status::success();

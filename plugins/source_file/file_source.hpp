@@ -24,6 +24,7 @@ class FileSource final : public sdk::Source {
     std::chrono::milliseconds poll_interval{};
     std::string checkpoint;  // file keeping the last acknowledged line; empty: none
     std::chrono::milliseconds checkpoint_interval{};
+    std::size_t max_line_bytes{};
   };
 
   FileSource(Options options, sdk::Logger* logger, std::uint64_t resume_after)

@@ -42,6 +42,24 @@ TEST(FileSource, EmitsOneMessagePerLineWithLineNumbersAsPositions) {
   EXPECT_EQ(messages[2].position.offset, 4u);
 }
 
+TEST(FileSource, ALineLongerThanMaxLineBytesStopsTheSourceNamingTheLine) {
+  TempDir dir;
+  invalidator::testing::write_file(dir / "in.jsonl", "{\"a\":1}\n" + std::string(300'000, 'x') + "\n{\"b\":2}\n");
+  sdk::Config config;
+  config.set("path", (dir / "in.jsonl").string());
+  config.set("max_line_bytes", std::int64_t{100'000});
+  auto created = invalidator_static_plugin_file().create_source(config, sdk::PluginContext{});
+  ASSERT_TRUE(created) << created.error();
+  RecordingEmitter emitter;
+  auto status = (*created)->run(emitter, std::stop_token{});
+  ASSERT_FALSE(status);
+  EXPECT_NE(status.message().find("line 2 of " + (dir / "in.jsonl").string() +
+                                  " is longer than max_line_bytes (100000 bytes)"),
+            std::string::npos)
+      << status.message();
+  EXPECT_EQ(emitter.emitted().size(), 1u) << "the line before it, and nothing cut short";
+}
+
 TEST(FileSource, AMissingFileIsAnErrorAtCreation) {
   sdk::Config config;
   config.set("path", std::string("/nonexistent/events.jsonl"));
