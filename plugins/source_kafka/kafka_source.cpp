@@ -29,8 +29,6 @@ bool is_fatal(rd_kafka_resp_err_t error) {
     case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
     case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
     case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
-    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
-    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
       return true;
     default:
       return false;
@@ -95,6 +93,13 @@ sdk::Result<std::unique_ptr<sdk::Source>> KafkaSource::create(KafkaSourceOptions
     }
     return sdk::Status::success();
   };
+  // A topic named in `topics` that does not exist yet (Debezium makes it at a table's first
+  // change) is looked for again at each metadata refresh: every 10 s rather than librdkafka's
+  // 5 min. The librdkafka table may set it otherwise.
+  if (auto status = set("topic.metadata.refresh.interval.ms", "10000", "topic.metadata.refresh.interval.ms"); !status.ok()) {
+    rd_kafka_conf_destroy(conf);
+    return status;
+  }
   for (const auto& [name, value] : o.librdkafka) {
     // librdkafka before 2.3.0 aborts when a cooperative-sticky consumer closes before its first
     // assignment (its issue 4312): refuse it rather than crash later.
@@ -132,6 +137,7 @@ sdk::Result<std::unique_ptr<sdk::Source>> KafkaSource::create(KafkaSourceOptions
   rd_kafka_conf_set_rebalance_cb(conf, &KafkaSource::on_rebalance);
   rd_kafka_conf_set_error_cb(conf, &KafkaSource::on_error);
   rd_kafka_conf_set_log_cb(conf, &KafkaSource::on_log);
+  rd_kafka_conf_set_offset_commit_cb(conf, &KafkaSource::on_commit);
   source->consumer_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, error, sizeof error);
   if (source->consumer_ == nullptr) {  // rd_kafka_new frees conf only on success
     rd_kafka_conf_destroy(conf);
@@ -310,31 +316,61 @@ void KafkaSource::acknowledge(const sdk::Position& position) {
 
 void KafkaSource::commit(bool synchronous, const std::vector<std::uint64_t>* only) {
   PartitionList offsets(rd_kafka_topic_partition_list_new(8));
-  std::vector<std::pair<std::uint64_t, std::int64_t>> committing;
   {
     std::lock_guard lock(mutex_);
-    auto add = [&](std::uint64_t id, const Stream& stream) {
-      if (stream.acked_next <= stream.committed_next) return;
+    auto add = [&](Stream& stream) {
+      // An asynchronous commit still unanswered is not sent again; a synchronous one is.
+      if (stream.acked_next <= stream.committed_next || (!synchronous && stream.acked_next <= stream.sent_next)) return;
       rd_kafka_topic_partition_list_add(offsets.get(), stream.topic.c_str(), stream.partition)->offset = stream.acked_next;
-      committing.emplace_back(id, stream.acked_next);
+      stream.sent_next = stream.acked_next;
     };
     if (only != nullptr) {
-      for (std::uint64_t id : *only) add(id, streams_[id]);
+      for (std::uint64_t id : *only) add(streams_[id]);
     } else {
-      for (const auto& [id, stream] : streams_) add(id, stream);
+      for (auto& [id, stream] : streams_) add(stream);
     }
   }
   if (offsets->cnt == 0) return;
   rd_kafka_resp_err_t error = rd_kafka_commit(consumer_, offsets.get(), synchronous ? 0 : 1);
-  if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    // A rebalance in progress, a coordinator moving: the next commit carries these offsets too.
-    if (logger_) logger_->warn(std::string("Kafka: commit failed: ") + rd_kafka_err2str(error) + " (committed again later)");
-    return;
+  // Asynchronous: queued, answered through on_commit(). Synchronous: answered here, with an
+  // error per partition.
+  if (error != RD_KAFKA_RESP_ERR_NO_ERROR || synchronous) committed(error, *offsets);
+}
+
+void KafkaSource::on_commit(rd_kafka_t*, rd_kafka_resp_err_t error, rd_kafka_topic_partition_list_t* offsets,
+                            void* opaque) {
+  if (offsets != nullptr) static_cast<KafkaSource*>(opaque)->committed(error, *offsets);
+}
+
+void KafkaSource::committed(rd_kafka_resp_err_t error, const rd_kafka_topic_partition_list_t& offsets) {
+  if (error == RD_KAFKA_RESP_ERR__NO_OFFSET) return;  // nothing was to be committed
+  std::string failure;
+  {
+    std::lock_guard lock(mutex_);
+    for (int i = 0; i < offsets.cnt; ++i) {
+      const rd_kafka_topic_partition_t& partition = offsets.elems[i];
+      auto found = active_.find(std::pair<std::string_view, std::int32_t>(partition.topic, partition.partition));
+      if (found == active_.end()) continue;  // released meanwhile: its next owner commits it
+      Stream& stream = streams_[found->second];
+      const rd_kafka_resp_err_t outcome = error != RD_KAFKA_RESP_ERR_NO_ERROR ? error : partition.err;
+      if (outcome == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        stream.committed_next = std::max(stream.committed_next, partition.offset);
+        continue;
+      }
+      stream.sent_next = stream.committed_next;  // committed again at the next commit
+      if (failure.empty()) {
+        failure = std::string(rd_kafka_err2str(outcome)) + " (" + partition.topic + " [" +
+                  std::to_string(partition.partition) + "] at offset " + std::to_string(partition.offset) + ")";
+      }
+    }
   }
-  std::lock_guard lock(mutex_);
-  for (const auto& [id, next] : committing) {
-    auto found = streams_.find(id);
-    if (found != streams_.end()) found->second.committed_next = std::max(found->second.committed_next, next);
+  if (error != RD_KAFKA_RESP_ERR_NO_ERROR && failure.empty()) failure = rd_kafka_err2str(error);
+  if (failure.empty()) return;
+  ++commit_failures_;
+  // A rebalance in progress, a coordinator moving: the offsets go again with the next commit.
+  if (logger_) {
+    logger_->warn("Kafka: committing offsets failed: " + failure + "; committed again at the next commit (" +
+                  std::to_string(commit_failures_) + " failed commits so far)");
   }
 }
 
@@ -390,6 +426,16 @@ std::chrono::nanoseconds coarse_now() {
 bool KafkaSource::ends_run(const rd_kafka_message_t& event, sdk::Status& outcome) {
   if (event.err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return false;
   std::string reason = rd_kafka_message_errstr(&event);
+  if (event.err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || event.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+    // Debezium creates a table's topic on its first change: a topic subscribed by name may
+    // come into being at any time, and librdkafka keeps looking for it.
+    const std::string topic = event.rkt != nullptr ? rd_kafka_topic_name(event.rkt) : reason;
+    if (missing_topics_.insert(topic).second && logger_) {
+      logger_->warn("Kafka: topic '" + topic + "' does not exist yet (" + reason +
+                    "); waiting for it: Debezium creates a table's topic on its first change");
+    }
+    return false;
+  }
   if (is_fatal(event.err)) {
     outcome = sdk::Status::error("Kafka: " + std::string(rd_kafka_err2str(event.err)) + ": " + reason);
     return true;
@@ -407,6 +453,9 @@ KafkaSource::Message KafkaSource::next_message() {
 
 bool KafkaSource::prepare(const rd_kafka_message_t& message) {
   const char* topic = rd_kafka_topic_name(message.rkt);
+  if (!missing_topics_.empty() && missing_topics_.erase(topic) > 0 && logger_) {
+    logger_->info(std::string("Kafka: topic '") + topic + "' exists now");
+  }
   std::uint64_t id = 0;
   Stream* stream = stream_of(topic, message.partition, id);
   if (stream == nullptr) return false;  // from a partition revoked since: its next owner reads it

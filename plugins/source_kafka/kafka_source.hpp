@@ -59,7 +59,8 @@ class KafkaSource final : public sdk::Source {
     std::int32_t partition = 0;
     std::int64_t emitted_next = -1;    // offset after the last message handed to the pipeline
     std::int64_t acked_next = -1;      // offset after the last acknowledged one
-    std::int64_t committed_next = -1;  // what the group coordinator has
+    std::int64_t committed_next = -1;  // what the group coordinator confirmed it has
+    std::int64_t sent_next = -1;       // asked of it, answer pending (a failure resets it)
     bool active = true;
   };
 
@@ -69,6 +70,12 @@ class KafkaSource final : public sdk::Source {
                            rd_kafka_topic_partition_list_t* partitions, void* opaque);
   static void on_error(rd_kafka_t* consumer, int error, const char* reason, void* opaque);
   static void on_log(const rd_kafka_t* consumer, int level, const char* facility, const char* text);
+  // The coordinator's answer to a commit, synchronous or not, served by run()'s polls.
+  static void on_commit(rd_kafka_t* consumer, rd_kafka_resp_err_t error, rd_kafka_topic_partition_list_t* offsets,
+                        void* opaque);
+  // Records what the coordinator confirmed; a failure is logged, counted, and committed again
+  // at the next commit.
+  void committed(rd_kafka_resp_err_t error, const rd_kafka_topic_partition_list_t& offsets);
   bool cooperative() const;
   void assigned(rd_kafka_topic_partition_list_t* partitions);
   void revoked(rd_kafka_topic_partition_list_t* partitions);
@@ -154,6 +161,8 @@ class KafkaSource final : public sdk::Source {
   std::string fatal_reason_;  // set by on_error; ends run()
   std::atomic<bool> failed_{false};  // fatal_reason_ is set: run() checks this without the lock
   std::chrono::steady_clock::time_point last_error_log_{};
+  std::uint64_t commit_failures_ = 0;  // only run()'s thread (its polls) counts
+  std::set<std::string> missing_topics_;  // reported as not there yet; only run()'s thread
   bool connected_once_ = false;
 };
 

@@ -73,6 +73,15 @@ class KafkaCluster {
     return true;
   }
 
+  // Makes the mock answer the next `count` requests of `api_key` (8: OffsetCommit)
+  // with `error`. False against a real cluster.
+  bool fail_requests(std::int16_t api_key, std::size_t count, rd_kafka_resp_err_t error) {
+    if (mock_ == nullptr) return false;
+    std::vector<rd_kafka_resp_err_t> errors(count, error);
+    rd_kafka_mock_push_request_errors_array(mock_, api_key, errors.size(), errors.data());
+    return true;
+  }
+
   void create_topic(const std::string& topic, int partitions) {
     if (mock_ != nullptr) {
       rd_kafka_mock_topic_create(mock_, topic.c_str(), partitions, 1);

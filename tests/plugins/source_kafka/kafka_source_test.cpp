@@ -158,19 +158,85 @@ TEST(KafkaSource, MessageHeadersReachKeyTemplates) {
   EXPECT_EQ(cache->get("other:customer:5"), "cached");
 }
 
-// A topic that does not exist (auto-creation off) is fatal: the engine ends with the reason.
-TEST(KafkaSource, AnUnknownTopicEndsTheRunWithTheReason) {
+// Lines an engine logged, for tests that look for one.
+class LogLines {
+ public:
+  EngineBuilder& attach(EngineBuilder& builder) {
+    return builder.log_to([this](sdk::LogLevel, std::string_view line) {
+      std::lock_guard guard(mutex_);
+      lines_.emplace_back(line);
+    });
+  }
+  bool has(const std::string& text) {
+    std::lock_guard guard(mutex_);
+    return std::any_of(lines_.begin(), lines_.end(), [&](const std::string& line) { return line.find(text) != std::string::npos; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> lines_;
+};
+
+sdk::Result<std::unique_ptr<Engine>> kafka_to_memory_logged(LogLines& log, const std::string& source,
+                                                            const std::string& route) {
+  EngineBuilder builder;
+  builder.without_plugin_files()
+      .register_plugin(invalidator_static_plugin_kafka())
+      .register_plugin(invalidator_static_plugin_memory())
+      .config_string(source + "[sinks.cache]\ntype = \"memory\"\n[[routes]]\nfrom = [\"kafka\"]\nto = [\"cache\"]\n" + route);
+  return log.attach(builder).build();
+}
+
+// Debezium creates a table's topic on its first change: a topic named in `topics` that does
+// not exist yet (auto-creation off) is waited for, and read once it appears.
+TEST(KafkaSource, ATopicThatDoesNotExistYetIsWaitedForAndReadOnceCreated) {
   KafkaCluster cluster;
-  if (!cluster.set_topic_error("no.such.topic", RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)) {
+  const std::string topic = cluster.unique_topic("shop.public.later");
+  if (!cluster.set_topic_error(topic, RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART)) {
     GTEST_SKIP() << "only the mock cluster can be told to refuse a topic";
   }
-  auto engine = kafka_to_memory(source_table(cluster, "no.such.topic", "unknown"),
-                                "table = \"public.t\"\nkeys = [\"t:{id}\"]\n");
+  LogLines log;
+  auto engine = kafka_to_memory_logged(
+      log,
+      source_table(cluster, topic, cluster.unique("later")) +
+          "[sources.kafka.librdkafka]\n\"topic.metadata.refresh.interval.ms\" = \"200\"\n",
+      "table = \"public.t\"\nkeys = [\"t:{id}\"]\n");
   ASSERT_TRUE(engine) << engine.error();
   ASSERT_TRUE((*engine)->start().ok());
-  auto ended = (*engine)->wait();
-  ASSERT_FALSE(ended.ok()) << "an unknown topic must end the run";
-  EXPECT_NE(ended.message().find("no.such.topic"), std::string::npos) << ended.message();
+  ASSERT_TRUE(eventually([&] { return log.has("topic '" + topic + "' does not exist yet"); }));
+  cluster.set_topic_error(topic, RD_KAFKA_RESP_ERR_NO_ERROR);
+  cluster.create_topic(topic, 1);
+  cluster.produce(topic, 0, std::nullopt,
+                  R"({"before":null,"after":{"id":1},"source":{"schema":"public","table":"t"},"op":"c"})");
+  cluster.flush();
+  EXPECT_TRUE(eventually([&] { return (*engine)->stats().acknowledged >= 1; })) << "read once it exists";
+  EXPECT_TRUE((*engine)->stop().ok()) << "never a failure";
+}
+
+// An asynchronous commit the coordinator refuses is seen, logged and sent again: the group's
+// offset reaches the end although no message comes after it.
+TEST(KafkaSource, ARefusedCommitIsLoggedAndCommittedAgain) {
+  KafkaCluster cluster;
+  if (!cluster.is_mock()) GTEST_SKIP() << "only the mock cluster can be told to refuse commits";
+  const std::string topic = cluster.unique_topic("shop.public.t");
+  const std::string group = cluster.unique("refused");
+  cluster.create_topic(topic, 1);
+  for (int id = 1; id <= 3; ++id) {
+    cluster.produce(topic, 0, std::nullopt,
+                    R"({"before":null,"after":{"id":)" + std::to_string(id) +
+                        R"(},"source":{"schema":"public","table":"t"},"op":"c"})");
+  }
+  cluster.flush();
+  constexpr std::int16_t kOffsetCommit = 8;  // the request's API key in the Kafka protocol
+  cluster.fail_requests(kOffsetCommit, 2, RD_KAFKA_RESP_ERR_OFFSET_METADATA_TOO_LARGE);
+  LogLines log;
+  auto engine = kafka_to_memory_logged(log, source_table(cluster, topic, group), "table = \"public.t\"\nkeys = [\"t:{id}\"]\n");
+  ASSERT_TRUE(engine) << engine.error();
+  ASSERT_TRUE((*engine)->start().ok());
+  EXPECT_TRUE(cluster.wait_committed(group, topic, 0, 3)) << cluster.committed(group, topic, 0);
+  EXPECT_TRUE(log.has("Kafka: committing offsets failed: ")) << "seen, not taken for done";
+  EXPECT_TRUE(log.has("committed again at the next commit"));
+  ASSERT_TRUE((*engine)->stop().ok());
 }
 
 // A failed authentication is fatal: the run ends with librdkafka's reason instead of retrying
