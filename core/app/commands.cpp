@@ -1,7 +1,9 @@
 #include "commands.hpp"
 
 #include <algorithm>
+#include <condition_variable>
 #include <csignal>
+#include <mutex>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -58,6 +60,45 @@ class SignalWaiter {
   std::thread thread_;
 };
 
+// The counts of a run in one line; keys routes could not render are spelt out, by route and
+// reason, as each may leave a cache entry stale.
+std::string stats_line(const EngineStats& stats) {
+  std::string line = std::to_string(stats.messages) + " messages, " + std::to_string(stats.events) + " events, " +
+                     std::to_string(stats.skipped) + " skipped, " + std::to_string(stats.malformed) + " malformed, " +
+                     std::to_string(stats.invalidations) + " invalidations, " + std::to_string(stats.delivered) +
+                     " delivered, " + std::to_string(stats.coalesced) + " coalesced, " +
+                     std::to_string(stats.dead_lettered) + " dead-lettered, " + std::to_string(stats.acknowledged) +
+                     " acknowledged, " + std::to_string(stats.unrendered_keys) + " keys not rendered";
+  if (stats.unrendered_keys == 0) return line;
+  std::string detail;
+  for (const auto& route : stats.routes) {
+    for (const auto& [reason, count] : route.unrendered) {
+      detail += (detail.empty() ? "" : ", ") + route.route + " " + reason + ": " + std::to_string(count);
+    }
+  }
+  return line + " (" + detail + ")";
+}
+
+// Logs the stats line every `interval` until destroyed.
+class PeriodicStats {
+ public:
+  PeriodicStats(const Engine& engine, std::chrono::milliseconds interval) {
+    if (interval.count() <= 0) return;
+    thread_ = std::jthread([&engine, interval, this](std::stop_token stop) {
+      std::unique_lock lock(mutex_);
+      while (!wake_.wait_for(lock, stop, interval, [] { return false; })) {
+        if (stop.stop_requested()) return;
+        log(sdk::LogLevel::info, "stats: " + stats_line(engine.stats()));
+      }
+    });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable_any wake_;
+  std::jthread thread_;
+};
+
 }  // namespace
 
 int validate_command(const std::string& config_file) {
@@ -91,6 +132,7 @@ int run_command(const std::string& config_file) {
     return kExitUsage;
   }
   set_log_level(configuration.summary().log_level);
+  const auto stats_interval = configuration.summary().stats_interval;
   auto built = EngineBuilder().configuration(std::move(configuration)).build();
   if (!built) {
     std::cerr << built.error();
@@ -103,14 +145,12 @@ int run_command(const std::string& config_file) {
     log(sdk::LogLevel::error, started.message());
     return kExitFailure;
   }
-  auto status = engine.wait();
-  auto stats = engine.stats();
-  log(sdk::LogLevel::info, "stopped: " + std::to_string(stats.messages) + " messages, " + std::to_string(stats.events) +
-                               " events, " + std::to_string(stats.skipped) + " skipped, " +
-                               std::to_string(stats.malformed) + " malformed, " + std::to_string(stats.invalidations) +
-                               " invalidations, " + std::to_string(stats.delivered) + " delivered, " +
-                               std::to_string(stats.coalesced) + " coalesced, " + std::to_string(stats.dead_lettered) +
-                               " dead-lettered, " + std::to_string(stats.acknowledged) + " acknowledged");
+  sdk::Status status = sdk::Status::success();
+  {
+    PeriodicStats periodic(engine, stats_interval);
+    status = engine.wait();
+  }
+  log(sdk::LogLevel::info, "stopped: " + stats_line(engine.stats()));
   if (!status) {
     log(sdk::LogLevel::error, status.message());
     return kExitFailure;

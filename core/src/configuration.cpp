@@ -70,6 +70,7 @@ ConfigurationSummary Configuration::summary() const {
   summary.routes = pipeline.routes.size();
   summary.log_level = pipeline.engine.log_level;
   summary.dead_letter = config::dead_letter_path(pipeline).string();
+  summary.stats_interval = pipeline.engine.stats_interval;
   return summary;
 }
 
@@ -92,14 +93,6 @@ Explanation::Row rendered(const sdk::Row& row) {
   Explanation::Row out;
   for (const auto& column : row.columns()) out.emplace_back(column.name, rendered(column.value));
   return out;
-}
-
-const char* why_unrendered(route::KeyTemplate::Outcome outcome) {
-  switch (outcome) {
-    case route::KeyTemplate::Outcome::null_column: return "null";
-    case route::KeyTemplate::Outcome::unavailable_column: return "unavailable (TOAST)";
-    default: return "absent";
-  }
 }
 
 Explanation refused(std::string reason) {
@@ -188,9 +181,7 @@ Explanation Configuration::explain(const ExplainRequest& request) const {
   std::vector<route::RoutedInvalidation> routed;
   router->route(source_index, event, routed);
   for (const auto& problem : router->take_new_problems()) {
-    explanation.problems.push_back("route " + std::to_string(problem.route) + ": \"" + problem.template_text +
-                                   "\" rendered no key: column '" + problem.column + "' is " +
-                                   why_unrendered(problem.outcome));
+    explanation.problems.push_back(problem.describe());
   }
   for (const auto& item : routed) {
     explanation.invalidations.push_back(ExplainedInvalidation{

@@ -323,6 +323,18 @@ EngineStats Engine::stats() const {
   stats.redeliveries = counters.redeliveries.load();
   stats.source_restarts = counters.source_restarts.load();
   stats.acknowledged = impl_->pipeline->acknowledged();
+  const route::Router& router = impl_->pipeline->router();
+  for (std::size_t r = 0; r < router.route_count(); ++r) {
+    const route::RouteCounters& route_counters = router.counters(r);
+    RouteStats route{"routes[" + std::to_string(r) + "]", route_counters.matched.load(), route_counters.unchanged.load(), {}};
+    for (std::size_t reason = 0; reason < route::kUnrenderedReasons; ++reason) {
+      if (auto count = route_counters.unrendered_by_reason[reason].load()) {
+        route.unrendered[std::string(route::to_string(static_cast<route::Unrendered>(reason)))] = count;
+      }
+    }
+    stats.unrendered_keys += route.unrendered_total();
+    stats.routes.push_back(std::move(route));
+  }
   return stats;
 }
 

@@ -33,7 +33,8 @@ pid_t spawn_run(const std::string& config, const std::filesystem::path& log, int
 
 // Waits until `log` contains `text` (bounded), as a person watching the log would.
 void wait_for_log(const std::filesystem::path& log, const std::string& text) {
-  for (int i = 0; i < 500 && read_file(log).find(text) == std::string::npos; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(invalidator::testing::eventually([&] { return read_file(log).find(text) != std::string::npos; }, 30s))
+      << "no '" << text << "' in:\n" << read_file(log);
 }
 
 TEST(Cli, PrintsItsVersion) {
@@ -112,7 +113,7 @@ TEST(Cli, SigtermDrainsAndExitsCleanly) {
   write_file(dir / "events.jsonl",
              R"({"before":{"id":1},"after":{"id":1},"source":{"schema":"public","table":"t","lsn":5},"op":"u"})"
              "\n");
-  write_file(dir / "follow.toml", "[sources.s]\ntype = \"file\"\nfollow = true\npoll_interval = \"10ms\"\npath = \"" +
+  write_file(dir / "follow.toml", "[engine]\nstats_interval = \"5ms\"\n[sources.s]\ntype = \"file\"\nfollow = true\npoll_interval = \"10ms\"\npath = \"" +
                                       (dir / "events.jsonl").string() +
                                       "\"\n[sinks.c]\ntype = \"memory\"\nlog_invalidations = true\n[[routes]]\n"
                                       "from = [\"s\"]\ntable = \"public.t\"\nkeys = [\"t:{id}\"]\nto = [\"c\"]\n");
@@ -120,6 +121,7 @@ TEST(Cli, SigtermDrainsAndExitsCleanly) {
   pid_t child = spawn_run((dir / "follow.toml").string(), log);
   ASSERT_GE(child, 0);
   wait_for_log(log, "delete t:1");  // the event went through; now ask the process to stop
+  wait_for_log(log, "stats: 1 messages");  // the periodic stats line
   ::kill(child, SIGTERM);
   int status = 0;
   ::waitpid(child, &status, 0);
@@ -221,6 +223,40 @@ TEST_F(Explain, UsesTheRecordKeyForADeleteWithoutBeforeImage) {
                               (dir_ / "delete.json").string());
   EXPECT_EQ(result.exit_code, 0);
   EXPECT_NE(result.output.find("\"key\":\"product:111\""), std::string::npos) << result.output;
+}
+
+TEST_F(Explain, NamesAKeyTheRowBeforeTheChangeCannotRenderAndTheFix) {
+  // REPLICA IDENTITY DEFAULT: an update without its old row; the old name's key is unknown.
+  write_file(dir_ / "key.json", R"({"id":106})");
+  auto why = explanation("--source kafka --key " + (dir_ / "key.json").string() + " " +
+                         fixture("pg_update_before_null_no_schema.json"));
+  EXPECT_NE(why.output.find("route 0 (inventory.products): key template \"product:name:{name}\" rendered no key for "
+                            "the row before the change"),
+            std::string::npos)
+      << why.output;
+  EXPECT_NE(why.output.find("fix: ALTER TABLE inventory.products REPLICA IDENTITY FULL"), std::string::npos)
+      << why.output;
+}
+
+TEST(Cli, TheStatsLineCountsKeysNotRenderedByRouteAndReason) {
+  TempDir dir;
+  const std::string update = invalidator::testing::read_file(std::string(INVALIDATOR_FIXTURES_DIR) +
+                                                             "/debezium/pg_update_before_null_no_schema.json");
+  std::string record = R"({"topic":"fullfillment.inventory.products","key":{"id":106},"value":)" + update + "}";
+  record.erase(std::remove(record.begin(), record.end(), '\n'), record.end());
+  write_file(dir / "events.jsonl", record + "\n" + record + "\n");
+  write_file(dir / "pipeline.toml", "[engine]\nstats_interval = \"1ms\"\n[sources.s]\ntype = \"file\"\npath = \"" +
+                                        (dir / "events.jsonl").string() +
+                                        "\"\n[sinks.c]\ntype = \"memory\"\n[[routes]]\nfrom = [\"s\"]\n"
+                                        "table = \"*.products\"\nkeys = [\"product:{id}\", \"product:name:{name}\"]\n"
+                                        "to = [\"c\"]\n");
+  auto result = run_command(kBinary + " run -c " + (dir / "pipeline.toml").string());
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("2 keys not rendered (routes[0] not_in_before_image: 2)"), std::string::npos)
+      << result.output;
+  const auto first = result.output.find("REPLICA IDENTITY FULL");
+  EXPECT_NE(first, std::string::npos) << result.output;
+  EXPECT_EQ(result.output.find("REPLICA IDENTITY FULL", first + 1), std::string::npos) << "logged once per route";
 }
 
 TEST_F(Explain, SkippedAndMalformedMessages) {

@@ -101,6 +101,47 @@ TEST_F(RouterTest, MissingColumnsRenderNoKeyAndAreReported) {
   EXPECT_EQ(problems_[0].column, "email");
 }
 
+TEST_F(RouterTest, AKeyTheRowBeforeTheChangeCannotRenderIsCountedByReasonWithTheFix) {
+  // PostgreSQL with REPLICA IDENTITY DEFAULT: no before image for an update, only the record
+  // key (the primary key). The old e-mail's key cannot be named: the entry it caches may stay.
+  sdk::ChangeEvent event = update({}, {{"id", std::int64_t{5}}, {"email", std::string("new@x")}});
+  event.before.reset();
+  event.key = sdk::Row{{"id", std::int64_t{5}}};
+  auto router = Router::build({customers_route()}, {"pg"}, {"cache"});
+  ASSERT_TRUE(router) << router.error();
+  std::vector<RoutedInvalidation> out;
+  router->route(0, event, out);
+  router->route(0, event, out);
+  EXPECT_EQ(keys_of(out), (std::vector<std::string>{"delete customer:5", "delete customer:email:new@x",
+                                                    "delete customer:5", "delete customer:email:new@x"}));
+  const auto& counters = router->counters(0);
+  EXPECT_EQ(counters.unrendered.load(), 2u);
+  EXPECT_EQ(counters.unrendered_by_reason[static_cast<std::size_t>(Unrendered::not_in_before_image)].load(), 2u);
+  auto problems = router->take_new_problems();
+  ASSERT_EQ(problems.size(), 1u) << "reported once, counted each time";
+  EXPECT_EQ(problems[0].reason, Unrendered::not_in_before_image);
+  EXPECT_EQ(problems[0].column, "email");
+  const std::string text = problems[0].describe();
+  EXPECT_NE(text.find("route 0 (public.customers): key template \"customer:email:{email}\" rendered no key for the "
+                      "row before the change"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("fix: ALTER TABLE public.customers REPLICA IDENTITY FULL"), std::string::npos) << text;
+
+  // A column in no image at all is another reason: probably a misspelling.
+  auto misspelt = customers_route();
+  misspelt.keys = {"customer:{emial}"};
+  auto other = Router::build({misspelt}, {"pg"}, {"cache"});
+  std::vector<RoutedInvalidation> none;
+  other->route(0, update({{"id", std::int64_t{5}}, {"email", std::string("a")}},
+                         {{"id", std::int64_t{5}}, {"email", std::string("b")}}),
+               none);
+  EXPECT_EQ(other->counters(0).unrendered_by_reason[static_cast<std::size_t>(Unrendered::absent)].load(), 2u);
+  auto absent = other->take_new_problems();
+  ASSERT_EQ(absent.size(), 1u);
+  EXPECT_NE(absent[0].describe().find("check its spelling"), std::string::npos) << absent[0].describe();
+}
+
 TEST_F(RouterTest, TruncateDeletesPatterns) {
   sdk::ChangeEvent truncate;
   truncate.op = sdk::Op::truncate;

@@ -48,6 +48,7 @@ struct ConfigurationSummary {
   // Where what cannot be decoded or delivered goes; empty: engine.on_error = "stop", the
   // pipeline stops at it instead.
   std::string dead_letter;
+  std::chrono::milliseconds stats_interval{0};  // `invalidator run`'s stats line; 0: only at the end
 };
 
 // `invalidator explain`: one message through a source's codec and the routes.

@@ -64,6 +64,22 @@ struct SinkSettings {
   std::optional<std::chrono::milliseconds> retry_max_backoff{};
 };
 
+// What one [[routes]] entry did.
+struct RouteStats {
+  std::string route;  // "routes[0]"
+  std::uint64_t matched = 0;
+  std::uint64_t unchanged = 0;  // updates its `changed` list filtered out
+  // Keys its templates could not render, so that a cache entry may stay stale, by reason:
+  // "absent", "null", "unavailable" (TOAST), "not_in_before_image" (REPLICA IDENTITY
+  // DEFAULT), "missing_header". Reasons never seen are left out.
+  std::map<std::string, std::uint64_t> unrendered;
+  std::uint64_t unrendered_total() const {
+    std::uint64_t total = 0;
+    for (const auto& [reason, count] : unrendered) total += count;
+    return total;
+  }
+};
+
 struct EngineStats {
   std::uint64_t messages = 0;
   std::uint64_t events = 0;
@@ -79,6 +95,8 @@ struct EngineStats {
   std::uint64_t redeliveries = 0;  // second deletes scheduled by redelete_after
   std::uint64_t source_restarts = 0;  // sources started again after a transient failure
   std::uint64_t acknowledged = 0;  // source positions acknowledged
+  std::uint64_t unrendered_keys = 0;  // keys routes could not render (routes has them by reason)
+  std::vector<RouteStats> routes;
 };
 
 class Engine;

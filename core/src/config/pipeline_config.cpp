@@ -48,6 +48,10 @@ const sdk::OptionsSpec<EngineSettings>& engine_options() {
         .description("Minimum level of log lines, applied by `invalidator run` (a service embedding the engine keeps its own logging set-up).")
         .one_of({"trace", "debug", "info", "warn", "error"})
         .default_value("info");
+    s.option("stats_interval", &S::stats_interval)
+        .description("How often `invalidator run` logs its stats line (messages, invalidations, deliveries, dead letters, and the keys routes could not render, by route and reason); 0: only when it stops.")
+        .default_value(60s)
+        .min(0);
     s.option("on_error", &S::on_error)
         .description("What becomes of a message that cannot be decoded, or an invalidation a sink refuses for good (or still fails after retry.max_attempts). \"dead_letter\": it is written to engine.dead_letter, flushed to disk, and the source moves past it. \"stop\": the pipeline stops with an error naming its source position, which is not acknowledged (as Kafka Connect's errors.tolerance = none).")
         .choices({{"dead_letter", OnError::dead_letter}, {"stop", OnError::stop}})

@@ -41,6 +41,7 @@ struct EngineSettings {
   std::string state_dir;    // as written; relative to the configuration file's directory
   std::chrono::milliseconds source_restart_backoff{};
   std::chrono::milliseconds source_restart_max_backoff{};
+  std::chrono::milliseconds stats_interval{};  // applied by `invalidator run`
 };
 
 struct BatchSettings {

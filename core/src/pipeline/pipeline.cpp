@@ -285,12 +285,7 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& 
   routed.clear();
   worker.router.route(item.source, *event, routed);
   for (const auto& problem : worker.router.take_new_problems()) {
-    const char* why = problem.outcome == route::KeyTemplate::Outcome::null_column          ? "is null"
-                      : problem.outcome == route::KeyTemplate::Outcome::unavailable_column ? "is unavailable (TOAST)"
-                                                                                           : "is absent";
-    logger_->warn("route {}: key template \"{}\" rendered no key because column '{}' {} (table {}); "
-                 "reported once, counted each time",
-                 problem.route, problem.template_text, problem.column, why, event->table.qualified_name());
+    logger_->warn("{}. Reported once, counted each time (the stats line's unrendered keys)", problem.describe());
   }
   worker.invalidations += routed.size();
   const std::string* topic = routed.empty() ? nullptr : intern_topic(worker, event->topic);

@@ -61,6 +61,8 @@ class Pipeline {
   sdk::Status wait();
 
   const Counters& counters() const { return counters_; }
+  // The routes' counters (shared by every decode thread's copy of the router).
+  const route::Router& router() const { return workers_.front()->router; }
   std::uint64_t acknowledged() const;
   std::size_t outstanding() const;
   sdk::Sink* sink(std::string_view id);

@@ -133,12 +133,46 @@ bool Router::changed_passes(const CompiledRoute& route, const sdk::ChangeEvent& 
   return false;
 }
 
+std::string_view to_string(Unrendered reason) {
+  switch (reason) {
+    case Unrendered::absent: return "absent";
+    case Unrendered::null: return "null";
+    case Unrendered::unavailable: return "unavailable";
+    case Unrendered::not_in_before_image: return "not_in_before_image";
+    case Unrendered::missing_header: return "missing_header";
+  }
+  return "absent";
+}
+
+std::string Router::RenderProblem::describe() const {
+  std::string text = "route " + std::to_string(route) + " (" + table + "): key template \"" + template_text +
+                     "\" rendered no key";
+  const std::string alter = "ALTER TABLE " + table + " REPLICA IDENTITY FULL";
+  switch (reason) {
+    case Unrendered::absent:
+      return text + ": column '" + column + "' is in neither the row nor the row before; check its spelling";
+    case Unrendered::null:
+      return text + ": column '" + column + "' is null (in the row before a delete, a column outside the primary "
+                    "key is null when the table has REPLICA IDENTITY DEFAULT; if so: " + alter + ")";
+    case Unrendered::unavailable:
+      return text + ": column '" + column + "' is unavailable (an unchanged TOASTed value); " + alter +
+             " makes PostgreSQL log it";
+    case Unrendered::not_in_before_image:
+      return text + " for the row before the change: column '" + column +
+             "' is not in it, so the old key may stay cached. The table has REPLICA IDENTITY DEFAULT (PostgreSQL "
+             "logs only the primary key of the old row); fix: " + alter;
+    case Unrendered::missing_header:
+      return text + ": the message has no header '" + column.substr(std::string_view("header:").size()) + "'";
+  }
+  return text;
+}
+
 void Router::note_problem(const CompiledRoute& route, const KeyTemplate& key, KeyTemplate::Outcome outcome,
-                          const sdk::Row& row, std::span<const sdk::Header> headers) {
+                          const sdk::Row& row, bool before_image, const sdk::ChangeEvent& event) {
   std::string column;
   if (outcome == KeyTemplate::Outcome::missing_header) {
     for (const auto& name : key.headers()) {
-      if (std::none_of(headers.begin(), headers.end(), [&](const sdk::Header& h) { return h.name == name; })) {
+      if (std::none_of(event.headers.begin(), event.headers.end(), [&](const sdk::Header& h) { return h.name == name; })) {
         column = "header:" + name;
         break;
       }
@@ -152,14 +186,29 @@ void Router::note_problem(const CompiledRoute& route, const KeyTemplate& key, Ke
       break;
     }
   }
-  std::string marker = std::to_string(route.index) + "/" + key.text() + "/" + column;
+  Unrendered reason = Unrendered::absent;
+  switch (outcome) {
+    case KeyTemplate::Outcome::null_column: reason = Unrendered::null; break;
+    case KeyTemplate::Outcome::unavailable_column: reason = Unrendered::unavailable; break;
+    case KeyTemplate::Outcome::missing_header: reason = Unrendered::missing_header; break;
+    default:
+      // Absent from the old row but present in the new one: the old row was logged in part.
+      if (before_image && (!event.after || event.after->find(column) != nullptr)) {
+        reason = Unrendered::not_in_before_image;
+      }
+      break;
+  }
+  auto& counters = *counters_[route.index];
+  counters.unrendered.fetch_add(1, std::memory_order_relaxed);
+  counters.unrendered_by_reason[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
+  std::string marker = std::to_string(route.index) + "/" + key.text() + "/" + column + "/" + std::string(to_string(reason));
   {
     std::lock_guard guard(reported_->mutex);
     auto& markers = reported_->markers;
     if (std::find(markers.begin(), markers.end(), marker) != markers.end()) return;
     markers.push_back(marker);
   }
-  new_problems_.push_back(RenderProblem{route.index, key.text(), column, outcome});
+  new_problems_.push_back(RenderProblem{route.index, key.text(), column, reason, event.table.qualified_name()});
 }
 
 std::vector<std::string> Router::used_columns() const {
@@ -255,10 +304,10 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
         if (image == old_image && new_image != nullptr && key.renders_alike(*new_image, *old_image)) continue;
         auto outcome = key.render(*image, scratch_, event.headers);
         if (outcome != KeyTemplate::Outcome::rendered) {
-          // The record key only knows key columns; other columns missing there is expected.
-          if (image == &event.key && outcome == KeyTemplate::Outcome::missing_column) continue;
-          counters.unrendered.fetch_add(1, std::memory_order_relaxed);
-          note_problem(route, key, outcome, *image, event.headers);
+          // The record key standing in for a missing before image knows only key columns: a
+          // key built from another column cannot be rendered for the old row, which is
+          // counted and reported (the fix is REPLICA IDENTITY FULL), never passed over.
+          note_problem(route, key, outcome, *image, image == old_image, event);
           continue;
         }
         if (std::find(rendered_.begin(), rendered_.end(), scratch_) == rendered_.end()) {

@@ -27,10 +27,22 @@ struct RoutedInvalidation {
   std::chrono::milliseconds redelete_after{0};  // deliver this delete again after that long
 };
 
+// Why a key template rendered no key, so that a cache entry may stay stale.
+enum class Unrendered : std::uint8_t {
+  absent,               // the column is in neither the row nor the table (a misspelling?)
+  null,                 // the column is null in the row
+  unavailable,          // an unchanged TOASTed value Debezium left out
+  not_in_before_image,  // the row before the change lacks it (PostgreSQL REPLICA IDENTITY DEFAULT)
+  missing_header,       // {header:NAME} and the message has no such header
+};
+inline constexpr std::size_t kUnrenderedReasons = 5;
+std::string_view to_string(Unrendered reason);
+
 struct RouteCounters {
   std::atomic<std::uint64_t> matched{0};
   std::atomic<std::uint64_t> unchanged{0};  // updates filtered out by `changed`
-  std::atomic<std::uint64_t> unrendered{0};  // keys not rendered: column absent, null or unavailable
+  std::atomic<std::uint64_t> unrendered{0};  // keys not rendered, whatever the reason
+  std::array<std::atomic<std::uint64_t>, kUnrenderedReasons> unrendered_by_reason{};  // by Unrendered
 };
 
 // Matches events against [[routes]] and renders their keys. Routes are compiled once.
@@ -55,12 +67,16 @@ class Router {
   std::vector<std::string> explain(std::size_t source, const sdk::ChangeEvent& event) const;
   const RouteCounters& counters(std::size_t route) const { return *counters_[route]; }
 
-  // Event templates a route could not render, reported once per route and column.
+  // Event templates a route could not render, reported once per route, template, column
+  // and reason.
   struct RenderProblem {
     std::size_t route;
     std::string template_text;
     std::string column;
-    KeyTemplate::Outcome outcome;
+    Unrendered reason;
+    std::string table;  // "public.customers"
+    // In words, with what to do about it: "route 0: key template ... rendered no key ...".
+    std::string describe() const;
   };
   // Problems seen since the last call, each reported once for the life of the router.
   std::vector<RenderProblem> take_new_problems();
@@ -84,8 +100,9 @@ class Router {
 
   bool table_matches(const CompiledRoute& route, const sdk::TableId& table) const;
   bool changed_passes(const CompiledRoute& route, const sdk::ChangeEvent& event) const;
+  // Counts a key not rendered, and keeps it to be reported if it is the first of its kind.
   void note_problem(const CompiledRoute& route, const KeyTemplate& key, KeyTemplate::Outcome outcome,
-                    const sdk::Row& row, std::span<const sdk::Header> headers);
+                    const sdk::Row& row, bool before_image, const sdk::ChangeEvent& event);
 
   // Table names the invalidations' contexts point at. A copy starts empty: each decoding
   // thread interns into its own, which lives as long as that thread's router.
