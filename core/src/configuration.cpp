@@ -1,5 +1,7 @@
 #include "invalidator/configuration.hpp"
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <tuple>
 
@@ -95,6 +97,17 @@ Explanation::Row rendered(const sdk::Row& row) {
   return out;
 }
 
+// Whether a Debezium value comes with its schema (the JSON converter's schemas.enable).
+bool carries_schema(const std::string& value) {
+  simdjson::dom::parser parser;
+  simdjson::dom::object object;
+  if (parser.parse(simdjson::padded_string(value)).get_object().get(object) != simdjson::SUCCESS) return false;
+  simdjson::dom::element schema;
+  simdjson::dom::element payload;
+  return object["schema"].get(schema) == simdjson::SUCCESS && schema.is_object() &&
+         object["payload"].get(payload) == simdjson::SUCCESS;
+}
+
 Explanation refused(std::string reason) {
   Explanation explanation;
   explanation.outcome = Explanation::Outcome::refused;
@@ -182,6 +195,14 @@ Explanation Configuration::explain(const ExplainRequest& request) const {
   router->route(source_index, event, routed);
   for (const auto& problem : router->take_new_problems()) {
     explanation.problems.push_back(problem.describe());
+  }
+  // A message with its schema lists every column of its table: a `changed` column it lacks
+  // is no column of the table, an error; without a schema it is probably one.
+  const bool has_schema = message.value && carries_schema(*message.value);
+  for (const auto& problem : router->take_new_changed_problems()) {
+    explanation.problems.push_back(has_schema ? "error: " + problem.describe() + "; the message's schema has no field '" +
+                                                    problem.column + "'"
+                                              : problem.describe());
   }
   for (const auto& item : routed) {
     explanation.invalidations.push_back(ExplainedInvalidation{

@@ -238,6 +238,32 @@ TEST_F(Explain, NamesAKeyTheRowBeforeTheChangeCannotRenderAndTheFix) {
       << why.output;
 }
 
+TEST_F(Explain, AChangedColumnNoImageHasIsAnErrorWhenTheMessageCarriesItsSchema) {
+  write_file(dir_ / "changed.toml", "[sources.kafka]\ntype = \"file\"\npath = \"/dev/null\"\n[sinks.cache]\n"
+                                    "type = \"memory\"\n[[routes]]\nfrom = [\"kafka\"]\ntable = \"*.products\"\n"
+                                    "changed = [\"nmae\", \"name\"]\nkeys = [\"product:{id}\"]\nto = [\"cache\"]\n");
+  const std::string payload = R"({"before":{"id":1,"name":"a"},"after":{"id":1,"name":"b"},)"
+                              R"("source":{"schema":"inventory","table":"products"},"op":"u"})";
+  write_file(dir_ / "plain.json", payload);
+  write_file(dir_ / "with_schema.json",
+             R"({"schema":{"type":"struct","fields":[{"field":"before"},{"field":"after"}]},"payload":)" + payload + "}");
+  auto explain = [&](const std::string& file) {
+    return run_command("{ " + kBinary + " explain -c " + (dir_ / "changed.toml").string() + " " +
+                       (dir_ / file).string() + " >/dev/null; }")
+        .output;
+  };
+  const std::string plain = explain("plain.json");
+  EXPECT_NE(plain.find("route 0 (inventory.products): `changed` names column 'nmae', which is in neither the row nor "
+                       "the row before: probably a misspelling"),
+            std::string::npos)
+      << plain;
+  EXPECT_EQ(plain.find("error: route 0"), std::string::npos) << plain;
+  const std::string with_schema = explain("with_schema.json");
+  EXPECT_NE(with_schema.find("error: route 0 (inventory.products): `changed` names column 'nmae'"), std::string::npos)
+      << with_schema;
+  EXPECT_NE(with_schema.find("the message's schema has no field 'nmae'"), std::string::npos) << with_schema;
+}
+
 TEST(Cli, TheStatsLineCountsKeysNotRenderedByRouteAndReason) {
   TempDir dir;
   const std::string update = invalidator::testing::read_file(std::string(INVALIDATOR_FIXTURES_DIR) +

@@ -142,6 +142,24 @@ TEST_F(RouterTest, AKeyTheRowBeforeTheChangeCannotRenderIsCountedByReasonWithThe
   EXPECT_NE(absent[0].describe().find("check its spelling"), std::string::npos) << absent[0].describe();
 }
 
+TEST_F(RouterTest, AChangedColumnInNeitherImageIsReportedOnceAsAProbableMisspelling) {
+  auto route_spec = customers_route();
+  route_spec.changed = {"emial", "email"};
+  auto router = Router::build({route_spec}, {"pg"}, {"cache"});
+  ASSERT_TRUE(router) << router.error();
+  std::vector<RoutedInvalidation> out;
+  for (int i = 0; i < 3; ++i) {
+    router->route(0, update({{"id", std::int64_t{1}}, {"email", std::string("a")}},
+                            {{"id", std::int64_t{1}}, {"email", std::string("b")}}),
+                  out);
+  }
+  auto problems = router->take_new_changed_problems();
+  ASSERT_EQ(problems.size(), 1u) << "once per route and column";
+  EXPECT_EQ(problems[0].column, "emial");
+  EXPECT_NE(problems[0].describe().find("probably a misspelling"), std::string::npos) << problems[0].describe();
+  EXPECT_EQ(out.size(), 9u) << "the route still works on its other columns";
+}
+
 TEST_F(RouterTest, TruncateDeletesPatterns) {
   sdk::ChangeEvent truncate;
   truncate.op = sdk::Op::truncate;

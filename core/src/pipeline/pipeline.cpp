@@ -287,6 +287,9 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& 
   for (const auto& problem : worker.router.take_new_problems()) {
     logger_->warn("{}. Reported once, counted each time (the stats line's unrendered keys)", problem.describe());
   }
+  for (const auto& problem : worker.router.take_new_changed_problems()) {
+    logger_->warn("{}. Reported once", problem.describe());
+  }
   worker.invalidations += routed.size();
   const std::string* topic = routed.empty() ? nullptr : intern_topic(worker, event->topic);
   // One hold per invalidation, taken at once: the lanes cannot release any before the opener's

@@ -201,14 +201,40 @@ void Router::note_problem(const CompiledRoute& route, const KeyTemplate& key, Ke
   auto& counters = *counters_[route.index];
   counters.unrendered.fetch_add(1, std::memory_order_relaxed);
   counters.unrendered_by_reason[static_cast<std::size_t>(reason)].fetch_add(1, std::memory_order_relaxed);
-  std::string marker = std::to_string(route.index) + "/" + key.text() + "/" + column + "/" + std::string(to_string(reason));
-  {
-    std::lock_guard guard(reported_->mutex);
-    auto& markers = reported_->markers;
-    if (std::find(markers.begin(), markers.end(), marker) != markers.end()) return;
-    markers.push_back(marker);
+  if (!first_report(std::to_string(route.index) + "/" + key.text() + "/" + column + "/" + std::string(to_string(reason)))) {
+    return;
   }
   new_problems_.push_back(RenderProblem{route.index, key.text(), column, reason, event.table.qualified_name()});
+}
+
+bool Router::first_report(std::string marker) {
+  std::lock_guard guard(reported_->mutex);
+  auto& markers = reported_->markers;
+  if (std::find(markers.begin(), markers.end(), marker) != markers.end()) return false;
+  markers.push_back(std::move(marker));
+  return true;
+}
+
+std::string Router::ChangedColumnProblem::describe() const {
+  return "route " + std::to_string(route) + " (" + table + "): `changed` names column '" + column +
+         "', which is in neither the row nor the row before: probably a misspelling (the route passes updates only "
+         "when another of its `changed` columns changes)";
+}
+
+void Router::check_changed_columns(const CompiledRoute& route, const sdk::ChangeEvent& event) {
+  if (route.changed.empty() || event.op != sdk::Op::update || !event.before || !event.after) return;
+  for (const auto& column : route.changed) {
+    if (event.before->find(column) != nullptr || event.after->find(column) != nullptr) continue;
+    if (first_report("changed/" + std::to_string(route.index) + "/" + column)) {
+      new_changed_problems_.push_back(ChangedColumnProblem{route.index, column, event.table.qualified_name()});
+    }
+  }
+}
+
+std::vector<Router::ChangedColumnProblem> Router::take_new_changed_problems() {
+  std::vector<ChangedColumnProblem> problems;
+  problems.swap(new_changed_problems_);
+  return problems;
 }
 
 std::vector<std::string> Router::used_columns() const {
@@ -262,6 +288,7 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
     if (std::find(route.ops.begin(), route.ops.end(), event.op) == route.ops.end()) continue;
     if (!table_matches(route, event.table)) continue;
     auto& counters = *counters_[r];
+    check_changed_columns(route, event);
     if (!changed_passes(route, event)) {
       counters.unchanged.fetch_add(1, std::memory_order_relaxed);
       continue;

@@ -81,6 +81,17 @@ class Router {
   // Problems seen since the last call, each reported once for the life of the router.
   std::vector<RenderProblem> take_new_problems();
 
+  // A `changed` column in neither image of an update: not a column of the table, most likely
+  // a misspelling, and the route then never sees it change.
+  struct ChangedColumnProblem {
+    std::size_t route;
+    std::string column;
+    std::string table;
+    std::string describe() const;
+  };
+  // As take_new_problems(), for `changed` columns.
+  std::vector<ChangedColumnProblem> take_new_changed_problems();
+
  private:
   struct CompiledRoute {
     std::size_t index = 0;
@@ -146,6 +157,11 @@ class Router {
   };
   std::shared_ptr<Reported> reported_ = std::make_shared<Reported>();
   std::vector<RenderProblem> new_problems_;
+  std::vector<ChangedColumnProblem> new_changed_problems_;
+  // Reports each `changed` column of `route` that neither image of the update has.
+  void check_changed_columns(const CompiledRoute& route, const sdk::ChangeEvent& event);
+  // Whether `marker` is reported for the first time (by this router or a copy).
+  bool first_report(std::string marker);
   std::string scratch_;
   std::vector<std::string> rendered_;
 };
