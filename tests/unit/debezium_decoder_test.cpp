@@ -166,6 +166,15 @@ TEST_F(DecoderTest, FlattenedRecordWithOpAndTableMetadata) {
   EXPECT_EQ(event_.version, 99u);
 }
 
+TEST_F(DecoderTest, AFlattenedRecordWithATableAloneTakesItsSchemaFromTheTopic) {
+  auto result = decode(message(std::string(R"({"id":7,"__op":"u","__table":"products"})"), "dbserver1.public.products"));
+  ASSERT_EQ(result.status, DecodeStatus::event);
+  EXPECT_EQ(event_.table.qualified_name(), "public.products");
+  // A topic renamed to something else says nothing about the schema.
+  decode(message(std::string(R"({"id":7,"__op":"u","__table":"products"})"), "all-changes"));
+  EXPECT_EQ(event_.table.qualified_name(), "products");
+}
+
 TEST_F(DecoderTest, RecordKeysWithAndWithoutSchema) {
   sdk::Row key;
   ASSERT_TRUE(decoder_.decode_key(fixture("debezium/key_with_schema_tutorial.json"), key));

@@ -160,6 +160,21 @@ TEST_F(RouterTest, AChangedColumnInNeitherImageIsReportedOnceAsAProbableMisspell
   EXPECT_EQ(out.size(), 9u) << "the route still works on its other columns";
 }
 
+TEST_F(RouterTest, AFlattenedMessageNamingItsTableAloneMatchesSchemaQualifiedRoutes) {
+  codec::DebeziumDecoder decoder;
+  sdk::RawMessage message;
+  message.topic = "dbserver1.public.products";
+  message.value = R"({"id":7,"__op":"u","__table":"products"})";
+  sdk::ChangeEvent event;
+  ASSERT_EQ(decoder.decode(message, event).status, codec::DecodeStatus::event);
+  for (const char* table : {"public.products", "*.products"}) {
+    route::RouteSpec spec = customers_route();
+    spec.table = table;
+    spec.keys = {"product:{id}"};
+    EXPECT_EQ(route(event, {spec}), (std::vector<std::string>{"delete product:7"})) << table;
+  }
+}
+
 TEST_F(RouterTest, TruncateDeletesPatterns) {
   sdk::ChangeEvent truncate;
   truncate.op = sdk::Op::truncate;

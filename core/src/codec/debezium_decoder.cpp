@@ -593,6 +593,12 @@ DecodeResult DebeziumDecoder::decode_flattened(const sdk::RawMessage& message, s
     auto from_topic = table_from_topic(message.topic);
     table.table = from_topic.table;
     if (table.schema.empty() && table.database.empty()) table.schema = from_topic.schema;
+  } else if (table.schema.empty() && table.database.empty()) {
+    // add.fields=table alone: the schema (or database) is the topic's, prefix.schema.table,
+    // so that routes on "public.products" or "*.products" match. Only when the topic does
+    // end with that table, which a renamed topic may not.
+    auto from_topic = table_from_topic(message.topic);
+    if (from_topic.table == table.table) table.schema = std::move(from_topic.schema);
   }
   out.table = std::move(table);
   if (out.version == 0) out.version = message.position.offset;
