@@ -175,6 +175,24 @@ TEST_F(RouterTest, AFlattenedMessageNamingItsTableAloneMatchesSchemaQualifiedRou
   }
 }
 
+TEST_F(RouterTest, AnUnsigned64BitValueAboveInt64MaxRendersExactly) {
+  codec::DebeziumDecoder decoder;
+  sdk::RawMessage message;
+  message.topic = "dbserver1.shop.customers";
+  message.value = R"({"before":null,"after":{"id":18446744073709551615,"email":"e"},)"
+                  R"("source":{"db":"shop","table":"customers"},"op":"c"})";
+  sdk::ChangeEvent event;
+  ASSERT_EQ(decoder.decode(message, event).status, codec::DecodeStatus::event);
+  auto spec = customers_route();
+  spec.table = "shop.customers";
+  spec.keys = {"customer:{id}"};
+  EXPECT_EQ(route(event, {spec}), (std::vector<std::string>{"delete customer:18446744073709551615"}));
+  message.value = R"({"before":null,"after":{"id":9223372036854775808,"email":"e"},)"
+                  R"("source":{"db":"shop","table":"customers"},"op":"c"})";
+  ASSERT_EQ(decoder.decode(message, event).status, codec::DecodeStatus::event);
+  EXPECT_EQ(route(event, {spec}), (std::vector<std::string>{"delete customer:9223372036854775808"})) << "INT64_MAX + 1";
+}
+
 TEST_F(RouterTest, TruncateDeletesPatterns) {
   sdk::ChangeEvent truncate;
   truncate.op = sdk::Op::truncate;

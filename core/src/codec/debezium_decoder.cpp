@@ -104,7 +104,9 @@ simdjson::error_code append_column(sdk::Row& row, std::string_view name, ondeman
       ondemand::number number;
       if (auto error = value.get_number().get(number)) return error;
       if (number.is_int64()) row.append(name, number.get_int64());
-      else if (number.is_uint64()) row.append(name, static_cast<double>(number.get_uint64()));
+      // Above INT64_MAX (MySQL's BIGINT UNSIGNED): kept as its decimal digits, which a key
+      // renders exactly; a double would round it to another row's id.
+      else if (number.is_uint64()) row.append(name, std::to_string(number.get_uint64()));
       else row.append(name, number.get_double());
       return simdjson::SUCCESS;
     }
