@@ -67,13 +67,11 @@ class ChangeFeed final : public invalidator::sdk::Source {
   std::deque<std::string> pending_;
 };
 
-// Read-through: the cache first, the database on a miss.
+// Read-through: the cache first, the database on a miss. read_through() takes a lease
+// before the database read: if the customer changes while the read is under way, its
+// invalidation voids the lease and the address read before the change is not cached.
 std::string get_customer_address(invalidator::sdk::Cache& cache, CustomerDatabase& database, int id) {
-  std::string key = "customer:" + std::to_string(id);
-  if (auto cached = cache.get(key)) return *cached;
-  std::string address = database.read(id);
-  cache.put(key, address);
-  return address;
+  return cache.read_through("customer:" + std::to_string(id), [&] { return database.read(id); });
 }
 
 }  // namespace

@@ -27,6 +27,10 @@ sdk::OptionsSpec<MemoryCacheLimits> MemorySink::options() {
       .description("Time to live of entries written without one; 0: they live until evicted or invalidated.")
       .default_value(std::chrono::milliseconds(0))
       .min(0);
+  spec.option("lease_timeout", &MemoryCacheLimits::lease_timeout)
+      .description("How long a reader's lease (Cache::lease, read_through) stays valid: a fill later than that is refused, as is one after the key was written or invalidated.")
+      .default_value(std::chrono::milliseconds(10'000))
+      .min(1);
   return spec;
 }
 

@@ -10,8 +10,11 @@
 #include <mutex>
 
 #include "invalidator/engine.hpp"
+#include "invalidator/sdk/plugin.hpp"
 #include "support/pipeline_fakes.hpp"
 #include "support/test_support.hpp"
+
+INVALIDATOR_DECLARE_STATIC_PLUGIN(memory);
 
 namespace invalidator {
 namespace {
@@ -309,6 +312,93 @@ TEST(DeliveryGuarantees, AStalledSinkPausesTheSourceWithTrackedPositionsBoundedB
 }
 
 }  // namespace bounded
+
+// A service's read-through against the memory sink, with the change to its row arriving
+// between the service's database read and its cache fill: the stale value must not stay.
+class GatedSource final : public sdk::Source {
+ public:
+  sdk::Status run(sdk::Emitter& emitter, std::stop_token stop) override {
+    std::unique_lock lock(mutex_);
+    open_.wait(lock, stop, [&] { return released_; });
+    if (stop.stop_requested()) return sdk::Status::success();
+    lock.unlock();
+    sdk::RawMessage message;
+    message.topic = "shop.public.customers";
+    message.value = customer_update(1, "old@x", "new@x", 1);
+    message.position = {0, 1};
+    emitter.emit(std::move(message));
+    lock.lock();
+    open_.wait(lock, stop, [] { return false; });
+    return sdk::Status::success();
+  }
+  void acknowledge(const sdk::Position&) override {}
+  void release() {
+    std::lock_guard guard(mutex_);
+    released_ = true;
+    open_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable_any open_;
+  bool released_ = false;
+};
+
+// What the reader thread and the test say to each other.
+struct Handshake {
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool database_read = false;
+  bool may_fill = false;
+  void set(bool Handshake::*flag) {
+    std::lock_guard guard(mutex);
+    this->*flag = true;
+    changed.notify_all();
+  }
+  bool wait(bool Handshake::*flag) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, std::chrono::seconds(60), [&] { return this->*flag; });
+  }
+};
+
+TEST(MemorySinkFill, AReadThroughLoaderHeldPastAnInvalidationDoesNotCacheItsStaleValue) {
+  for (const bool with_lease : {true, false}) {
+    auto source = std::make_unique<GatedSource>();
+    auto* source_ptr = source.get();
+    auto engine = build(EngineBuilder()
+                            .register_plugin(invalidator_static_plugin_memory())
+                            .config_string("[sinks.local]\ntype = \"memory\"\n")
+                            .add_source("source", std::move(source))
+                            .add_route(customers_route("local")));
+    ASSERT_TRUE(engine->start());
+    sdk::Cache& cache = *engine->cache("local");
+    Handshake handshake;
+    auto load = [&] {
+      std::string read = "old@x";  // the row as the database had it, before the change
+      handshake.set(&Handshake::database_read);
+      handshake.wait(&Handshake::may_fill);
+      return read;
+    };
+    std::thread reader([&] {
+      if (with_lease) {
+        cache.read_through("customer:1", load);
+      } else if (!cache.get("customer:1")) {
+        cache.put("customer:1", load());  // the race leases close
+      }
+    });
+    ASSERT_TRUE(handshake.wait(&Handshake::database_read));
+    source_ptr->release();  // the change, and its invalidation of customer:1
+    ASSERT_TRUE(eventually([&] { return engine->stats().delivered >= 3; }));
+    handshake.set(&Handshake::may_fill);
+    reader.join();
+    if (with_lease) {
+      EXPECT_EQ(cache.get("customer:1"), std::nullopt) << "the stale value was not cached";
+    } else {
+      EXPECT_EQ(cache.get("customer:1"), "old@x") << "without a lease, the race leaves it stale";
+    }
+    engine->stop();
+  }
+}
 
 }  // namespace
 }  // namespace invalidator

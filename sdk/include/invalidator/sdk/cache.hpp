@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 namespace invalidator::sdk {
 
@@ -31,6 +32,28 @@ class Cache {
                    std::uint64_t version = 0) = 0;
   virtual bool erase(std::string_view key) = 0;
   virtual CacheStats stats() const = 0;
+
+  // Read-through without a stale fill (memcache's leases). A reader that missed takes a
+  // lease before it reads the source of truth, and stores what it read with fill(). Any
+  // write or invalidation of the key in between voids the lease, so a value read before a
+  // change is never cached after the change's invalidation. Readers of one key share a
+  // lease while it is valid. Never 0.
+  virtual std::uint64_t lease(std::string_view key) = 0;
+  // Stores `value` if `lease` is still the key's valid lease (and consumes it); false when the
+  // key was written or invalidated since, or the lease expired: `value` may be stale.
+  virtual bool fill(std::string_view key, std::string value, std::uint64_t lease,
+                    std::chrono::milliseconds ttl = std::chrono::milliseconds{0}) = 0;
+
+  // get(), or on a miss lease(), load(), fill(): what load() returned, cached unless an
+  // invalidation of `key` came while it ran.
+  template <typename Load>
+  std::string read_through(std::string_view key, Load&& load, std::chrono::milliseconds ttl = std::chrono::milliseconds{0}) {
+    if (auto cached = get(key)) return std::move(*cached);
+    const std::uint64_t token = lease(key);
+    std::string value = std::forward<Load>(load)();
+    fill(key, value, token, ttl);
+    return value;
+  }
 };
 
 }  // namespace invalidator::sdk
