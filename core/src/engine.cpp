@@ -1,6 +1,7 @@
 #include "invalidator/engine.hpp"
 
 #include <algorithm>
+#include <mutex>
 
 #include <spdlog/spdlog.h>
 
@@ -291,7 +292,19 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
 // ---------------------------------------------------------------------------------------
 Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Engine::~Engine() {
-  if (impl_ && impl_->pipeline) impl_->pipeline.reset();  // joins threads before the registry goes
+  if (!impl_ || !impl_->pipeline) return;
+  impl_->pipeline->request_stop();
+  (void)impl_->pipeline->wait();
+  if (impl_->pipeline->abandoned_sources()) {
+    // A source's thread ignored the shutdown deadline and still runs in the pipeline and its
+    // plugin's library: both are kept for the life of the process (reachable from here).
+    static std::mutex mutex;
+    static auto* kept = new std::vector<std::unique_ptr<Impl>>();
+    std::lock_guard guard(mutex);
+    kept->push_back(std::move(impl_));
+    return;
+  }
+  impl_->pipeline.reset();  // joins threads before the registry goes
 }
 
 sdk::Status Engine::start() { return impl_->pipeline->start(); }

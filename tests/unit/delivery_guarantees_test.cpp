@@ -400,5 +400,50 @@ TEST(MemorySinkFill, AReadThroughLoaderHeldPastAnInvalidationDoesNotCacheItsStal
   }
 }
 
+// A source whose run() ignores its stop token until the test lets it go.
+class StuckSource final : public sdk::Source {
+ public:
+  sdk::Status run(sdk::Emitter&, std::stop_token) override {
+    std::unique_lock lock(mutex_);
+    running_ = true;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return let_go_; });
+    return sdk::Status::success();
+  }
+  void acknowledge(const sdk::Position&) override {}
+  void wait_running() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return running_; });
+  }
+  void let_go() {
+    std::lock_guard guard(mutex_);
+    let_go_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool running_ = false;
+  bool let_go_ = false;
+};
+
+TEST(DeliveryGuarantees, ShutdownTimeoutBoundsTheStopOfASourceThatIgnoresIt) {
+  auto source = std::make_unique<StuckSource>();
+  auto* source_ptr = source.get();
+  CapturedLog log;
+  auto engine = engine_with(log, "[engine]\nshutdown_timeout = \"50ms\"\n", std::move(source),
+                            std::make_unique<ControlledSink>());
+  ASSERT_TRUE(engine->start());
+  source_ptr->wait_running();
+  // Returns (the test would time out otherwise), with an error naming the source.
+  auto stopped = engine->stop();
+  ASSERT_FALSE(stopped);
+  EXPECT_NE(stopped.message().find("source 'source' did not stop within shutdown_timeout (50 ms)"), std::string::npos)
+      << stopped.message();
+  engine.reset();  // kept alive behind the scenes while its source thread runs
+  source_ptr->let_go();
+}
+
 }  // namespace
 }  // namespace invalidator

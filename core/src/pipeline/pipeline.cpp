@@ -142,10 +142,14 @@ sdk::Status Pipeline::start() {
       run_router(*workers_[i]);
     });
   }
+  source_finished_.assign(sources_.size(), false);
   for (std::size_t i = 0; i < sources_.size(); ++i) {
     source_threads_.emplace_back([this, i] {
       prepare_thread("inv-src-" + sources_[i].id, settings_.batch_scheduling);
       run_source(i, stop_.get_token());
+      std::lock_guard guard(sources_mutex_);
+      source_finished_[i] = true;
+      sources_changed_.notify_all();
     });
   }
   started_ = true;
@@ -462,15 +466,47 @@ void Pipeline::abort_after_deadline(std::stop_token cancelled) {
                settings_.shutdown_timeout.count(), outstanding());
   abort_.request_stop();
   for (auto& tracker : trackers_) tracker->abort();
+  {
+    std::lock_guard guard(sources_mutex_);
+    sources_changed_.notify_all();  // join_sources() stops waiting for a source that hangs
+  }
   for (auto& lane : lanes_) lane->abort();
   for (auto& slot : sinks_) slot.sink->stop();
   close_inputs();
 }
 
+void Pipeline::join_sources() {
+  {
+    std::unique_lock lock(sources_mutex_);
+    auto abort = abort_.get_token();
+    sources_changed_.wait(lock, [&] {
+      return abort.stop_requested() || std::all_of(source_finished_.begin(), source_finished_.end(), [](bool f) { return f; });
+    });
+  }
+  for (std::size_t i = 0; i < source_threads_.size(); ++i) {
+    bool finished = false;
+    {
+      std::lock_guard guard(sources_mutex_);
+      finished = source_finished_[i];
+    }
+    if (finished) {
+      source_threads_[i].join();
+      continue;
+    }
+    // Its emitter refuses from now on: the queues are closed.
+    close_inputs();
+    abandoned_sources_ = true;
+    fail("source '" + sources_[i].id + "' did not stop within shutdown_timeout (" +
+         std::to_string(settings_.shutdown_timeout.count()) + " ms): its thread is left running and the engine stops "
+         "without it; its plugin should return from run() when its stop token is signalled");
+    source_threads_[i].detach();
+  }
+}
+
 sdk::Status Pipeline::wait() {
   if (!started_) return sdk::Status::error("the pipeline was not started");
   if (!waited_.exchange(true)) {
-    for (auto& thread : source_threads_) thread.join();
+    join_sources();
     close_inputs();
     for (auto& worker : workers_) worker->thread.join();
     for (auto& lane : lanes_) lane->join();

@@ -67,6 +67,11 @@ class Pipeline {
   std::size_t outstanding() const;
   sdk::Sink* sink(std::string_view id);
   const std::vector<std::string>& source_ids() const { return source_ids_; }
+  // Whether a source's thread did not end by the shutdown deadline and was left running, its
+  // emitter refusing everything. The thread still uses the pipeline, its source and plugin
+  // library: an owner must then never destroy the pipeline nor unload the library (the
+  // engine keeps them for the life of the process).
+  bool abandoned_sources() const { return abandoned_sources_; }
   const std::vector<std::string>& sink_ids() const { return sink_ids_; }
 
  private:
@@ -89,6 +94,9 @@ class Pipeline {
     }
   };
   class SourceEmitter;
+  // Joins the source threads, until the shutdown deadline once a stop was asked; a thread
+  // still running then is detached (see abandoned_sources()).
+  void join_sources();
   // A decode-and-route thread with what it alone touches. A stream (partition) of a source
   // always goes to the same worker, so its positions are opened in order and its keys keep
   // their order.
@@ -167,6 +175,10 @@ class Pipeline {
   std::stop_source stop_;
   std::stop_source abort_;  // the shutdown deadline passed
   std::vector<std::thread> source_threads_;
+  std::mutex sources_mutex_;
+  std::condition_variable sources_changed_;
+  std::vector<bool> source_finished_;  // by source index, under sources_mutex_
+  bool abandoned_sources_ = false;
   std::mutex watchdog_mutex_;
   std::jthread watchdog_;
   std::mutex status_mutex_;
