@@ -22,7 +22,8 @@ namespace invalidator::sdk {
 //   and retrying cannot help: every item is dead-lettered);
 // - applying the same invalidation twice is harmless;
 // - stop() may be called from another thread while deliver() runs: deliver() then returns
-//   promptly, reporting what it did not apply as retry.
+//   promptly, reporting what it did not apply as retry; once stopped, deliver() applies
+//   nothing and answers retry.
 class Sink {
  public:
   virtual ~Sink() = default;

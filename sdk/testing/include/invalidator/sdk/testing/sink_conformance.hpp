@@ -14,8 +14,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -107,8 +109,21 @@ class SinkConformance : public ::testing::TestWithParam<SinkConformanceParam> {
 };
 
 TEST_P(SinkConformance, StartsAndStopsCleanly) {
+  // Started (in SetUp), it delivers.
+  harness_->put(key("started"), "v");
+  std::vector<Invalidation> first{remove(key("started"))};
+  auto delivered = deliver_until_done(first);
+  ASSERT_TRUE(delivered.is_ok()) << delivered.reason();
+  EXPECT_EQ(harness_->read(key("started")), std::nullopt);
+  // Stopped, it applies nothing more and says so with a retry, for the core to keep the
+  // work; stopping twice is harmless.
   sink_->stop();
-  sink_->stop();  // stopping twice is harmless
+  sink_->stop();
+  harness_->put(key("after-stop"), "v");
+  std::vector<Invalidation> late{remove(key("after-stop"))};
+  auto refused = sink_->deliver(late, {});
+  EXPECT_EQ(refused.kind(), DeliveryResult::Kind::retry) << "a stopped sink answered " << refused.reason();
+  EXPECT_EQ(harness_->read(key("after-stop")), "v") << "a stopped sink applied an invalidation";
 }
 
 TEST_P(SinkConformance, DeletesAPresentKey) {
@@ -194,18 +209,35 @@ TEST_P(SinkConformance, StopsCleanlyInTheMiddleOfABatch) {
   std::vector<Invalidation> batch;
   batch.reserve(kCount);
   for (int i = 0; i < kCount; ++i) batch.push_back(remove(key("mid:" + std::to_string(i))));
-  std::atomic<bool> returned{false};
+  harness_->put(key("mid:0"), "v");
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool returned = false;
   DeliveryResult result = DeliveryResult::ok();
   std::thread deliverer([&] {
-    result = sink_->deliver(batch, {});
+    DeliveryResult outcome = sink_->deliver(batch, {});
+    std::lock_guard guard(mutex);
+    result = std::move(outcome);
     returned = true;
+    changed.notify_all();
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // Under way: the batch's first key is gone (or the whole batch is already done).
+  for (int i = 0; i < 30'000 && harness_->read(key("mid:0")); ++i) {
+    std::unique_lock lock(mutex);
+    if (changed.wait_for(lock, std::chrono::milliseconds(1), [&] { return returned; })) break;
+  }
   sink_->stop();
+  bool returned_after_stop = false;
+  {
+    // A deadline for a hang, not a measure of speed: the rest of the batch is not applied.
+    std::unique_lock lock(mutex);
+    returned_after_stop = changed.wait_for(lock, std::chrono::seconds(30), [&] { return returned; });
+  }
+  EXPECT_TRUE(returned_after_stop) << "deliver() did not return after stop()";
   deliverer.join();
-  EXPECT_TRUE(returned);
   EXPECT_NE(result.kind(), DeliveryResult::Kind::partial)
       << "stopping is not a per-item failure; unfinished work is a retry";
+  EXPECT_NE(result.kind(), DeliveryResult::Kind::failed) << result.reason();
 }
 
 }  // namespace invalidator::sdk::testing
