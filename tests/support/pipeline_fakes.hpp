@@ -43,7 +43,12 @@ class ScriptedSource final : public sdk::Source {
       if (!emitter.emit(std::move(message))) return sdk::Status::success();
       emitted.fetch_add(1);
     }
-    while (wait_for_stop_ && !stop.stop_requested()) std::this_thread::sleep_for(5ms);
+    if (wait_for_stop_) {
+      std::mutex mutex;
+      std::condition_variable_any stopped;
+      std::unique_lock lock(mutex);
+      stopped.wait(lock, stop, [] { return false; });
+    }
     return sdk::Status::success();
   }
   void acknowledge(const sdk::Position& position) override {

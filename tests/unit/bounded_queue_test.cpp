@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "pipeline/bounded_queue.hpp"
+#include "support/test_support.hpp"
 #include "pipeline/ring_buffer.hpp"
 
 namespace invalidator::pipeline {
@@ -45,7 +46,7 @@ TEST(BoundedQueue, ProducerWaitsWhileFull) {
     queue.push(3);
     pushed = true;
   });
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(invalidator::testing::eventually([&] { return queue.waiting_producers() == 1; }));
   EXPECT_FALSE(pushed) << "a full queue blocks its producer";
   std::vector<int> out;
   EXPECT_EQ(queue.pop_batch(out, 1), 1u);
@@ -80,7 +81,7 @@ TEST(BoundedQueue, StopReleasesABlockedProducer) {
   queue.push(1);
   std::stop_source stop;
   std::thread producer([&] { EXPECT_FALSE(queue.push(2, stop.get_token())); });
-  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(invalidator::testing::eventually([&] { return queue.waiting_producers() == 1; }));
   stop.request_stop();
   producer.join();
 }

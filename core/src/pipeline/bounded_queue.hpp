@@ -88,6 +88,11 @@ class BoundedQueue {
     std::lock_guard guard(mutex_);
     return items_.size();
   }
+  // Producers blocked in push() for want of room (tests wait on it instead of sleeping).
+  std::size_t waiting_producers() const {
+    std::lock_guard guard(mutex_);
+    return waiting_producers_;
+  }
   std::size_t capacity() const { return capacity_; }
 
  private:

@@ -128,6 +128,11 @@ class LaneQueue {
     std::lock_guard guard(mutex_);
     return queued_items_;
   }
+  // Producers blocked in push() for want of room (tests wait on it instead of sleeping).
+  std::size_t waiting_producers() const {
+    std::lock_guard guard(mutex_);
+    return waiting_producers_;
+  }
   // Consumers waiting for a batch to fill.
   std::size_t lingering_consumers() const {
     std::lock_guard guard(mutex_);

@@ -127,7 +127,8 @@ TEST(KafkaSource, OffsetsDoNotMovePastUndeliveredEvents) {
   for (int id = 4; id <= 6; ++id) cluster.produce(topic, 0, std::nullopt, event(id));
   cluster.flush();
   ASSERT_TRUE(eventually([&] { return (*engine)->stats().retries > 2; }));
-  std::this_thread::sleep_for(500ms);  // five commit intervals
+  // Absence is watched for a while, not waited for: five commit intervals.
+  std::this_thread::sleep_for(500ms);
   EXPECT_EQ(cluster.committed(group, topic, 0), 3) << "committed past undelivered events";
 
   healthy = true;
@@ -458,7 +459,8 @@ TEST(KafkaSource, PartitionsArePausedAndResumedOnlyOnceTheyAreFetching) {
   std::jthread running([&](std::stop_token stop) { EXPECT_TRUE(source.run(emitter, stop).ok()); });
 
   ASSERT_TRUE(eventually([&] { return emitter.emitted().size() == 2; }));
-  std::this_thread::sleep_for(1500ms);  // the source waits 500 ms for room, then pauses
+  // The source offers at once, waits 500 ms for room, then pauses: a third offer means it paused.
+  ASSERT_TRUE(eventually([&] { return emitter.full_waits() >= 3; }));
   emitter.open();
   ASSERT_TRUE(eventually([&] { return emitter.emitted().size() >= kPartitions * kPerPartition; }))
       << "not every message was handed over: " << emitter.emitted().size();
