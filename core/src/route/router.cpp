@@ -118,14 +118,20 @@ bool Router::table_matches(const CompiledRoute& route, const sdk::TableId& table
   return route.table_pattern == table.table;
 }
 
-bool Router::changed_passes(const CompiledRoute& route, const sdk::ChangeEvent& event) const {
+bool Router::changed_passes(const CompiledRoute& route, const sdk::ChangeEvent& event,
+                            std::vector<const std::string*>* absent) {
   if (route.changed.empty() || event.op != sdk::Op::update) return true;
   if (!event.before || !event.after) return true;  // cannot tell: invalidate (safe side)
   for (const auto& column : route.changed) {
     const sdk::Value* old_value = event.before->find(column);
     const sdk::Value* new_value = event.after->find(column);
     if (new_value != nullptr && sdk::is_unavailable(*new_value)) continue;  // TOAST: unchanged
-    if (old_value == nullptr && new_value == nullptr) continue;  // not in this table's rows
+    if (old_value == nullptr && new_value == nullptr) {
+      // Not a column of this table's rows: most likely a misspelling. Found here, where the
+      // lookups are made anyway, rather than by looking each column up again.
+      if (absent != nullptr) absent->push_back(&column);
+      continue;
+    }
     if (old_value == nullptr || new_value == nullptr) return true;
     if (sdk::is_unavailable(*old_value)) return true;
     if (*old_value != *new_value) return true;
@@ -221,13 +227,9 @@ std::string Router::ChangedColumnProblem::describe() const {
          "when another of its `changed` columns changes)";
 }
 
-void Router::check_changed_columns(const CompiledRoute& route, const sdk::ChangeEvent& event) {
-  if (route.changed.empty() || event.op != sdk::Op::update || !event.before || !event.after) return;
-  for (const auto& column : route.changed) {
-    if (event.before->find(column) != nullptr || event.after->find(column) != nullptr) continue;
-    if (first_report("changed/" + std::to_string(route.index) + "/" + column)) {
-      new_changed_problems_.push_back(ChangedColumnProblem{route.index, column, event.table.qualified_name()});
-    }
+void Router::report_changed_column(const CompiledRoute& route, const std::string& column, const sdk::ChangeEvent& event) {
+  if (first_report("changed/" + std::to_string(route.index) + "/" + column)) {
+    new_changed_problems_.push_back(ChangedColumnProblem{route.index, column, event.table.qualified_name()});
   }
 }
 
@@ -264,7 +266,7 @@ std::vector<std::string> Router::explain(std::size_t source, const sdk::ChangeEv
       verdict = "op '" + std::string(sdk::to_string(event.op)) + "' is not in its ops";
     } else if (!table_matches(route, event.table)) {
       verdict = "table '" + event.table.qualified_name() + "' does not match '" + route.table_pattern + "'";
-    } else if (!changed_passes(route, event)) {
+    } else if (!changed_passes(route, event, nullptr)) {
       verdict = "none of its `changed` columns changed";
     } else {
       verdict = "matched";
@@ -288,8 +290,10 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
     if (std::find(route.ops.begin(), route.ops.end(), event.op) == route.ops.end()) continue;
     if (!table_matches(route, event.table)) continue;
     auto& counters = *counters_[r];
-    check_changed_columns(route, event);
-    if (!changed_passes(route, event)) {
+    absent_changed_.clear();
+    const bool passes = changed_passes(route, event, &absent_changed_);
+    for (const std::string* column : absent_changed_) report_changed_column(route, *column, event);
+    if (!passes) {
       counters.unchanged.fetch_add(1, std::memory_order_relaxed);
       continue;
     }

@@ -110,7 +110,10 @@ class Router {
   };
 
   bool table_matches(const CompiledRoute& route, const sdk::TableId& table) const;
-  bool changed_passes(const CompiledRoute& route, const sdk::ChangeEvent& event) const;
+  // Whether an update changed a `changed` column; `absent`, when given, gets the `changed`
+  // columns it looked up that neither image has.
+  static bool changed_passes(const CompiledRoute& route, const sdk::ChangeEvent& event,
+                             std::vector<const std::string*>* absent);
   // Counts a key not rendered, and keeps it to be reported if it is the first of its kind.
   void note_problem(const CompiledRoute& route, const KeyTemplate& key, KeyTemplate::Outcome outcome,
                     const sdk::Row& row, bool before_image, const sdk::ChangeEvent& event);
@@ -158,8 +161,9 @@ class Router {
   std::shared_ptr<Reported> reported_ = std::make_shared<Reported>();
   std::vector<RenderProblem> new_problems_;
   std::vector<ChangedColumnProblem> new_changed_problems_;
-  // Reports each `changed` column of `route` that neither image of the update has.
-  void check_changed_columns(const CompiledRoute& route, const sdk::ChangeEvent& event);
+  std::vector<const std::string*> absent_changed_;  // scratch of route()
+  // Reports, once, a `changed` column of `route` that neither image of an update has.
+  void report_changed_column(const CompiledRoute& route, const std::string& column, const sdk::ChangeEvent& event);
   // Whether `marker` is reported for the first time (by this router or a copy).
   bool first_report(std::string marker);
   std::string scratch_;
