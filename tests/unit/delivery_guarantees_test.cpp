@@ -7,6 +7,7 @@
 
 #include <csignal>
 #include <map>
+#include <set>
 #include <mutex>
 
 #include "invalidator/engine.hpp"
@@ -443,6 +444,65 @@ TEST(DeliveryGuarantees, ShutdownTimeoutBoundsTheStopOfASourceThatIgnoresIt) {
       << stopped.message();
   engine.reset();  // kept alive behind the scenes while its source thread runs
   source_ptr->let_go();
+}
+
+// Records the keys of each delivery, taking a moment for each, as a real cache would.
+class SlowRecordingSink final : public sdk::Sink {
+ public:
+  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch, const sdk::DeliveryContext&) override {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));  // simulated work, not a synchronisation
+    std::lock_guard guard(mutex_);
+    for (const auto& item : batch) keys_.push_back(item.key);
+    return sdk::DeliveryResult::ok();
+  }
+  std::vector<std::string> keys() {
+    std::lock_guard guard(mutex_);
+    return keys_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::vector<std::string> keys_;
+};
+
+TEST(DeliveryGuarantees, SecondDeletesAreNotStarvedByAFullQueue) {
+  // Every message queued before the first delivery: the lane's queue stays full for the
+  // whole run, while second deletes fall due 1 ms after each first delete.
+  constexpr int kMessages = 2000;
+  std::vector<std::string> values;
+  for (int i = 1; i <= kMessages; ++i) values.push_back(customer_update(i, "e", "e", static_cast<std::uint64_t>(i)));
+  RouteDefinition route;
+  route.from = {"source"};
+  route.table = "public.customers";
+  route.keys = {"customer:{id}"};
+  route.to = {"sink"};
+  route.redelete_after = "1ms";
+  auto source = std::make_unique<ScriptedSource>(values);
+  auto* source_ptr = source.get();
+  auto sink = std::make_unique<SlowRecordingSink>();
+  auto* sink_ptr = sink.get();
+  auto engine = build(EngineBuilder()
+                          .config_string("[engine]\nqueue_capacity = 4096\n")
+                          .add_source("source", std::move(source))
+                          .add_sink("sink", std::move(sink), SinkSettings{.batch_max_events = 4})
+                          .add_route(route));
+  ASSERT_TRUE(engine->start());
+  ASSERT_TRUE(engine->wait());
+  EXPECT_EQ(source_ptr->last_acknowledged(), static_cast<std::uint64_t>(kMessages));
+  const auto keys = sink_ptr->keys();
+  ASSERT_EQ(keys.size(), 2u * kMessages);
+  // Where the first second delete went, against where the last first delete went.
+  std::set<std::string> seen;
+  std::size_t first_repeat = keys.size();
+  std::size_t last_first = 0;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (seen.insert(keys[i]).second) {
+      last_first = i;
+    } else if (first_repeat == keys.size()) {
+      first_repeat = i;
+    }
+  }
+  EXPECT_LT(first_repeat, last_first / 2) << "second deletes waited for the queue to run dry";
 }
 
 }  // namespace
