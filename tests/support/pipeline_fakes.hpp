@@ -136,6 +136,13 @@ inline RouteDefinition customers_route(std::string to = "sink") {
   return route;
 }
 
+// customers_route() with the one key customer:{id}, for tests that follow a key's actions.
+inline RouteDefinition customer_id_route(std::string to = "sink") {
+  RouteDefinition route = customers_route(std::move(to));
+  route.keys = {"customer:{id}"};
+  return route;
+}
+
 inline std::unique_ptr<Engine> build(EngineBuilder& builder) {
   auto built = builder.without_plugin_files().build();
   EXPECT_TRUE(built) << built.error();

@@ -226,11 +226,7 @@ class OrderedCacheSink final : public sdk::Sink {
 
 TEST(DeliveryGuarantees, RetryingPartOfABatchKeepsEachKeysOrder) {
   // One change, two routes to one sink: delete customer:1, then set it to the new e-mail.
-  RouteDefinition deletes;
-  deletes.from = {"source"};
-  deletes.table = "public.customers";
-  deletes.keys = {"customer:{id}"};
-  deletes.to = {"sink"};
+  RouteDefinition deletes = customer_id_route();
   RouteDefinition sets = deletes;
   sets.action = "set";
   sets.value = "{email}";
@@ -471,11 +467,7 @@ TEST(DeliveryGuarantees, SecondDeletesAreNotStarvedByAFullQueue) {
   constexpr int kMessages = 2000;
   std::vector<std::string> values;
   for (int i = 1; i <= kMessages; ++i) values.push_back(customer_update(i, "e", "e", static_cast<std::uint64_t>(i)));
-  RouteDefinition route;
-  route.from = {"source"};
-  route.table = "public.customers";
-  route.keys = {"customer:{id}"};
-  route.to = {"sink"};
+  RouteDefinition route = customer_id_route();
   route.redelete_after = "1ms";
   auto source = std::make_unique<ScriptedSource>(values);
   auto* source_ptr = source.get();

@@ -211,11 +211,7 @@ TEST(Pipeline, ADeadLetterFileCanBeReplayed) {
 
 TEST(Pipeline, ReplayingADeadLetterFileRestoresTheInvalidationsExactly) {
   TempDir dir;
-  RouteDefinition sets;
-  sets.from = {"source"};
-  sets.table = "public.customers";
-  sets.keys = {"customer:{id}"};
-  sets.to = {"sink"};
+  RouteDefinition sets = customer_id_route();
   sets.action = "set";
   sets.value = "{email}";
   sets.ttl = "90s";
