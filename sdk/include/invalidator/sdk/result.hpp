@@ -51,6 +51,8 @@ class Result {
   T* operator->() { return &value(); }
   T& operator*() & { return value(); }
   const std::string& error() const { return std::get<Status>(state_).message(); }
+  // The error, with whether it is transient.
+  const Status& status() const { return std::get<Status>(state_); }
 
  private:
   std::variant<T, Status> state_;
