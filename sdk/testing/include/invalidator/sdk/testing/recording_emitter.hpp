@@ -7,6 +7,8 @@
 #include <limits>
 #include <mutex>
 #include <string>
+#include <type_traits>
+#include <variant>
 #include <vector>
 
 #include "invalidator/sdk/source.hpp"
@@ -20,7 +22,10 @@ namespace invalidator::sdk::testing {
 class RecordingEmitter final : public Emitter {
  public:
   struct Emitted {
-    std::string value;  // a raw message's value; "op table version" for an event; "" for a position
+    // A raw message's value; for an event "op table version row", the row (after, or the key
+    // for a delete) written as JSON: "update public.customers 42 {\"id\":7,\"name\":\"Ann\"}";
+    // "" for a position.
+    std::string value;
     Position position;
     bool position_only = false;
   };
@@ -49,7 +54,7 @@ class RecordingEmitter final : public Emitter {
   }
   EmitResult try_emit(ChangeEvent& event, Deadline deadline) override {
     return take(std::string(to_string(event.op)) + " " + event.table.qualified_name() + " " +
-                    std::to_string(event.version),
+                    std::to_string(event.version) + " " + json(event.after ? *event.after : event.key),
                 event.position, false, deadline);
   }
   EmitResult try_emit_position(const Position& position, Deadline deadline) override {
@@ -72,6 +77,25 @@ class RecordingEmitter final : public Emitter {
   }
 
  private:
+  static std::string json(const Row& row) {
+    std::string out = "{";
+    for (const auto& column : row.columns()) {
+      if (out.size() > 1) out += ",";
+      out += "\"" + column.name + "\":";
+      std::visit(
+          [&out](const auto& value) {
+            using V = std::decay_t<decltype(value)>;
+            if constexpr (std::is_same_v<V, std::monostate>) out += "null";
+            else if constexpr (std::is_same_v<V, bool>) out += value ? "true" : "false";
+            else if constexpr (std::is_same_v<V, std::string>) out += "\"" + value + "\"";
+            else if constexpr (std::is_same_v<V, Unavailable>) out += "\"(unavailable)\"";
+            else out += std::to_string(value);
+          },
+          column.value);
+    }
+    return out + "}";
+  }
+
   EmitResult take(std::string value, const Position& position, bool position_only, Deadline deadline) {
     Source* acknowledge = nullptr;
     {
