@@ -61,7 +61,7 @@ TEST(Cli, BadUsageExitsWithTwo) {
 
 TEST(Cli, RunReplaysTheQuickstartAndShowsTheInvalidations) {
   TempDir dir;
-  auto result = run_command(in_repository("run -c configs/quickstart.toml",
+  auto result = run_command(in_repository("run -c configs/quickstart-replay.toml",
                                           "INVALIDATOR_DEAD_LETTER='" + (dir / "dead.jsonl").string() + "'"));
   EXPECT_EQ(result.exit_code, 0) << result.output;
   for (const char* expected : {"delete customer:1001", "delete customer:by-email:gbailey@foobar.com",
@@ -386,7 +386,7 @@ TEST(Cli, TheConfigurationReferenceIsCurrent) {
 
 TEST(Cli, JsonLogsAreOneObjectPerLine) {
   TempDir dir;
-  auto result = run_command(in_repository("--log-format json run -c configs/quickstart.toml",
+  auto result = run_command(in_repository("--log-format json run -c configs/quickstart-replay.toml",
                                           "INVALIDATOR_DEAD_LETTER='" + (dir / "dead.jsonl").string() + "'"));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   std::size_t lines = 0;

@@ -129,8 +129,21 @@ void SinkLane::deliver(LaneBatch& batch) {
     begin = end;
   }
   if (log_invalidations_) {
+    const auto now = std::chrono::system_clock::now();
     for (std::size_t u = 0; u < unique.size(); ++u) {
-      if (done_[u]) logger_->info("[sink {}] {} {}", sink_id_, sdk::to_string(unique[u].action), unique[u].key);
+      if (!done_[u]) continue;
+      const auto& invalidation = unique[u];
+      // The database's clock against this one: meaningful on one machine or with synced clocks,
+      // and for live changes only, not for a replay of old ones.
+      const auto since_commit = now - invalidation.commit_time;
+      if (invalidation.commit_time == std::chrono::system_clock::time_point{} || since_commit > std::chrono::minutes(10) ||
+          since_commit < std::chrono::seconds(-10)) {
+        logger_->info("[sink {}] {} {}", sink_id_, sdk::to_string(invalidation.action), invalidation.key);
+      } else {
+        const double after_commit_ms = std::chrono::duration<double, std::milli>(since_commit).count();
+        logger_->info("[sink {}] {} {} ({:.1f} ms after its commit)", sink_id_, sdk::to_string(invalidation.action),
+                      invalidation.key, after_commit_ms);
+      }
     }
   }
   release_settled(batch);
