@@ -82,6 +82,21 @@ TEST_F(RouterTest, ChangedFilterSkipsUpdatesThatTouchedNoListedColumn) {
   EXPECT_FALSE(changed.empty());
 }
 
+TEST_F(RouterTest, ChangedFilterPassesAnUpdateThatMovesTheRowToAnotherKey) {
+  auto route_spec = customers_route();
+  route_spec.changed = {"address"};
+  // The primary key changed, nothing listed did: the old key names a row that is gone.
+  auto moved = route(update({{"id", std::int64_t{3}}, {"email", std::string("c@x")}, {"address", std::string("a")}},
+                            {{"id", std::int64_t{33}}, {"email", std::string("c@x")}, {"address", std::string("a")}}),
+                     {route_spec});
+  EXPECT_EQ(moved, (std::vector<std::string>{"delete customer:33", "delete customer:email:c@x", "delete customer:3"}));
+  // Likewise a column of another key.
+  auto new_email = route(update({{"id", std::int64_t{4}}, {"email", std::string("d@x")}, {"address", std::string("a")}},
+                                {{"id", std::int64_t{4}}, {"email", std::string("d@y")}, {"address", std::string("a")}}),
+                         {route_spec});
+  EXPECT_EQ(new_email.size(), 3u);
+}
+
 TEST_F(RouterTest, ChangedFilterPassesWithoutBeforeImageAndIgnoresUnavailable) {
   auto route_spec = customers_route();
   route_spec.changed = {"email"};

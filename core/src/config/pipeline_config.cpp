@@ -184,7 +184,8 @@ const sdk::ConfigSpec& route_spec() {
         .description("Operations that trigger the route: insert, update, delete, truncate, read (snapshot). Default: all but read.")
         .example("[\"update\", \"delete\"]")
         .option("changed", OptionType::string_list)
-        .description("An update passes only if one of these columns changed; empty: every update passes.")
+        .description("An update passes only if one of these columns changed, or one a key is built from (the row "
+                     "then moved to another key); empty: every update passes.")
         .example("[\"address\", \"email\"]")
         .option("keys", OptionType::string_list)
         .description("Key templates, rendered against the row before and after the change: {column} is a column's value, {header:NAME} a message header's (e.g. a Kafka header).")

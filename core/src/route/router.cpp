@@ -136,6 +136,17 @@ bool Router::changed_passes(const CompiledRoute& route, const sdk::ChangeEvent& 
     if (sdk::is_unavailable(*old_value)) return true;
     if (*old_value != *new_value) return true;
   }
+  // A change of a column a key is built from (the primary key, an email) moves the row to
+  // another key: the old one names what is no longer there, whatever `changed` lists.
+  for (const auto& key : route.keys) {
+    for (const auto& column : key.columns()) {
+      const sdk::Value* old_value = event.before->find(column);
+      const sdk::Value* new_value = event.after->find(column);
+      if (old_value == nullptr && new_value == nullptr) continue;
+      if (new_value != nullptr && sdk::is_unavailable(*new_value)) continue;  // TOAST: unchanged
+      if (old_value == nullptr || new_value == nullptr || *old_value != *new_value) return true;
+    }
+  }
   return false;
 }
 
