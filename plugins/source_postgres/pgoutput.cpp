@@ -1,7 +1,8 @@
 #include "pgoutput.hpp"
 
+#include "text_values.hpp"
+
 #include <charconv>
-#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -311,32 +312,7 @@ sdk::Value convert_value(std::uint32_t type_oid, const TupleValue& value) {
     case TupleValue::Kind::binary: return std::string(value.data);
     case TupleValue::Kind::text: break;
   }
-  const std::string_view text = value.data;
-  constexpr std::uint32_t kBool = 16, kInt8 = 20, kInt2 = 21, kInt4 = 23, kOid = 26, kFloat4 = 700, kFloat8 = 701;
-  switch (type_oid) {
-    case kBool:
-      if (text == "t") return true;
-      if (text == "f") return false;
-      break;
-    case kInt8:
-    case kInt2:
-    case kInt4:
-    case kOid: {
-      std::int64_t number = 0;
-      auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
-      if (error == std::errc{} && end == text.data() + text.size()) return number;
-      break;
-    }
-    case kFloat4:
-    case kFloat8: {
-      double number = 0;
-      auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), number);
-      if (error == std::errc{} && end == text.data() + text.size() && std::isfinite(number)) return number;
-      break;  // NaN and Infinity stay text
-    }
-    default: break;
-  }
-  return std::string(text);
+  return postgres::typed_text_value(type_oid, value.data);
 }
 
 namespace {
