@@ -1,10 +1,13 @@
 #pragma once
 
-// A Redis or Memcached server of the machine's own packages, started on loopback on a free
+// A PostgreSQL, Redis or Memcached server of the machine's own packages, started on loopback on a free
 // port for one test through scripts/services, and stopped (its directory removed) after it.
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <cstdlib>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -14,7 +17,7 @@ namespace invalidator::testing {
 
 class LocalServer {
  public:
-  // kind: "redis" or "memcached". Null (and `error` says why) when the server cannot start.
+  // kind: "postgres", "redis" or "memcached". Null (and `error` says why) when the server cannot start.
   static std::unique_ptr<LocalServer> start(const std::string& kind, std::string& error) {
     auto server = std::unique_ptr<LocalServer>(new LocalServer(kind));
     auto result = server->services("start " + kind + " " + server->dir_.path().string());
@@ -34,6 +37,23 @@ class LocalServer {
     auto server = start(kind, error);
     if (!server) ADD_FAILURE() << error;
     return server;
+  }
+
+  // One server of `kind` for the whole test binary, started when first asked for, stopped at
+  // exit: for tests that each work in names of their own (tables, slots). Aborts the binary
+  // when it cannot start: every test using it would fail alike.
+  static LocalServer& shared(const std::string& kind) {
+    static std::map<std::string, std::unique_ptr<LocalServer>> servers;
+    auto& server = servers[kind];
+    if (!server) {
+      std::string error;
+      server = start(kind, error);
+      if (!server) {
+        std::fprintf(stderr, "%s\n", error.c_str());
+        std::abort();
+      }
+    }
+    return *server;
   }
 
   ~LocalServer() { services("stop " + dir_.path().string()); }

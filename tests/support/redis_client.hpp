@@ -4,9 +4,11 @@
 
 #include <hiredis/hiredis.h>
 
+#include <chrono>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace invalidator::testing {
@@ -80,5 +82,26 @@ class RedisClient {
  private:
   redisContext* context_;
 };
+
+// How many keys a Redis server holds; -1 while it cannot be reached (restarting, say).
+inline long long redis_keys_left(int port) {
+  try {
+    return RedisClient(port).dbsize();
+  } catch (const std::exception&) {
+    return -1;
+  }
+}
+
+// Waits (bounded) until the server holds fewer than `below` keys: a process test caches every
+// key its stream will invalidate, so "nothing missed" is an empty server.
+inline bool wait_until_fewer_keys_than(int port, long long below, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const long long left = redis_keys_left(port);
+    if (left >= 0 && left < below) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
 
 }  // namespace invalidator::testing

@@ -62,23 +62,9 @@ class KafkaProcessTest : public ::testing::Test {
     return path.string();
   }
 
-  long long keys_left() {
-    try {
-      return RedisClient(redis_->port()).dbsize();
-    } catch (const std::exception&) {
-      return -1;
-    }
-  }
-
-  // Waits (bounded) until fewer than `below` keys are left.
+  long long keys_left() { return testing::redis_keys_left(redis_->port()); }
   bool wait_until_fewer_than(long long below, std::chrono::seconds limit = 120s) {
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < deadline) {
-      long long left = keys_left();
-      if (left >= 0 && left < below) return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
+    return testing::wait_until_fewer_keys_than(redis_->port(), below, limit);
   }
 
   KafkaCluster cluster_;

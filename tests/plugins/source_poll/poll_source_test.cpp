@@ -11,6 +11,7 @@
 #include "poll_source.hpp"
 #include "support/local_server.hpp"
 #include "support/postgres_client.hpp"
+#include "support/source_thread.hpp"
 #include "support/test_support.hpp"
 
 INVALIDATOR_DECLARE_STATIC_PLUGIN(poll);
@@ -24,18 +25,8 @@ using invalidator::testing::PostgresClient;
 using invalidator::testing::TempDir;
 using sdk::testing::RecordingEmitter;
 
-LocalServer& server() {
-  static std::unique_ptr<LocalServer> instance = [] {
-    std::string error;
-    auto started = LocalServer::start("postgres", error);
-    if (!started) {
-      ADD_FAILURE() << error;
-      std::abort();
-    }
-    return started;
-  }();
-  return *instance;
-}
+// One server for the whole binary: each test works in tables (and slots, publications) of its own.
+LocalServer& server() { return LocalServer::shared("postgres"); }
 
 std::string unique_table() {
   static std::atomic<int> counter{0};
@@ -66,24 +57,7 @@ std::unique_ptr<sdk::Source> make_source(const std::string& table, const std::fi
   return created ? std::move(created).value() : nullptr;
 }
 
-// A source reading on a thread of its own until destroyed.
-class Reading {
- public:
-  Reading(sdk::Source& source, sdk::Emitter& emitter)
-      : thread_([&source, &emitter, this](std::stop_token stop) { status_ = source.run(emitter, stop); }) {}
-  ~Reading() { stop(); }
-  sdk::Status stop() {
-    if (thread_.joinable()) {
-      thread_.request_stop();
-      thread_.join();
-    }
-    return status_;
-  }
-
- private:
-  sdk::Status status_ = sdk::Status::success();
-  std::jthread thread_;
-};
+using Reading = invalidator::testing::SourceThread;
 
 class PollHarness final : public sdk::testing::SourceHarness {
  public:

@@ -55,21 +55,9 @@ class PostgresProcessTest : public ::testing::Test {
     }
   }
 
-  long long keys_left() {
-    try {
-      return RedisClient(redis_->port()).dbsize();
-    } catch (const std::exception&) {
-      return -1;
-    }
-  }
-
+  long long keys_left() { return testing::redis_keys_left(redis_->port()); }
   bool wait_until_fewer_than(long long below, std::chrono::seconds limit = 120s) {
-    return testing::eventually(
-        [&] {
-          long long left = keys_left();
-          return left >= 0 && left < below;
-        },
-        limit);
+    return testing::wait_until_fewer_keys_than(redis_->port(), below, limit);
   }
 
   static constexpr int kRows = 100'000;

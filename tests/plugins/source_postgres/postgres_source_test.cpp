@@ -14,6 +14,7 @@
 #include "postgres_source.hpp"
 #include "support/local_server.hpp"
 #include "support/postgres_client.hpp"
+#include "support/source_thread.hpp"
 #include "support/test_support.hpp"
 
 INVALIDATOR_DECLARE_STATIC_PLUGIN(postgres);
@@ -26,19 +27,8 @@ using invalidator::testing::LocalServer;
 using invalidator::testing::PostgresClient;
 using invalidator::testing::TempDir;
 
-// One server for the whole binary: each test works in tables, slots and publications of its own.
-LocalServer& server() {
-  static std::unique_ptr<LocalServer> instance = [] {
-    std::string error;
-    auto started = LocalServer::start("postgres", error);
-    if (!started) {
-      ADD_FAILURE() << error;
-      std::abort();
-    }
-    return started;
-  }();
-  return *instance;
-}
+// One server for the whole binary: each test works in tables (and slots, publications) of its own.
+LocalServer& server() { return LocalServer::shared("postgres"); }
 
 // A fresh name for a table, slot or publication.
 std::string unique_name(const std::string& prefix) {
@@ -159,24 +149,7 @@ class EventRecorder final : public sdk::Emitter {
   sdk::Source* source_ = nullptr;
 };
 
-// A source reading on a thread of its own until destroyed.
-class Reading {
- public:
-  Reading(sdk::Source& source, sdk::Emitter& emitter)
-      : thread_([&source, &emitter, this](std::stop_token stop) { status_ = source.run(emitter, stop); }) {}
-  ~Reading() { stop(); }
-  sdk::Status stop() {
-    if (thread_.joinable()) {
-      thread_.request_stop();
-      thread_.join();
-    }
-    return status_;
-  }
-
- private:
-  sdk::Status status_ = sdk::Status::success();
-  std::jthread thread_;
-};
+using Reading = invalidator::testing::SourceThread;
 
 const sdk::Value& column(const sdk::Row& row, const std::string& name) {
   static const sdk::Value missing = std::string("(missing)");
