@@ -289,7 +289,7 @@ void PostgresSource::confirm_after_stop() {
 
 class PostgresSource::Session {
  public:
-  Session(PostgresSource& source, PostgresConnection& connection, sdk::Emitter& emitter, const std::stop_token& stop)
+  Session(PostgresSource& source, ReplicationStream& connection, sdk::Emitter& emitter, const std::stop_token& stop)
       : source_(source), connection_(connection), emitter_(emitter), stop_(stop) {
     // The server streams every unfinished transaction again to a new connection.
     source_.spill_.clear();
@@ -503,7 +503,7 @@ class PostgresSource::Session {
   }
 
   PostgresSource& source_;
-  PostgresConnection& connection_;
+  ReplicationStream& connection_;
   sdk::Emitter& emitter_;
   const std::stop_token& stop_;
   bool pipeline_stopping_ = false;
@@ -525,7 +525,11 @@ sdk::Status PostgresSource::run(sdk::Emitter& emitter, std::stop_token stop) {
                                              options_.connect_timeout, stop);
   if (!connection) return stop.stop_requested() ? sdk::Status::success() : connection.status();
   if (auto prepared = prepare(**connection); !prepared) return stop.stop_requested() ? sdk::Status::success() : prepared;
-  Session session(*this, **connection, emitter, stop);
+  return read_stream(**connection, emitter, stop);
+}
+
+sdk::Status PostgresSource::read_stream(ReplicationStream& stream, sdk::Emitter& emitter, const std::stop_token& stop) {
+  Session session(*this, stream, emitter, stop);
   return session.run();
 }
 

@@ -48,6 +48,10 @@ class PostgresSource final : public sdk::Source {
   sdk::Status run(sdk::Emitter& emitter, std::stop_token stop) override;
   void acknowledge(const sdk::Position& position) override;
 
+  // Reads a started replication stream until stopped or the stream fails: what run() does
+  // once connected. Public so that a test can script the server's side.
+  sdk::Status read_stream(ReplicationStream& stream, sdk::Emitter& emitter, const std::stop_token& stop);
+
   // The LSN confirmed to the server last, and the one acknowledged (to be confirmed next).
   pgoutput::Lsn confirmed_lsn() const { return confirmed_.load(); }
   pgoutput::Lsn acknowledged_lsn() const { return acknowledged_.load(); }

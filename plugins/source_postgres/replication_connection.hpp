@@ -14,10 +14,23 @@
 
 namespace invalidator::plugins {
 
+// Both directions of a started logical replication stream: what the source's reading loop
+// needs of a connection (and what a test gives it instead of a server).
+class ReplicationStream {
+ public:
+  virtual ~ReplicationStream() = default;
+  // The next CopyData frame from the server, waiting at most `wait`; nullopt when none came.
+  // The view is valid until the next call. An error means the stream is over (connection lost,
+  // server shut down): the caller connects again.
+  virtual sdk::Result<std::optional<std::string_view>> next_frame(std::chrono::milliseconds wait) = 0;
+  // Sends a CopyData frame (a Standby Status Update) and flushes it.
+  virtual sdk::Status send_frame(std::string_view frame) = 0;
+};
+
 // A libpq connection to PostgreSQL, either a plain one or a logical replication one
 // (replication=database), which runs SQL until START_REPLICATION turns it into a stream of
 // CopyData frames both ways.
-class PostgresConnection {
+class PostgresConnection final : public ReplicationStream {
  public:
   enum class Kind { plain, replication };
   using Rows = std::vector<std::vector<std::optional<std::string>>>;
@@ -28,7 +41,7 @@ class PostgresConnection {
   static sdk::Result<std::unique_ptr<PostgresConnection>> open(const std::string& dsn, Kind kind,
                                                                 std::chrono::milliseconds timeout,
                                                                 const std::stop_token& stop);
-  ~PostgresConnection();
+  ~PostgresConnection() override;
   PostgresConnection(const PostgresConnection&) = delete;
   PostgresConnection& operator=(const PostgresConnection&) = delete;
 
@@ -44,12 +57,8 @@ class PostgresConnection {
 
   // Sends a START_REPLICATION command and enters copy-both mode.
   sdk::Status start_replication(const std::string& command);
-  // The next CopyData frame from the server, waiting at most `wait`; nullopt when none came.
-  // The view is valid until the next call. An error means the stream is over (connection lost,
-  // server shut down): the caller connects again.
-  sdk::Result<std::optional<std::string_view>> next_frame(std::chrono::milliseconds wait);
-  // Sends a CopyData frame (a Standby Status Update) and flushes it.
-  sdk::Status send_frame(std::string_view frame);
+  sdk::Result<std::optional<std::string_view>> next_frame(std::chrono::milliseconds wait) override;
+  sdk::Status send_frame(std::string_view frame) override;
 
  private:
   explicit PostgresConnection(PGconn* connection) : connection_(connection) {}

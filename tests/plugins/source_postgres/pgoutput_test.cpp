@@ -5,38 +5,16 @@
 
 #include <gtest/gtest.h>
 
-#include <regex>
-#include <sstream>
-
+#include "captured_pgoutput.hpp"
 #include "stream_spill.hpp"
 #include "support/test_support.hpp"
 
 namespace invalidator::plugins::pgoutput {
 namespace {
 
-struct Captured {
-  std::string type;
-  std::uint32_t xid = 0;
-  std::string bytes;
-};
+using Captured = invalidator::testing::CapturedMessage;
 
-std::string from_hex(const std::string& hex) {
-  std::string out;
-  for (std::size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
-  return out;
-}
-
-std::vector<Captured> captured(const std::string& file) {
-  std::vector<Captured> out;
-  std::istringstream lines(invalidator::testing::fixture("pgoutput/" + file));
-  const std::regex fields(R"re("xid": (\d+), "type": "(.)", "hex": "([0-9a-f]*)")re");
-  for (std::string line; std::getline(lines, line);) {
-    std::smatch match;
-    if (!std::regex_search(line, match, fields)) continue;
-    out.push_back(Captured{match[2], static_cast<std::uint32_t>(std::stoul(match[1])), from_hex(match[3])});
-  }
-  return out;
-}
+std::vector<Captured> captured(const std::string& file) { return invalidator::testing::captured_pgoutput(file); }
 
 // Decodes a capture as the source does: relations remembered, changes turned into events
 // under the transaction that Begin opened.
