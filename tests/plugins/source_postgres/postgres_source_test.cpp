@@ -288,11 +288,13 @@ TEST(PostgresSource, OnlyTheLastEventOfATransactionMovesTheSlot) {
     if (item.event) event_positions.push_back(item.position);
   }
   ASSERT_EQ(event_positions.size(), 10001u);
-  // All but the last row of the big transaction: the slot stays where it was.
+  // All but the last row of the big transaction: the slot stays before it (a keepalive that
+  // came first may have moved it past background WAL, never into the transaction).
+  const auto big_commit = recorder.events()[0].version;
   source->acknowledge(event_positions[9998]);
-  EXPECT_LE(postgres->acknowledged_lsn(), start) << "at most the keepalive that came before the transaction";
+  EXPECT_LT(postgres->acknowledged_lsn(), big_commit) << "at most a keepalive from before the transaction";
   std::this_thread::sleep_for(600ms);  // several status updates
-  EXPECT_EQ(sql.lsn_value(slot_flush_lsn_query(setup.slot)), start) << "no part of a transaction is confirmed";
+  EXPECT_LT(sql.lsn_value(slot_flush_lsn_query(setup.slot)), big_commit) << "no part of a transaction is confirmed";
   // Its last row: the slot moves to the transaction's end, not past the next one.
   source->acknowledge(event_positions[9999]);
   const auto first_end = postgres->acknowledged_lsn();
