@@ -108,6 +108,15 @@ OldTuple read_old_tuple(Reader& in, Tuple& old_tuple, char& next) {
   return kind;
 }
 
+// Commit and Stream Commit: flags (unused), commit LSN, end LSN, commit time.
+template <typename AnyCommit>
+void read_commit(Reader& in, AnyCommit& commit) {
+  in.u8();
+  commit.commit_lsn = in.u64();
+  commit.end_lsn = in.u64();
+  commit.commit_time = in.i64();
+}
+
 std::string describe_type(char type) {
   if (type >= 0x20 && type < 0x7f) return std::string("'") + type + "'";
   char hex[8];
@@ -165,10 +174,7 @@ sdk::Result<Message> parse(std::string_view bytes, bool in_stream) {
     }
     case 'C': {
       Commit commit;
-      in.u8();  // flags, unused
-      commit.commit_lsn = in.u64();
-      commit.end_lsn = in.u64();
-      commit.commit_time = in.i64();
+      read_commit(in, commit);
       message.body = commit;
       break;
     }
@@ -270,10 +276,7 @@ sdk::Result<Message> parse(std::string_view bytes, bool in_stream) {
     case 'c': {
       StreamCommit commit;
       commit.xid = in.u32();
-      in.u8();  // flags, unused
-      commit.commit_lsn = in.u64();
-      commit.end_lsn = in.u64();
-      commit.commit_time = in.i64();
+      read_commit(in, commit);
       message.body = commit;
       break;
     }
