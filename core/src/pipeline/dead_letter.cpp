@@ -10,7 +10,7 @@
 
 #include <simdjson.h>
 
-#include "util/base64.hpp"
+#include "invalidator/sdk/base64.hpp"
 #include "util/json_text.hpp"
 
 namespace invalidator::pipeline {
@@ -36,7 +36,7 @@ void bytes_field(std::string& out, std::string_view field, std::string_view valu
   if (simdjson::validate_utf8(value.data(), value.size())) {
     text_field(out, field, value);
   } else {
-    text_field(out, std::string(field) + "_base64", util::base64_encode(value));
+    text_field(out, std::string(field) + "_base64", sdk::base64_encode(value));
   }
 }
 void nullable_bytes_field(std::string& out, std::string_view field, const std::optional<std::string>& value) {
@@ -170,7 +170,7 @@ std::optional<std::string> bytes_of(const element& object, std::string_view fiel
   const std::string encoded_name = std::string(field) + "_base64";
   std::string_view encoded;
   if (object[encoded_name].get_string().get(encoded) == simdjson::SUCCESS) {
-    auto decoded = util::base64_decode(encoded);
+    auto decoded = sdk::base64_decode(encoded);
     if (!decoded) problem = "'" + encoded_name + "' is not base64";
     return decoded;
   }
