@@ -3,34 +3,14 @@
 #include <simdjson.h>
 
 #include "invalidator/sdk/base64.hpp"
+#include "invalidator/sdk/options.hpp"
 
 namespace invalidator::plugins::pulsar {
 
 namespace {
 
-// A JSON string literal of `text`.
-std::string quoted(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static constexpr char kHex[] = "0123456789abcdef";
-          out += "\\u00";
-          out += kHex[(c >> 4) & 0xf];
-          out += kHex[c & 0xf];
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
+// A JSON string literal of `text`: TOML's basic strings escape exactly as JSON's do.
+std::string quoted(std::string_view text) { return sdk::toml_text::quoted_text(text); }
 
 // Percent-encodes all but RFC 3986's unreserved characters: a path segment or query value.
 std::string percent_encoded(std::string_view text) {
