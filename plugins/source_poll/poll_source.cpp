@@ -227,7 +227,7 @@ sdk::Status PollSource::prepare_queries() {
   select_after_ = from + " WHERE (" + joined(cursor, ", ") + ") > (" + joined(placeholders, ", ") + ")" +
                   (settled.empty() ? "" : " AND " + settled) + order;
   select_first_ = from + (settled.empty() ? "" : " WHERE " + settled) + order;
-  select_last_ = "SELECT " + joined(cursor, ", ") + " FROM (" + from + ") AS polled" +
+  select_last_ = "SELECT " + joined(cursor, ", ") + from.substr(std::string("SELECT *").size()) +
                  (settled.empty() ? "" : " WHERE " + settled) + " ORDER BY " + joined(cursor, ", ", " DESC") + " LIMIT 1";
   return sdk::Status::success();
 }

@@ -141,7 +141,6 @@ class RelationCache {
  public:
   void remember(Relation relation);
   const Relation* find(std::uint32_t oid) const;
-  std::size_t size() const { return relations_.size(); }
 
  private:
   std::unordered_map<std::uint32_t, Relation> relations_;

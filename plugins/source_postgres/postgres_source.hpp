@@ -52,8 +52,7 @@ class PostgresSource final : public sdk::Source {
   // once connected. Public so that a test can script the server's side.
   sdk::Status read_stream(ReplicationStream& stream, sdk::Emitter& emitter, const std::stop_token& stop);
 
-  // The LSN confirmed to the server last, and the one acknowledged (to be confirmed next).
-  pgoutput::Lsn confirmed_lsn() const { return confirmed_.load(); }
+  // The end of the last transaction acknowledged whole (confirmed to the server next).
   pgoutput::Lsn acknowledged_lsn() const { return acknowledged_.load(); }
 
  private:
