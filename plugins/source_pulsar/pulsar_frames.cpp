@@ -90,12 +90,12 @@ std::string permit_frame(std::int64_t messages) {
   return "{\"type\":\"permit\",\"permitMessages\":" + std::to_string(messages) + "}";
 }
 
-sdk::Result<std::string> consumer_path(std::string_view topic, const ConsumerSettings& settings) {
-  std::string domain = "persistent";
+sdk::Result<TopicName> parse_topic_name(std::string_view topic) {
+  TopicName name;
   std::string_view rest = topic;
   if (auto scheme = topic.find("://"); scheme != std::string_view::npos) {
-    domain = std::string(topic.substr(0, scheme));
-    if (domain != "persistent" && domain != "non-persistent") {
+    name.domain = std::string(topic.substr(0, scheme));
+    if (name.domain != "persistent" && name.domain != "non-persistent") {
       return sdk::Status::error("topic '" + std::string(topic) + "': expected persistent:// or non-persistent://");
     }
     rest = topic.substr(scheme + 3);
@@ -118,12 +118,25 @@ sdk::Result<std::string> consumer_path(std::string_view topic, const ConsumerSet
     return sdk::Status::error("topic '" + std::string(topic) +
                               "': expected persistent://tenant/namespace/topic, or a short name in public/default");
   }
+  name.tenant = parts[0];
+  name.name_space = parts[1];
+  name.local = parts[2];
+  return name;
+}
+
+sdk::Result<std::string> consumer_path(std::string_view topic, const ConsumerSettings& settings) {
+  auto name = parse_topic_name(topic);
+  if (!name) return name.status();
   if (settings.subscription.empty()) return sdk::Status::error("an empty subscription name");
-  std::string path = "/ws/v2/consumer/" + domain + "/" + percent_encoded(parts[0]) + "/" + percent_encoded(parts[1]) +
-                     "/" + percent_encoded(parts[2]) + "/" + percent_encoded(settings.subscription);
+  std::string path = "/ws/v2/consumer/" + name->domain + "/" + percent_encoded(name->tenant) + "/" +
+                     percent_encoded(name->name_space) + "/" + percent_encoded(name->local) + "/" +
+                     percent_encoded(settings.subscription);
   path += std::string("?subscriptionType=") + type_name(settings.type);
   path += "&receiverQueueSize=" + std::to_string(settings.receiver_queue_size);
   if (settings.pull_mode) path += "&pullMode=true";
+  if (settings.negative_ack_redelivery_delay) {
+    path += "&negativeAckRedeliveryDelay=" + std::to_string(settings.negative_ack_redelivery_delay->count());
+  }
   return path;
 }
 

@@ -4,6 +4,7 @@
 // ConsumerMessage; the documentation's "Consumer endpoint"): the messages the broker sends, the
 // commands a consumer sends back, and the endpoint's path for a topic.
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -46,7 +47,21 @@ struct ConsumerSettings {
   SubscriptionType type = SubscriptionType::key_shared;
   std::int64_t receiver_queue_size = 1000;
   bool pull_mode = true;  // the broker sends only what permits allow
+  // How long after a negative acknowledgement the broker sends the message again.
+  std::optional<std::chrono::milliseconds> negative_ack_redelivery_delay;
 };
+
+// A topic's name, full ("persistent://tenant/namespace/topic") or short ("topic": in
+// public/default).
+struct TopicName {
+  std::string domain = "persistent";
+  std::string tenant;
+  std::string name_space;
+  std::string local;
+  std::string full() const { return domain + "://" + tenant + "/" + name_space + "/" + local; }
+};
+// An error names what is wrong with the name.
+sdk::Result<TopicName> parse_topic_name(std::string_view topic);
 
 // The consumer endpoint's path and query for a topic: a full name ("persistent://tenant/
 // namespace/topic", "non-persistent://...") or a short one ("topic": persistent://public/
