@@ -40,6 +40,23 @@ TEST(Loader, LoadsARealPluginAndCreatesInstancesThatKeepItLoaded) {
   EXPECT_TRUE(sink.value()->deliver(batch, {}).is_ok());
 }
 
+// A loaded source is wrapped to keep its library loaded; the wrapper passes on the whole
+// contract, individual completion included (the Pulsar source acknowledges message by message).
+TEST(Loader, ALoadedSourceKeepsItsWayOfCompleting) {
+  Registry registry;
+  auto loaded = registry.load_file(kPlugins / "libinvalidator_source_pulsar.so");
+  ASSERT_TRUE(loaded) << loaded.message();
+  sdk::Config config;
+  config.set("url", std::string("ws://127.0.0.1:9"));
+  config.set("topics", std::vector<std::string>{"customers"});
+  auto source = registry.create_source("pulsar", config, sdk::PluginContext{"pulsar", nullptr});
+  ASSERT_TRUE(source) << source.error();
+  EXPECT_EQ(source.value()->completion(), sdk::Completion::individual);
+  // Not yet handed over: both are no-ops, and must reach the source to be.
+  source.value()->complete(sdk::Position{1, 0});
+  source.value()->reject(sdk::Position{1, 1}, "test");
+}
+
 TEST(Loader, InstanceOutlivesTheRegistry) {
   std::unique_ptr<sdk::Sink> sink;
   {

@@ -1,5 +1,6 @@
 #include "support/pulsar_test_broker.hpp"
 
+#include <fcntl.h>
 #include <simdjson.h>
 
 #include <boost/asio.hpp>
@@ -170,6 +171,9 @@ struct PulsarTestBroker::Impl {
   void listen(std::uint16_t on_port) {
     tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), on_port);
     acceptor.open(endpoint.protocol());
+    // Not inherited by the processes a test starts (invalidator run): a child holding the
+    // listening socket would keep the port after go_down() and take connections it never serves.
+    ::fcntl(acceptor.native_handle(), F_SETFD, FD_CLOEXEC);
     acceptor.set_option(asio::socket_base::reuse_address(true));
     acceptor.bind(endpoint);
     acceptor.listen();
@@ -344,6 +348,7 @@ void Session::finish() {
 void PulsarTestBroker::Impl::accept() {
   acceptor.async_accept([this](beast::error_code error, tcp::socket socket) {
     if (error) return;  // closed: going down
+    ::fcntl(socket.native_handle(), F_SETFD, FD_CLOEXEC);
     auto session = std::make_shared<Session>(*this, std::move(socket));
     sessions.insert(session);
     session->start();

@@ -80,7 +80,10 @@ class LibraryBoundSource final : public sdk::Source {
   LibraryBoundSource(std::shared_ptr<boost::dll::shared_library> library, std::unique_ptr<sdk::Source> inner)
       : library_(std::move(library)), inner_(std::move(inner)) {}
   sdk::Status run(sdk::Emitter& emitter, std::stop_token stop) override { return inner_->run(emitter, stop); }
+  sdk::Completion completion() const override { return inner_->completion(); }
   void acknowledge(const sdk::Position& position) override { inner_->acknowledge(position); }
+  void complete(const sdk::Position& position) override { inner_->complete(position); }
+  void reject(const sdk::Position& position, std::string_view reason) override { inner_->reject(position, reason); }
 
  private:
   std::shared_ptr<boost::dll::shared_library> library_;  // declared first: destroyed last
