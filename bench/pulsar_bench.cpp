@@ -15,6 +15,7 @@
 // Against a real Pulsar there is no broker-side count to time by, so the benchmark runs
 // against the test broker only.
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +39,18 @@ namespace pulsar = invalidator::plugins::pulsar;
 using invalidator::testing::PulsarTestBroker;
 
 const char* const kTopic = "dbserver1.public.customers";
+
+double cpu_seconds(const rusage& usage) {
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// This process so far: the test broker, and the plain consumer while it runs.
+double own_cpu_seconds() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return cpu_seconds(usage);
+}
 
 // The seconds from the subscription's first message sent to its last acknowledgement, polled
 // every 20 ms; negative when `alive` says the consumer ended first.
@@ -64,8 +77,10 @@ class PlainConsumer final : public pulsar::WebSocketClient::Listener {
     settings.subscription = subscription;
     settings.receiver_queue_size = queue;
     pulsar::WebSocketClient::Settings connection;
-    connection.url = *pulsar::parse_websocket_url(url);
-    connection.target = *pulsar::consumer_path(kTopic, settings);
+    auto parsed_url = pulsar::parse_websocket_url(url);
+    auto path = pulsar::consumer_path(kTopic, settings);
+    connection.url = *parsed_url;
+    connection.target = *path;
     client_ = pulsar::WebSocketClient::connect(io_, nullptr, std::move(connection), *this);
     thread_ = std::thread([this] { io_.run(); });
   }
@@ -99,16 +114,24 @@ class PlainConsumer final : public pulsar::WebSocketClient::Listener {
   std::thread thread_;
 };
 
-double invalidator_run(PulsarTestBroker& broker, const std::string& invalidator, const std::string& config,
-                       const std::string& subscription, std::size_t events) {
+// The seconds of the run, and the CPU seconds of the invalidator process and of the broker.
+struct Run {
+  double seconds = -1;
+  double invalidator_cpu = 0;
+  double broker_cpu = 0;
+};
+
+Run invalidator_run(PulsarTestBroker& broker, const std::string& invalidator, const std::string& config,
+                    const std::string& subscription, std::size_t events) {
   char config_path[] = "/tmp/pulsar-bench-XXXXXX";
   int fd = ::mkstemp(config_path);
   bool written = fd >= 0 && ::write(fd, config.data(), config.size()) == static_cast<ssize_t>(config.size());
   if (fd >= 0) ::close(fd);
   if (!written) {
     std::perror("pulsar_bench: cannot write the invalidator's configuration to /tmp");
-    return -1;
+    return Run{};
   }
+  const double cpu_at_start = own_cpu_seconds();
   pid_t child = ::fork();
   if (child == 0) {
     if (std::freopen("/dev/null", "w", stderr) == nullptr) ::_exit(126);
@@ -119,14 +142,16 @@ double invalidator_run(PulsarTestBroker& broker, const std::string& invalidator,
     int status = 0;
     return ::waitpid(child, &status, WNOHANG) != child;
   });
+  const double broker_cpu = own_cpu_seconds() - cpu_at_start;
   ::kill(child, SIGTERM);
-  ::waitpid(child, nullptr, 0);
+  rusage child_usage{};
+  ::wait4(child, nullptr, 0, &child_usage);
   ::unlink(config_path);
   if (seconds < 0) {
     std::fprintf(stderr, "invalidator run ended before every event was acknowledged; its stderr went to /dev/null: "
                  "run it by hand with -c %s to see why\n", config_path);
   }
-  return seconds;
+  return Run{seconds, cpu_seconds(child_usage), broker_cpu};
 }
 
 double median(std::vector<double> values) {
@@ -173,23 +198,26 @@ int main(int argc, char** argv) {
   std::vector<double> ratios;
   for (int round = 0; round < rounds; ++round) {
     double plain = -1;
+    const double cpu_at_start = own_cpu_seconds();
     {
       PlainConsumer consumer(broker.url(), plain_subscriptions[round], queue, events);
       plain = time_by_broker(broker, plain_subscriptions[round], events, [&] { return consumer.running(); });
     }
     if (plain < 0) return 1;
-    std::printf("plain consumer (ack only)   %9.0f events/s (%zu events, %.2f s)\n", static_cast<double>(events) / plain,
-                events, plain);
+    std::printf("plain consumer (ack only)   %9.0f events/s (%zu events, %.2f s), CPU %.2f s (broker and consumer)\n",
+                static_cast<double>(events) / plain, events, plain, own_cpu_seconds() - cpu_at_start);
     const std::string config = "[sources.pulsar]\ntype = \"pulsar\"\nurl = \"" + broker.url() + "\"\ntopics = [\"" +
                                kTopic + "\"]\nsubscription = \"" + invalidator_subscriptions[round] +
                                "\"\nreceiver_queue_size = " + std::to_string(queue) + "\n[sinks.cache]\n" + sink +
                                "[[routes]]\nfrom = [\"pulsar\"]\ntable = \"public.customers\"\nchanged = [\"street\", \"email\"]\n"
                                "keys = [\"customer:{id}\", \"customer:by-email:{email}\"]\nto = [\"cache\"]\n";
-    const double run = invalidator_run(broker, invalidator, config, invalidator_subscriptions[round], events);
-    if (run < 0) return 1;
-    std::printf("invalidator run -> %-8s %9.0f events/s (%.2f s), %.2fx the plain consumer\n",
-                redis.empty() ? "memory" : "redis", static_cast<double>(events) / run, run, plain / run);
-    ratios.push_back(plain / run);
+    const Run run = invalidator_run(broker, invalidator, config, invalidator_subscriptions[round], events);
+    if (run.seconds < 0) return 1;
+    std::printf("invalidator run -> %-8s %9.0f events/s (%.2f s), %.2fx the plain consumer, CPU: invalidator %.2f s, "
+                "broker %.2f s\n",
+                redis.empty() ? "memory" : "redis", static_cast<double>(events) / run.seconds, run.seconds,
+                plain / run.seconds, run.invalidator_cpu, run.broker_cpu);
+    ratios.push_back(plain / run.seconds);
   }
   if (rounds > 1) {
     std::printf("%d rounds: %.2fx to %.2fx the plain consumer, median %.2fx\n", rounds,

@@ -155,6 +155,7 @@ struct PulsarTestBroker::Impl {
   std::uint64_t next_consumer_id = 1;
   std::uint64_t ledger = 10;  // a new ledger each time the broker comes up, as a real one rolls
   std::uint64_t next_entry = 0;
+  simdjson::dom::parser parser;  // every frame is parsed on the io thread
   std::thread thread;
   std::mutex hang_mutex;
   std::condition_variable hang_changed;
@@ -512,7 +513,6 @@ void PulsarTestBroker::Impl::gone(Session& session) {
 }
 
 void PulsarTestBroker::Impl::handle_consumer_frame(Session& session, std::string_view frame) {
-  simdjson::dom::parser parser;
   simdjson::dom::object command;
   if (parser.parse(frame.data(), frame.size()).get(command)) return session.close_with(1003, "not JSON");
   Topic& topic = topics[session.topic];
@@ -563,7 +563,6 @@ void PulsarTestBroker::Impl::handle_consumer_frame(Session& session, std::string
 }
 
 void PulsarTestBroker::Impl::handle_producer_frame(Session& session, std::string_view frame) {
-  simdjson::dom::parser parser;
   simdjson::dom::object message;
   std::string_view context;
   auto answer = [&](const std::string& fields) {
