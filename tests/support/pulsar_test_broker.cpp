@@ -610,6 +610,8 @@ PulsarTestBroker::~PulsarTestBroker() {
 
 std::string PulsarTestBroker::url() const { return "ws://127.0.0.1:" + std::to_string(impl_->port); }
 
+std::uint16_t PulsarTestBroker::port() const { return impl_->port; }
+
 void PulsarTestBroker::require_token(std::string token) {
   impl_->on_io([&] { impl_->token = std::move(token); });
 }

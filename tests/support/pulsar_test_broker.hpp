@@ -35,6 +35,7 @@ class PulsarTestBroker {
 
   // ws://127.0.0.1:<port>
   std::string url() const;
+  std::uint16_t port() const;
 
   // From now on, a connection must carry this token.
   void require_token(std::string token);

@@ -12,6 +12,7 @@
 #include "pulsar_source.hpp"
 #include "support/pulsar_producer.hpp"
 #include "support/pulsar_target.hpp"
+#include "support/tls_front.hpp"
 #include "support/source_thread.hpp"
 #include "support/test_support.hpp"
 
@@ -58,6 +59,8 @@ struct SourceSettings {
   std::string token;
   std::chrono::milliseconds redelivery_delay = 100ms;
   std::chrono::milliseconds keepalive = 30s;
+  std::string url;  // the target's when empty
+  std::string ca_file;
 };
 
 sdk::Result<std::unique_ptr<sdk::Source>> create_source(sdk::Config config, sdk::Logger* logger = nullptr) {
@@ -67,8 +70,9 @@ sdk::Result<std::unique_ptr<sdk::Source>> create_source(sdk::Config config, sdk:
 std::unique_ptr<sdk::Source> make_source(const PulsarTarget& target, const std::vector<std::string>& topics,
                                          const SourceSettings& settings = {}, sdk::Logger* logger = nullptr) {
   sdk::Config config;
-  config.set("url", target.url());
+  config.set("url", settings.url.empty() ? target.url() : settings.url);
   config.set("topics", topics);
+  if (!settings.ca_file.empty()) config.set("ca_file", settings.ca_file);
   config.set("subscription", settings.subscription);
   config.set("subscription_type", settings.subscription_type);
   config.set("receiver_queue_size", settings.receiver_queue_size);
@@ -423,6 +427,43 @@ TEST(PulsarSource, AConnectionThatAnswersNothingIsTakenForDeadAndOpenedAgain) {
   broker->resume();
   produce(target, topic, 0, 10);
   EXPECT_TRUE(emitter.wait_for(10, 30s));
+  EXPECT_TRUE(running.stop().ok());
+}
+
+// wss://: the broker's certificate is checked against ca_file (and its name against the
+// host); a certificate of another authority is refused, and the source keeps trying.
+TEST(PulsarSource, ReadsOverTlsAndRefusesACertificateOfAnotherAuthority) {
+  PulsarTarget target;
+  INVALIDATOR_NEEDS_TEST_BROKER(target);
+  testing::TempDir authority;
+  testing::TempDir other_authority;
+  ASSERT_TRUE(testing::make_self_signed_certificate(authority.path())) << "openssl could not make a certificate";
+  ASSERT_TRUE(testing::make_self_signed_certificate(other_authority.path()));
+  testing::TlsFront front(authority.path() / "cert.pem", authority.path() / "key.pem", target.broker()->port());
+  const std::string topic = target.unique_topic("tls");
+  testing::create_pulsar_subscription(target.url(), topic, "invalidator");
+  for (int seq = 0; seq < 5; ++seq) target.broker()->publish(topic, seq_value(seq));
+  SourceSettings settings;
+  settings.url = "wss://localhost:" + std::to_string(front.port());
+  {
+    CapturingLogger logger;
+    settings.ca_file = (other_authority.path() / "cert.pem").string();
+    auto source = make_source(target, {topic}, settings, &logger);
+    ASSERT_NE(source, nullptr);
+    RecordingEmitter emitter;
+    SourceThread running(*source, emitter);
+    EXPECT_TRUE(eventually([&] { return logger.contains("TLS handshake with localhost failed"); }, 10s)) << logger.all();
+    EXPECT_TRUE(running.stop().ok());
+    EXPECT_TRUE(emitter.emitted().empty()) << "read from a server whose certificate was not checked";
+  }
+  settings.ca_file = (authority.path() / "cert.pem").string();
+  auto source = make_source(target, {topic}, settings);
+  ASSERT_NE(source, nullptr);
+  RecordingEmitter emitter;
+  emitter.acknowledge_with(source.get());
+  SourceThread running(*source, emitter);
+  ASSERT_TRUE(emitter.wait_for(5, 30s));
+  EXPECT_TRUE(eventually([&] { return target.broker()->stats(topic, "invalidator").acknowledged == 5; }, 10s));
   EXPECT_TRUE(running.stop().ok());
 }
 
