@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "cpu_time.hpp"
 #include "generated_events.hpp"
 #include "support/kafka_cluster.hpp"
 
@@ -49,18 +50,10 @@ constexpr std::chrono::milliseconds kDefaultCommitInterval{100};
 
 // Each run is also measured in CPU seconds (user and system), of the consumer and of the mock
 // brokers serving it: on a shared machine CPU time is steadier than wall time, and it says
-// what a run costs whatever else the cores were doing.
-double cpu_seconds(const rusage& usage) {
-  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-
-// This process so far: the mock brokers, the consume-only loop, the reads of committed offsets.
-double own_cpu_seconds() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return cpu_seconds(usage);
-}
+// what a run costs whatever else the cores were doing. own_cpu_seconds(): the mock brokers,
+// the consume-only loop, the reads of committed offsets.
+using invalidator::bench::cpu_seconds;
+using invalidator::bench::own_cpu_seconds;
 
 // CPU seconds of this process's threads whose name starts with `prefix` ("rdk:mock": the mock
 // brokers), from /proc/self/task/*/schedstat.

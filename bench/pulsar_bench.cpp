@@ -26,6 +26,7 @@
 #include <thread>
 #include <vector>
 
+#include "cpu_time.hpp"
 #include "generated_events.hpp"
 #include "pulsar_frames.hpp"
 #include "support/pulsar_producer.hpp"
@@ -40,17 +41,9 @@ using invalidator::testing::PulsarTestBroker;
 
 const char* const kTopic = "dbserver1.public.customers";
 
-double cpu_seconds(const rusage& usage) {
-  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
-         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
-}
-
-// This process so far: the test broker, and the plain consumer while it runs.
-double own_cpu_seconds() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return cpu_seconds(usage);
-}
+// own_cpu_seconds(): this process is the test broker, and the plain consumer while it runs.
+using invalidator::bench::cpu_seconds;
+using invalidator::bench::own_cpu_seconds;
 
 // The seconds from the subscription's first message sent to its last acknowledgement, polled
 // every 20 ms; negative when `alive` says the consumer ended first.
