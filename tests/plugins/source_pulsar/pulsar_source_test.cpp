@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -388,7 +389,12 @@ TEST(PulsarSource, ARefusedTokenEndsTheRunAndTheRightOneIsLetIn) {
     auto source = make_source(target, {topic}, settings);
     ASSERT_NE(source, nullptr);
     RecordingEmitter emitter;
-    const auto status = source->run(emitter, std::stop_token{});
+    std::stop_source never;  // only the refusal may end the run
+    auto run = std::async(std::launch::async, [&] { return source->run(emitter, never.get_token()); });
+    const bool ended = run.wait_for(30s) == std::future_status::ready;
+    if (!ended) never.request_stop();
+    ASSERT_TRUE(ended) << "a refused token was retried instead of ending the run";
+    const auto status = run.get();
     ASSERT_FALSE(status.ok());
     EXPECT_NE(status.message().find("HTTP 401"), std::string::npos) << status.message();
     EXPECT_NE(status.message().find("token"), std::string::npos) << status.message();
