@@ -139,10 +139,11 @@ Run invalidator_run(PulsarTestBroker& broker, const std::string& invalidator, co
   ::kill(child, SIGTERM);
   rusage child_usage{};
   ::wait4(child, nullptr, 0, &child_usage);
-  ::unlink(config_path);
-  if (seconds < 0) {
+  if (seconds < 0) {  // the configuration is kept for the run by hand
     std::fprintf(stderr, "invalidator run ended before every event was acknowledged; its stderr went to /dev/null: "
                  "run it by hand with -c %s to see why\n", config_path);
+  } else {
+    ::unlink(config_path);
   }
   return Run{seconds, cpu_seconds(child_usage), broker_cpu};
 }

@@ -172,7 +172,6 @@ void PulsarSource::TopicConsumer::opened() {
   }
   next_offset = 0;
   permits_out = 0;
-  held = 0;
   permits_owed = source.options_.receiver_queue_size;
   opened_at = Clock::now();
   if (failures > 0) {
@@ -232,7 +231,6 @@ void PulsarSource::TopicConsumer::received(std::string frame) {
     std::lock_guard lock(source.mutex_);
     source.in_flight_[stream].ids.emplace(raw.position.offset, std::move(message.message_id));
   }
-  ++held;
   source.received_.push_back(Received{index, std::move(raw)});
 }
 
@@ -240,7 +238,6 @@ void PulsarSource::TopicConsumer::ended(const pulsar::WebSocketClient::Ending& e
   client.reset();
   if (stream != 0) source.forget_stream(stream);
   stream = 0;
-  held = 0;
   if (source.closing_) return;
   if (ending.http_status == 401 || ending.http_status == 403) {
     source.fatal_ = topic + ": " + ending.reason + " (check the token option)";
@@ -329,7 +326,6 @@ bool PulsarSource::offer(sdk::Emitter& emitter, bool& stopping) {
   if (result == sdk::EmitResult::full) return false;
   TopicConsumer& consumer = *consumers_[front.topic];
   received_.pop_front();
-  --consumer.held;
   ++consumer.permits_owed;
   consumer.grant_permits();
   return true;

@@ -86,7 +86,6 @@ class PulsarSource final : public sdk::Source {
     std::uint64_t next_offset = 0;
     std::int64_t permits_out = 0;   // granted, not yet used by a message
     std::int64_t permits_owed = 0;  // room the pipeline made since the last grant
-    std::int64_t held = 0;          // received, not yet taken by the pipeline
     std::vector<std::string> unsent;  // acknowledgements made while no connection was open
     sdk::Backoff backoff;
     boost::asio::steady_timer retry;

@@ -64,7 +64,6 @@ class Connection final : public WebSocketClient, public std::enable_shared_from_
   }
 
   bool is_open() const override { return open_ && !closing_; }
-  std::size_t queued() const override { return writes_.size(); }
 
  private:
   static Stream make_stream(asio::io_context& io, asio::ssl::context* tls) {

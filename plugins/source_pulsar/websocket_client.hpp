@@ -64,8 +64,6 @@ class WebSocketClient {
   // Ends at once, without a close frame; ended() is not called.
   virtual void abort() = 0;
   virtual bool is_open() const = 0;
-  // Frames queued and not yet written.
-  virtual std::size_t queued() const = 0;
 };
 
 }  // namespace invalidator::plugins::pulsar
