@@ -1,8 +1,12 @@
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <simdjson.h>
 
+#include <csignal>
 #include <map>
 #include <set>
 
@@ -13,6 +17,7 @@
 #include "support/pipeline_fakes.hpp"
 #include "support/test_support.hpp"
 #include "support/webhook_receiver.hpp"
+#include "webhook_request.hpp"
 
 INVALIDATOR_DECLARE_STATIC_PLUGIN(webhook);
 
@@ -26,11 +31,15 @@ using sdk::testing::SinkConformance;
 using sdk::testing::SinkConformanceParam;
 using sdk::testing::SinkHarness;
 
-sdk::Config config_for(const WebhookReceiver& receiver, std::map<std::string, sdk::ConfigValue> extra = {}) {
+sdk::Config config_for_url(const std::string& url, std::map<std::string, sdk::ConfigValue> extra = {}) {
   sdk::Config config;
-  config.set("url", receiver.url());
+  config.set("url", url);
   for (auto& [name, value] : extra) config.set(name, std::move(value));
   return config;
+}
+
+sdk::Config config_for(const WebhookReceiver& receiver, std::map<std::string, sdk::ConfigValue> extra = {}) {
+  return config_for_url(receiver.url(), std::move(extra));
 }
 
 std::unique_ptr<sdk::Sink> make_sink(const sdk::Config& config) {
@@ -415,6 +424,102 @@ TEST(WebhookPipeline, AReceiverStoppedAndStartedAgainGetsEverything) {
   EXPECT_EQ(source_ptr->last_acknowledged(), static_cast<std::uint64_t>(kCount));
   expect_every_key_invalidated_in_order(receiver, kCount, kCustomers);
   EXPECT_NE(log.all().find("answers again"), std::string::npos) << log.all();
+}
+
+// ----- The receiver example of the plugin's README ----------------------------------------
+
+// The example as the README shows it: the first python block.
+std::string readme_receiver() {
+  const std::string readme =
+      testing::read_file(std::filesystem::path(INVALIDATOR_SOURCE_DIR) / "plugins/sink_webhook/README.md");
+  constexpr std::string_view kOpening = "```python\n";
+  const auto begin = readme.find(kOpening);
+  const auto end = readme.find("```", begin + kOpening.size());
+  if (begin == std::string::npos || end == std::string::npos) return {};
+  return readme.substr(begin + kOpening.size(), end - begin - kOpening.size());
+}
+
+int free_loopback_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// `python3 script port` with WEBHOOK_SECRET set, its output in a file; killed at the end.
+class PythonReceiver {
+ public:
+  PythonReceiver(const std::filesystem::path& script, const std::string& secret, const std::filesystem::path& output)
+      : port_(free_loopback_port()) {
+    child_ = ::fork();
+    if (child_ == 0) {
+      ::setenv("WEBHOOK_SECRET", secret.c_str(), 1);
+      if (std::freopen(output.c_str(), "w", stdout) == nullptr) ::_exit(126);
+      if (std::freopen("/dev/null", "w", stderr) == nullptr) ::_exit(126);
+      const std::string port = std::to_string(port_);
+      ::execlp("python3", "python3", script.c_str(), port.c_str(), nullptr);
+      ::_exit(127);
+    }
+  }
+  ~PythonReceiver() {
+    ::kill(child_, SIGTERM);
+    testing::wait_for_exit(child_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+  bool listening() const {
+    httplib::Client client("127.0.0.1", port_);
+    return static_cast<bool>(client.Get("/"));
+  }
+
+ private:
+  int port_;
+  pid_t child_ = -1;
+};
+
+TEST(WebhookReadme, TheReceiverExampleAcceptsWhatTheSinkSignsAndRefusesTheRest) {
+  testing::TempDir directory;
+  const std::string example = readme_receiver();
+  ASSERT_FALSE(example.empty()) << "no python block in plugins/sink_webhook/README.md";
+  EXPECT_LE(std::count(example.begin(), example.end(), '\n'), 25) << "the README promises a short example";
+  testing::write_file(directory / "receiver.py", example);
+  PythonReceiver python(directory / "receiver.py", "readme-secret", directory / "out.txt");
+  ASSERT_TRUE(eventually([&] { return python.listening(); }, 30s)) << "the example does not start";
+
+  std::vector<sdk::Invalidation> batch{removal("customer:1", 1), removal("customer:2", 2)};
+  auto signed_sink = make_sink(config_for_url(python.url(), {{"secret", std::string("readme-secret")}}));
+  ASSERT_TRUE(signed_sink->start().ok());
+  auto accepted = signed_sink->deliver(batch, {21, 1});
+  EXPECT_TRUE(accepted.is_ok()) << accepted.reason();
+  EXPECT_TRUE(eventually([&] { return testing::read_file(directory / "out.txt") == "delete customer:1\ndelete customer:2\n"; }))
+      << testing::read_file(directory / "out.txt");
+
+  auto wrong_secret = make_sink(config_for_url(python.url(), {{"secret", std::string("guess")}}));
+  ASSERT_TRUE(wrong_secret->start().ok());
+  auto refused = wrong_secret->deliver(batch, {22, 1});
+  EXPECT_EQ(refused.kind(), sdk::DeliveryResult::Kind::failed);
+  EXPECT_NE(refused.reason().find("answered 401"), std::string::npos) << refused.reason();
+
+  auto unsigned_sink = make_sink(config_for_url(python.url()));
+  ASSERT_TRUE(unsigned_sink->start().ok());
+  EXPECT_EQ(unsigned_sink->deliver(batch, {23, 1}).kind(), sdk::DeliveryResult::Kind::failed);
+
+  // A request signed ten minutes ago, as a replay would be: refused though the signature is right.
+  const std::string body = webhook::request_body(batch, std::chrono::system_clock::now());
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  httplib::Client client(python.url().substr(0, python.url().size() - 1));
+  auto replayed = client.Post("/", {{"Invalidator-Signature", webhook::signature("readme-secret", now - 600, body)}}, body,
+                              "application/json");
+  ASSERT_TRUE(replayed);
+  EXPECT_EQ(replayed->status, 401);
+  auto fresh = client.Post("/", {{"Invalidator-Signature", webhook::signature("readme-secret", now, body)}}, body,
+                           "application/json");
+  ASSERT_TRUE(fresh);
+  EXPECT_EQ(fresh->status, 204);
 }
 
 }  // namespace
