@@ -1,17 +1,12 @@
 #include "http_transport.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 #include <cctype>
 #include <string_view>
 
 namespace invalidator::plugins::webhook {
-
-struct HttpTransport::Request {
-  CURL* handle = nullptr;
-  HttpExchange exchange;
-  char error[CURL_ERROR_SIZE] = {};
-  bool done = false;  // guarded by mutex_
-};
 
 namespace {
 
@@ -63,38 +58,32 @@ HttpTransport::HttpTransport(HttpSettings settings) : settings_(std::move(settin
   // Thread-safe since libcurl 7.84; the global state lives as long as the process.
   static const CURLcode initialised = curl_global_init(CURL_GLOBAL_DEFAULT);
   (void)initialised;
-  multi_ = curl_multi_init();
-  const long connections = static_cast<long>(settings_.max_connections);
-  curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, connections);
-  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, connections);
-  worker_ = std::thread([this] { run(); });
+  slots_.resize(settings_.max_connections);
+  for (Slot& slot : slots_) {
+    slot.multi = curl_multi_init();
+    curl_multi_setopt(slot.multi, CURLMOPT_MAXCONNECTS, 1L);
+    slot.handle = curl_easy_init();
+    prepare(slot.handle);
+    pool_.add(slot);
+  }
 }
 
 HttpTransport::~HttpTransport() {
-  shutting_down_.store(true, std::memory_order_release);
-  curl_multi_wakeup(multi_);
-  worker_.join();
-  for (CURL* handle : idle_handles_) curl_easy_cleanup(handle);
-  curl_multi_cleanup(multi_);
+  for (Slot& slot : slots_) {
+    curl_easy_cleanup(slot.handle);
+    curl_multi_cleanup(slot.multi);
+  }
 }
 
 void HttpTransport::stop() {
   stopped_.store(true, std::memory_order_release);
-  curl_multi_wakeup(multi_);
+  // Thread-safe, unlike the rest of a multi handle's calls: it interrupts the poll of a send.
+  for (Slot& slot : slots_) curl_multi_wakeup(slot.multi);
 }
 
 void HttpTransport::resume() { stopped_.store(false, std::memory_order_release); }
 
-CURL* HttpTransport::lease_handle() {
-  {
-    std::lock_guard lock(mutex_);
-    if (!idle_handles_.empty()) {
-      CURL* handle = idle_handles_.back();
-      idle_handles_.pop_back();
-      return handle;
-    }
-  }
-  CURL* handle = curl_easy_init();
+void HttpTransport::prepare(CURL* handle) {
   curl_easy_setopt(handle, CURLOPT_URL, settings_.url.c_str());
   curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 0L);
@@ -110,98 +99,61 @@ CURL* HttpTransport::lease_handle() {
   }
   curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, keep_body_start);
   curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, keep_retry_after);
-  return handle;
 }
 
 HttpExchange HttpTransport::send(const std::string& body, const std::vector<std::string>& headers) {
-  if (stopped_.load(std::memory_order_acquire)) return {};
-  curl_slist* header_list = nullptr;
-  for (const auto& header : headers) header_list = curl_slist_append(header_list, header.c_str());
+  HttpExchange exchange;  // `stopped` until it ends otherwise
+  if (stopped_.load(std::memory_order_acquire)) return exchange;
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_list(nullptr, curl_slist_free_all);
+  auto add_header = [&](const char* header) {
+    curl_slist* appended = curl_slist_append(header_list.get(), header);
+    if (appended != nullptr) {
+      (void)header_list.release();
+      header_list.reset(appended);
+    }
+  };
+  for (const auto& header : headers) add_header(header.c_str());
   // Without this, libcurl waits for a "100 Continue" before sending a body over 1 MiB.
-  header_list = curl_slist_append(header_list, "Expect:");
+  add_header("Expect:");
 
-  Request request;
-  request.handle = lease_handle();
-  CURL* handle = request.handle;
+  auto slot = pool_.lease();
+  CURL* handle = slot->handle;
+  char error[CURL_ERROR_SIZE] = {};
   curl_easy_setopt(handle, CURLOPT_POSTFIELDS, body.data());
   curl_easy_setopt(handle, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, header_list);
-  curl_easy_setopt(handle, CURLOPT_PRIVATE, &request);
-  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, request.error);
-  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &request.exchange);
-  curl_easy_setopt(handle, CURLOPT_HEADERDATA, &request.exchange);
+  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, header_list.get());
+  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, error);
+  curl_easy_setopt(handle, CURLOPT_WRITEDATA, &exchange);
+  curl_easy_setopt(handle, CURLOPT_HEADERDATA, &exchange);
+  curl_multi_add_handle(slot->multi, handle);
 
-  {
-    std::lock_guard lock(mutex_);
-    submitted_.push_back(&request);
+  std::optional<CURLcode> result;
+  while (!result && !stopped_.load(std::memory_order_acquire)) {
+    int running = 0;
+    curl_multi_perform(slot->multi, &running);
+    int left = 0;
+    while (CURLMsg* message = curl_multi_info_read(slot->multi, &left)) {
+      if (message->msg == CURLMSG_DONE) result = message->data.result;
+    }
+    // Until there is something to read or write, libcurl's own timeout, or stop().
+    if (!result) curl_multi_poll(slot->multi, nullptr, 0, 1000, nullptr);
   }
-  curl_multi_wakeup(multi_);
-  {
-    std::unique_lock lock(mutex_);
-    finished_.wait(lock, [&] { return request.done; });
-    // Nothing of this request may outlive it in the handle.
-    curl_easy_setopt(handle, CURLOPT_HTTPHEADER, nullptr);
-    curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, nullptr);
-    idle_handles_.push_back(handle);
-  }
-  curl_slist_free_all(header_list);
-  return std::move(request.exchange);
-}
+  curl_multi_remove_handle(slot->multi, handle);
+  // Nothing of this call may outlive it in the handle.
+  curl_easy_setopt(handle, CURLOPT_HTTPHEADER, nullptr);
+  curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, nullptr);
+  curl_easy_setopt(handle, CURLOPT_POSTFIELDS, nullptr);
 
-void HttpTransport::finish(CURL* handle, CURLcode code) {
-  Request* request = nullptr;
-  curl_easy_getinfo(handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&request));
-  curl_multi_remove_handle(multi_, handle);
-  std::erase(in_flight_, request);
-  HttpExchange& exchange = request->exchange;
-  if (code == CURLE_OK) {
+  if (!result) {
+    exchange.ending = HttpExchange::Ending::stopped;
+  } else if (*result == CURLE_OK) {
     exchange.ending = HttpExchange::Ending::answered;
     curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &exchange.status);
   } else {
     exchange.ending = HttpExchange::Ending::transport_error;
-    exchange.error = request->error[0] != '\0' ? std::string(request->error) : curl_easy_strerror(code);
+    exchange.error = error[0] != '\0' ? std::string(error) : curl_easy_strerror(*result);
   }
-  std::lock_guard lock(mutex_);
-  request->done = true;
-  finished_.notify_all();
-}
-
-void HttpTransport::abandon_all() {
-  for (Request* request : in_flight_) curl_multi_remove_handle(multi_, request->handle);
-  std::lock_guard lock(mutex_);
-  for (Request* request : in_flight_) request->done = true;  // ending stays `stopped`
-  for (Request* request : submitted_) request->done = true;
-  in_flight_.clear();
-  submitted_.clear();
-  finished_.notify_all();
-}
-
-void HttpTransport::run() {
-  std::vector<Request*> fresh;
-  while (true) {
-    const bool ending = shutting_down_.load(std::memory_order_acquire);
-    if (ending || stopped_.load(std::memory_order_acquire)) {
-      abandon_all();
-      if (ending) return;
-    }
-    {
-      std::lock_guard lock(mutex_);
-      fresh.swap(submitted_);
-    }
-    for (Request* request : fresh) {
-      curl_multi_add_handle(multi_, request->handle);
-      in_flight_.push_back(request);
-    }
-    fresh.clear();
-    int running = 0;
-    curl_multi_perform(multi_, &running);
-    int left = 0;
-    while (CURLMsg* message = curl_multi_info_read(multi_, &left)) {
-      if (message->msg == CURLMSG_DONE) finish(message->easy_handle, message->data.result);
-    }
-    // Woken early by a new request, stop() or the destructor (curl_multi_wakeup).
-    curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
-  }
+  return exchange;
 }
 
 }  // namespace invalidator::plugins::webhook

@@ -1,21 +1,21 @@
 #pragma once
 
-// The webhook sink's HTTP client: libcurl's multi interface driven by one thread, so that
-// requests from several lanes share its keep-alive connections and a stop() ends every
-// request in flight at once.
+// The webhook sink's HTTP client: a pool of libcurl multi handles, each with its keep-alive
+// connection, driven by the thread that sends (a lane of the engine), so that stop() can wake
+// every request in flight and end it at once.
+//
+// One thread driving all the handles was tried first: handing each request to it and its
+// answer back cost a third of the throughput against a local receiver (docs/performance.md).
 
 #include <curl/curl.h>
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstddef>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "invalidator/sdk/result.hpp"
+#include "invalidator/sdk/pool.hpp"
 
 namespace invalidator::plugins::webhook {
 
@@ -26,7 +26,7 @@ struct HttpSettings {
   HttpMethod method = HttpMethod::post;
   std::chrono::milliseconds timeout{10'000};          // the whole exchange
   std::chrono::milliseconds connect_timeout{5'000};
-  std::size_t max_connections = 4;
+  std::size_t max_connections = 4;                    // requests at once, each on its connection
   std::string ca_file;                                 // empty: the system's authorities
   bool insecure_skip_verify = false;
 };
@@ -63,26 +63,18 @@ class HttpTransport {
   void resume();
 
  private:
-  struct Request;
+  // A multi handle with its one transfer handle: one request at a time.
+  struct Slot {
+    CURLM* multi = nullptr;
+    CURL* handle = nullptr;
+  };
 
-  void run();
-  CURL* lease_handle();
-  void prepare(CURL* handle, Request& request, curl_slist* headers);
-  void finish(CURL* handle, CURLcode code);
-  void abandon_all();
+  void prepare(CURL* handle);
 
   HttpSettings settings_;
-  CURLM* multi_ = nullptr;
+  std::vector<Slot> slots_;
+  sdk::Pool<Slot> pool_;
   std::atomic<bool> stopped_{false};
-  std::atomic<bool> shutting_down_{false};
-
-  std::mutex mutex_;
-  std::condition_variable finished_;
-  std::vector<Request*> submitted_;  // waiting for the worker to add them
-  std::vector<CURL*> idle_handles_;  // reused: each keeps its TLS session
-
-  std::vector<Request*> in_flight_;  // the worker's only
-  std::thread worker_;
 };
 
 }  // namespace invalidator::plugins::webhook

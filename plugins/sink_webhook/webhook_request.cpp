@@ -3,7 +3,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 
@@ -12,41 +14,110 @@
 namespace invalidator::plugins::webhook {
 namespace {
 
-// A JSON string literal: TOML's basic strings escape exactly as JSON's do.
-std::string quoted(std::string_view text) { return sdk::toml_text::quoted_text(text); }
+// Appends `text` as a JSON string literal: TOML's basic strings escape exactly as JSON's do,
+// and most keys need no escaping at all, which is checked first.
+void append_quoted(std::string& out, std::string_view text) {
+  const bool plain = std::none_of(text.begin(), text.end(), [](char c) {
+    return c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20;
+  });
+  if (!plain) {
+    out += sdk::toml_text::quoted_text(text);
+    return;
+  }
+  out.push_back('"');
+  out.append(text);
+  out.push_back('"');
+}
 
-std::string quoted_or_null(std::string_view text) { return text.empty() ? "null" : quoted(text); }
+void append_number(std::string& out, std::uint64_t value) {
+  char digits[24];
+  auto [end, error] = std::to_chars(digits, digits + sizeof digits, value);
+  out.append(digits, end);
+}
+
+// RFC 3339 of one time after another: the date and time of day are formatted again only when
+// the second changes, which in a batch of one transaction's changes is seldom. Formatting
+// every time with gmtime_r made up most of the cost of a body (docs/performance.md).
+class TimeFormatter {
+ public:
+  void append(std::string& out, std::chrono::system_clock::time_point time) {
+    const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+    const std::int64_t second = millis / 1000 - (millis % 1000 < 0 ? 1 : 0);
+    if (second != cached_second_ || cached_.empty()) {
+      cached_second_ = second;
+      const std::time_t seconds = static_cast<std::time_t>(second);
+      std::tm utc{};
+      gmtime_r(&seconds, &utc);
+      char text[96];  // room for any int the fields could hold, which the compiler checks
+      std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.", utc.tm_year + 1900, utc.tm_mon + 1,
+                    utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+      cached_ = text;
+    }
+    const int fraction = static_cast<int>(millis - second * 1000);
+    const char tail[4] = {static_cast<char>('0' + fraction / 100), static_cast<char>('0' + fraction / 10 % 10),
+                          static_cast<char>('0' + fraction % 10), 'Z'};
+    out.append(cached_).append(tail, sizeof tail);
+  }
+
+ private:
+  std::int64_t cached_second_ = 0;
+  std::string cached_;
+};
 
 }  // namespace
 
 std::string rfc3339(std::chrono::system_clock::time_point time) {
-  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(millis / 1000 - (millis % 1000 < 0 ? 1 : 0));
-  const int fraction = static_cast<int>(((millis % 1000) + 1000) % 1000);
-  std::tm utc{};
-  gmtime_r(&seconds, &utc);
-  char text[96];  // room for any int the fields could hold, which the compiler checks
-  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
-                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, fraction);
-  return text;
+  std::string out;
+  TimeFormatter().append(out, time);
+  return out;
 }
 
 std::string request_body(std::span<const sdk::Invalidation> batch, std::chrono::system_clock::time_point sent_at) {
-  std::string body = "{\"invalidations\":[";
+  TimeFormatter times;
+  // The table and op of the previous item, as text: items of one batch mostly share an origin.
+  const sdk::InvalidationOrigin* origin_shown = nullptr;
+  std::string origin_text = ",\"table\":null,\"op\":null,\"version\":";
+  std::string body;
+  body.reserve(64 + batch.size() * 160);
+  body.append("{\"invalidations\":[");
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const sdk::Invalidation& item = batch[i];
-    if (i > 0) body += ',';
-    body += "{\"action\":" + quoted(sdk::to_string(item.action)) + ",\"key\":" + quoted(item.key) +
-            ",\"table\":" + quoted_or_null(item.table()) +
-            ",\"op\":" + (item.origin != nullptr ? quoted(sdk::to_string(item.origin->op)) : std::string("null")) +
-            ",\"version\":" + std::to_string(item.version) + ",\"commit_time\":" +
-            (item.commit_time == std::chrono::system_clock::time_point{} ? std::string("null")
-                                                                         : quoted(rfc3339(item.commit_time)));
-    if (item.action == sdk::Action::set_value && item.value) body += ",\"value\":" + quoted(*item.value);
-    if (item.action == sdk::Action::expire) body += ",\"ttl_ms\":" + std::to_string(item.ttl.count());
-    body += '}';
+    body.append(i == 0 ? "{\"action\":\"" : ",{\"action\":\"");
+    body.append(sdk::to_string(item.action));
+    body.append("\",\"key\":");
+    append_quoted(body, item.key);
+    if (item.origin != origin_shown) {
+      origin_shown = item.origin;
+      origin_text.assign(",\"table\":");
+      if (item.table().empty()) origin_text.append("null");
+      else append_quoted(origin_text, item.table());
+      origin_text.append(",\"op\":");
+      if (item.origin != nullptr) append_quoted(origin_text, sdk::to_string(item.origin->op));
+      else origin_text.append("null");
+      origin_text.append(",\"version\":");
+    }
+    body.append(origin_text);
+    append_number(body, item.version);
+    if (item.commit_time == std::chrono::system_clock::time_point{}) {
+      body.append(",\"commit_time\":null");
+    } else {
+      body.append(",\"commit_time\":\"");
+      times.append(body, item.commit_time);
+      body.push_back('"');
+    }
+    if (item.action == sdk::Action::set_value && item.value) {
+      body.append(",\"value\":");
+      append_quoted(body, *item.value);
+    }
+    if (item.action == sdk::Action::expire) {
+      body.append(",\"ttl_ms\":");
+      append_number(body, static_cast<std::uint64_t>(std::max<std::int64_t>(0, item.ttl.count())));
+    }
+    body.push_back('}');
   }
-  body += "],\"sent_at\":" + quoted(rfc3339(sent_at)) + "}";
+  body.append("],\"sent_at\":\"");
+  times.append(body, sent_at);
+  body.append("\"}");
   return body;
 }
 
