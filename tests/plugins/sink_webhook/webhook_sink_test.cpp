@@ -16,6 +16,7 @@
 #include "plugin_host/registry.hpp"
 #include "support/pipeline_fakes.hpp"
 #include "support/test_support.hpp"
+#include "support/tls_front.hpp"
 #include "support/webhook_receiver.hpp"
 #include "webhook_request.hpp"
 
@@ -260,6 +261,60 @@ TEST(WebhookSink, SplitsABatchTheReceiverFindsTooLargeInsteadOfDeadLetteringIt) 
   EXPECT_FALSE(partly.failures()[0].retryable);
   EXPECT_NE(partly.failures()[0].reason.find("answered 413"), std::string::npos) << partly.failures()[0].reason;
   EXPECT_NE(partly.failures()[0].reason.find("larger than the receiver accepts"), std::string::npos);
+}
+
+class CapturingLogger final : public sdk::Logger {
+ public:
+  void log(sdk::LogLevel, std::string_view message) override {
+    std::lock_guard lock(mutex_);
+    text_ += std::string(message) + "\n";
+  }
+  std::string text() {
+    std::lock_guard lock(mutex_);
+    return text_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::string text_;
+};
+
+TEST(WebhookSink, ChecksTheReceiversCertificateUnlessToldNotTo) {
+  testing::TempDir directory;
+  ASSERT_TRUE(testing::make_self_signed_certificate(directory.path())) << "openssl could not make a certificate";
+  WebhookReceiver receiver;
+  testing::TlsFront front(directory / "cert.pem", directory / "key.pem", static_cast<std::uint16_t>(receiver.port()));
+  const std::string url = "https://localhost:" + std::to_string(front.port()) + "/invalidate";
+  std::vector<sdk::Invalidation> batch{removal("tls", 1)};
+
+  auto trusting = make_sink(config_for_url(url, {{"ca_file", (directory / "cert.pem").string()}}));
+  ASSERT_TRUE(trusting->start().ok());
+  receiver.put("tls", "v");
+  auto delivered = trusting->deliver(batch, {31, 1});
+  ASSERT_TRUE(delivered.is_ok()) << delivered.reason();
+  EXPECT_EQ(receiver.get("tls"), std::nullopt);
+
+  auto checking = make_sink(config_for_url(url));
+  ASSERT_TRUE(checking->start().ok());
+  receiver.put("tls", "v");
+  auto refused = checking->deliver(batch, {32, 1});
+  EXPECT_EQ(refused.kind(), sdk::DeliveryResult::Kind::retry) << "an unknown certificate is not the receiver's verdict";
+  EXPECT_NE(refused.reason().find("certificate"), std::string::npos) << refused.reason();
+  EXPECT_EQ(receiver.get("tls"), "v") << "sent to a receiver whose certificate is not trusted";
+
+  CapturingLogger logger;
+  sdk::PluginContext context;
+  context.instance_name = "hook";
+  context.logger = &logger;
+  sdk::Config insecure = config_for_url(url, {{"insecure_skip_verify", true}});
+  auto created = invalidator_static_plugin_webhook().create_sink(insecure, context);
+  ASSERT_TRUE(created) << created.error();
+  auto skipping = std::move(created.value());
+  ASSERT_TRUE(skipping->start().ok());
+  EXPECT_NE(logger.text().find("insecure_skip_verify = true"), std::string::npos) << logger.text();
+  auto accepted = skipping->deliver(batch, {33, 1});
+  EXPECT_TRUE(accepted.is_ok()) << accepted.reason();
+  EXPECT_EQ(receiver.get("tls"), std::nullopt);
 }
 
 TEST(WebhookSink, RefusesOptionsItCannotHonourAndNeverRepeatsASecret) {
