@@ -3,13 +3,16 @@
 //   1. the ceiling: --in-flight threads, each a plain libcurl client on a keep-alive connection,
 //      POST one body of --batch invalidations, built once beforehand, as fast as the receiver
 //      answers;
-//   2. the sink: as many threads calling WebhookSink::deliver(), as the engine's lanes do, with
+//   2. the sink's transport alone, with the same body built beforehand: what the sink's HTTP
+//      client costs beside a plain one;
+//   3. the sink: as many threads calling WebhookSink::deliver(), as the engine's lanes do, with
 //      batches of --batch invalidations (each request's body built, and signed when --secret is
 //      given, as in a pipeline).
 // The receiver is cpp-httplib in this process, reading each body and answering 204. Reports
-// requests/s and invalidations/s of both and the ratio of the sink's invalidations/s to the
-// ceiling's requests/s × --batch. The receiver and both clients share this machine's cores,
-// so only ratios within one round mean anything.
+// requests/s of each, the CPU microseconds per request of the whole process (receiver and
+// client: what the client's own work adds), and the ratios to the ceiling: for the sink, its
+// invalidations/s over the ceiling's requests/s × --batch. The receiver and the clients share
+// this machine's cores, so only ratios within one round mean anything.
 //
 //   webhook_bench [--batch N] [--in-flight N] [--seconds S] [--rounds N] [--secret TEXT]
 #include <curl/curl.h>
@@ -24,7 +27,9 @@
 #include <thread>
 #include <vector>
 
+#include "cpu_time.hpp"
 #include "invalidator/sdk/plugin.hpp"
+#include "http_transport.hpp"
 #include "webhook_request.hpp"
 
 INVALIDATOR_DECLARE_STATIC_PLUGIN(webhook);
@@ -45,6 +50,7 @@ struct Settings {
 struct Rate {
   double requests_per_second = 0;
   double invalidations_per_second = 0;
+  double cpu_us_per_request = 0;  // the whole process's: receiver and client
 };
 
 const sdk::InvalidationOrigin kOrigin{"public.customers", sdk::Op::update, "shop", "routes[0]"};
@@ -68,6 +74,7 @@ Rate run_for(std::size_t threads, double seconds, Work make_worker) {
   std::atomic<std::uint64_t> requests{0};
   std::atomic<std::uint64_t> invalidations{0};
   std::atomic<std::uint64_t> failures{0};
+  const double cpu_before = invalidator::bench::own_cpu_seconds();
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   std::vector<std::thread> workers;
@@ -87,8 +94,10 @@ Rate run_for(std::size_t threads, double seconds, Work make_worker) {
   }
   for (auto& worker : workers) worker.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  const double cpu = invalidator::bench::own_cpu_seconds() - cpu_before;
   if (failures.load() > 0) std::fprintf(stderr, "webhook_bench: %llu failed requests\n", static_cast<unsigned long long>(failures.load()));
-  return {static_cast<double>(requests.load()) / elapsed, static_cast<double>(invalidations.load()) / elapsed};
+  return {static_cast<double>(requests.load()) / elapsed, static_cast<double>(invalidations.load()) / elapsed,
+          cpu * 1e6 / static_cast<double>(std::max<std::uint64_t>(1, requests.load()))};
 }
 
 std::size_t discard(char*, std::size_t size, std::size_t count, void*) { return size * count; }
@@ -126,6 +135,20 @@ Rate ceiling(const Settings& settings, const std::string& url) {
       if (curl_easy_perform(client->handle) != CURLE_OK) return 0;
       curl_easy_getinfo(client->handle, CURLINFO_RESPONSE_CODE, &status);
       return status / 100 == 2 ? client->carried : 0;
+    };
+  });
+}
+
+// The sink's transport alone, with a body built once beforehand: what the sink adds to a
+// request, apart from building and signing its body.
+Rate through_transport(const Settings& settings, invalidator::plugins::webhook::HttpTransport& transport) {
+  return run_for(settings.in_flight, settings.seconds, [&](std::size_t thread) {
+    auto body = std::make_shared<std::string>(
+        invalidator::plugins::webhook::request_body(make_batch(settings.batch, thread), std::chrono::system_clock::now()));
+    const std::vector<std::string> headers{"Content-Type: application/json"};
+    return [&transport, body, headers, &settings]() -> std::size_t {
+      auto exchange = transport.send(*body, headers);
+      return exchange.status / 100 == 2 ? settings.batch : 0;
     };
   });
 }
@@ -168,6 +191,8 @@ int main(int argc, char** argv) {
   httplib::Server receiver;
   receiver.set_tcp_nodelay(true);
   receiver.set_keep_alive_max_count(1'000'000);
+  // A keep-alive connection holds a server thread while idle: room for every client's.
+  receiver.new_task_queue = [] { return new httplib::ThreadPool(16); };
   std::atomic<std::uint64_t> bytes_received{0};
   receiver.Post("/invalidate", [&](const httplib::Request& request, httplib::Response& response) {
     bytes_received.fetch_add(request.body.size(), std::memory_order_relaxed);
@@ -192,15 +217,23 @@ int main(int argc, char** argv) {
 
   std::printf("batch %zu, %zu in flight, %.1f s a run, %s\n", settings.batch, settings.in_flight, settings.seconds,
               settings.secret.empty() ? "unsigned" : "signed");
-  std::printf("%-6s %14s %16s %14s %16s %7s\n", "round", "ceiling req/s", "ceiling inv/s", "sink req/s", "sink inv/s", "ratio");
+  invalidator::plugins::webhook::HttpSettings transport_settings;
+  transport_settings.url = url;
+  transport_settings.max_connections = settings.in_flight;
+  invalidator::plugins::webhook::HttpTransport transport(transport_settings);
+  std::printf("%-6s %14s %11s | %14s %11s %6s | %14s %16s %11s %6s\n", "round", "ceiling req/s", "cpu us/req",
+              "transport r/s", "cpu us/req", "ratio", "sink req/s", "sink inv/s", "cpu us/req", "ratio");
   std::vector<double> ratios;
   for (int round = 1; round <= settings.rounds; ++round) {
     const Rate plain = ceiling(settings, url);
+    const Rate bare = through_transport(settings, transport);
     const Rate sent = through_sink(settings, *sink);
     const double ratio = sent.invalidations_per_second / (plain.requests_per_second * static_cast<double>(settings.batch));
     ratios.push_back(ratio);
-    std::printf("%-6d %14.0f %16.0f %14.0f %16.0f %6.2fx\n", round, plain.requests_per_second,
-                plain.invalidations_per_second, sent.requests_per_second, sent.invalidations_per_second, ratio);
+    std::printf("%-6d %14.0f %11.1f | %14.0f %11.1f %5.2fx | %14.0f %16.0f %11.1f %5.2fx\n", round,
+                plain.requests_per_second, plain.cpu_us_per_request, bare.requests_per_second, bare.cpu_us_per_request,
+                bare.requests_per_second / plain.requests_per_second, sent.requests_per_second,
+                sent.invalidations_per_second, sent.cpu_us_per_request, ratio);
     std::fflush(stdout);
   }
   std::sort(ratios.begin(), ratios.end());
