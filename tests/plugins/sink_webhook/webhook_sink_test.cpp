@@ -481,6 +481,28 @@ TEST(WebhookPipeline, AReceiverStoppedAndStartedAgainGetsEverything) {
   EXPECT_NE(log.all().find("answers again"), std::string::npos) << log.all();
 }
 
+// The example configuration validates, and what validate prints holds none of its secrets.
+TEST(WebhookConfig, TheExampleConfigurationValidatesWithoutShowingItsSecrets) {
+  const std::string config = std::string(INVALIDATOR_SOURCE_DIR) + "/configs/debezium-kafka-webhook.toml";
+  auto result = testing::run_command("WEBHOOK_SECRET=s3cr3t-from-env WEBHOOK_TOKEN=t0k3n-from-env " +
+                                     std::string(INVALIDATOR_BINARY) + " validate -c " + config);
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("ok (1 source(s), 1 sink(s), 1 route(s))"), std::string::npos) << result.output;
+  EXPECT_EQ(result.output.find("s3cr3t-from-env"), std::string::npos) << result.output;
+  EXPECT_EQ(result.output.find("t0k3n-from-env"), std::string::npos) << result.output;
+
+  // A wrong type for a secret option is reported without its value.
+  testing::TempDir directory;
+  std::string text = testing::read_file(config);
+  text.replace(text.find("secret = \"${WEBHOOK_SECRET}\""), std::string("secret = \"${WEBHOOK_SECRET}\"").size(),
+               "secret = 987654321");
+  testing::write_file(directory / "bad.toml", text);
+  auto bad = testing::run_command(std::string(INVALIDATOR_BINARY) + " validate -c " + (directory / "bad.toml").string());
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("sinks.service.secret"), std::string::npos) << bad.output;
+  EXPECT_EQ(bad.output.find("987654321"), std::string::npos) << bad.output;
+}
+
 // ----- The receiver example of the plugin's README ----------------------------------------
 
 // The example as the README shows it: the first python block.
