@@ -1,0 +1,73 @@
+#pragma once
+
+// A histogram observed from any thread without a lock: one relaxed atomic count per bucket and
+// the running sum. The buckets are fixed when it is made, as Prometheus histograms' are.
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+
+#include "admin/prometheus_text.hpp"
+
+namespace invalidator::admin {
+
+class Histogram {
+ public:
+  // `upper_bounds`, increasing, must outlive the histogram (the families' tables are static).
+  explicit Histogram(std::span<const double> upper_bounds)
+      : upper_bounds_(upper_bounds), counts_(std::make_unique<std::atomic<std::uint64_t>[]>(upper_bounds.size() + 1)) {}
+
+  // Counted in the first bucket whose bound is at least `value` (Prometheus's "le").
+  void observe(double value) {
+    const auto bucket = static_cast<std::size_t>(
+        std::lower_bound(upper_bounds_.begin(), upper_bounds_.end(), value) - upper_bounds_.begin());
+    counts_[bucket].fetch_add(1, std::memory_order_relaxed);
+    sum_.fetch_add(value, std::memory_order_relaxed);
+  }
+
+  HistogramSnapshot snapshot() const {
+    HistogramSnapshot out;
+    out.upper_bounds = upper_bounds_;
+    out.bucket_counts.reserve(upper_bounds_.size());
+    for (std::size_t i = 0; i < upper_bounds_.size(); ++i) out.bucket_counts.push_back(counts_[i].load(std::memory_order_relaxed));
+    out.above = counts_[upper_bounds_.size()].load(std::memory_order_relaxed);
+    out.sum = sum_.load(std::memory_order_relaxed);
+    return out;
+  }
+
+  std::uint64_t count() const {
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i <= upper_bounds_.size(); ++i) total += counts_[i].load(std::memory_order_relaxed);
+    return total;
+  }
+
+  // The value below which `quantile` (0..1) of the observations fall, interpolated within its
+  // bucket as Prometheus's histogram_quantile() does; 0 with no observations. For the status
+  // page's p50 and p99.
+  double quantile(double quantile) const {
+    const HistogramSnapshot state = snapshot();
+    std::uint64_t total = state.above;
+    for (auto count : state.bucket_counts) total += count;
+    if (total == 0) return 0;
+    const double rank = quantile * static_cast<double>(total);
+    double below = 0;
+    for (std::size_t i = 0; i < state.bucket_counts.size(); ++i) {
+      const double in_bucket = static_cast<double>(state.bucket_counts[i]);
+      if (below + in_bucket >= rank && in_bucket > 0) {
+        const double lower = i == 0 ? 0 : upper_bounds_[i - 1];
+        return lower + (upper_bounds_[i] - lower) * (rank - below) / in_bucket;
+      }
+      below += in_bucket;
+    }
+    return upper_bounds_.empty() ? 0 : upper_bounds_.back();  // above the last bound: its bound, as Prometheus says
+  }
+
+ private:
+  std::span<const double> upper_bounds_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> counts_;
+  std::atomic<double> sum_{0};
+};
+
+}  // namespace invalidator::admin
