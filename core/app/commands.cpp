@@ -123,7 +123,7 @@ int validate_command(const std::string& config_file) {
   return kExitOk;
 }
 
-int run_command(const std::string& config_file) {
+int run_command(const std::string& config_file, bool log_format_given) {
   // Read and checked once. A bad configuration is a usage error (2); a valid one that fails to
   // start is a runtime failure (1): a file that cannot be opened, a server that refuses.
   auto configuration = Configuration::load_file(config_file);
@@ -131,7 +131,11 @@ int run_command(const std::string& config_file) {
     std::cerr << configuration.diagnostics_text();
     return kExitUsage;
   }
-  set_log_level(configuration.summary().log_level);
+  if (log_format_given) {
+    set_log_level(configuration.summary().log_level);
+  } else {
+    configure_logging(configuration.summary().log_format, configuration.summary().log_level);
+  }
   const auto stats_interval = configuration.summary().stats_interval;
   auto built = EngineBuilder().configuration(std::move(configuration)).build();
   if (!built) {

@@ -9,7 +9,8 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailure = 1;
 inline constexpr int kExitUsage = 2;
 
-int run_command(const std::string& config_file);
+// `log_format_given`: the command line chose the log format, which then overrides engine.log_format.
+int run_command(const std::string& config_file, bool log_format_given);
 int validate_command(const std::string& config_file);
 struct ExplainOptions {
   std::string config_file;

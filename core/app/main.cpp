@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string(invalidator::version()));
   std::string log_format = "text";
-  app.add_option("--log-format", log_format, "Log lines as text or json")
+  auto* log_format_option = app.add_option("--log-format", log_format, "Log lines as text or json (overrides engine.log_format)")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
 
@@ -48,7 +48,7 @@ int main(int argc, char** argv) {
   }
   invalidator::configure_logging(log_format, "info");
 
-  if (*run) return run_command(config_file);
+  if (*run) return run_command(config_file, log_format_option->count() > 0);
   if (*validate) return validate_command(config_file);
   if (*explain) return explain_command(explain_options);
   if (*plugins) return plugins_command(config_file, docs, options_of);

@@ -71,6 +71,7 @@ ConfigurationSummary Configuration::summary() const {
   for (const auto& sink : pipeline.sinks) summary.sinks.push_back(sink.id);
   summary.routes = pipeline.routes.size();
   summary.log_level = pipeline.engine.log_level;
+  summary.log_format = pipeline.engine.log_format;
   summary.dead_letter = config::dead_letter_path(pipeline).string();
   summary.stats_interval = pipeline.engine.stats_interval;
   return summary;

@@ -384,22 +384,45 @@ TEST(Cli, TheConfigurationReferenceIsCurrent) {
       << "docs/configuration.md is stale: run scripts/update-plugin-docs";
 }
 
+// Every line of `output` one JSON object; how many there were.
+std::size_t expect_json_lines(const std::string& output) {
+  std::size_t lines = 0;
+  std::size_t start = 0;
+  while (start < output.size()) {
+    std::size_t end = output.find('\n', start);
+    std::string line = output.substr(start, end - start);
+    EXPECT_EQ(line.rfind("{\"time\":\"", 0), 0u) << line;
+    EXPECT_EQ(line.back(), '}') << line;
+    ++lines;
+    start = end == std::string::npos ? output.size() : end + 1;
+  }
+  return lines;
+}
+
 TEST(Cli, JsonLogsAreOneObjectPerLine) {
   TempDir dir;
   auto result = run_command(in_repository("--log-format json run -c configs/quickstart-replay.toml",
                                           "INVALIDATOR_DEAD_LETTER='" + (dir / "dead.jsonl").string() + "'"));
   ASSERT_EQ(result.exit_code, 0) << result.output;
-  std::size_t lines = 0;
-  std::size_t start = 0;
-  while (start < result.output.size()) {
-    std::size_t end = result.output.find('\n', start);
-    std::string line = result.output.substr(start, end - start);
-    EXPECT_EQ(line.rfind("{\"time\":\"", 0), 0u) << line;
-    EXPECT_EQ(line.back(), '}') << line;
-    ++lines;
-    start = end == std::string::npos ? result.output.size() : end + 1;
-  }
-  EXPECT_GT(lines, 5u);
+  EXPECT_GT(expect_json_lines(result.output), 5u);
+}
+
+// engine.log_format = "json" in the configuration, the command line saying nothing; and the
+// command line's choice winning over it.
+TEST(Cli, TheConfigurationCanAskForJsonLogs) {
+  TempDir dir;
+  std::string config = read_file(INVALIDATOR_SOURCE_DIR "/configs/quickstart-replay.toml");
+  const auto engine_table = config.find("[engine]\n");
+  ASSERT_NE(engine_table, std::string::npos) << "configs/quickstart-replay.toml has no [engine] table";
+  config.insert(engine_table + 9, "log_format = \"json\"\n");
+  write_file(dir / "json.toml", config);
+  const std::string environment = "INVALIDATOR_DEAD_LETTER='" + (dir / "dead.jsonl").string() + "'";
+  auto json = run_command(in_repository("run -c " + (dir / "json.toml").string(), environment));
+  ASSERT_EQ(json.exit_code, 0) << json.output;
+  EXPECT_GT(expect_json_lines(json.output), 5u);
+  auto text = run_command(in_repository("--log-format text run -c " + (dir / "json.toml").string(), environment));
+  ASSERT_EQ(text.exit_code, 0) << text.output;
+  EXPECT_EQ(text.output.find("{\"time\""), std::string::npos) << text.output;
 }
 
 }  // namespace

@@ -45,6 +45,7 @@ struct ConfigurationSummary {
   std::vector<std::string> sinks;
   std::size_t routes = 0;
   std::string log_level;
+  std::string log_format;  // "text" or "json"
   // Where what cannot be decoded or delivered goes; empty: engine.on_error = "stop", the
   // pipeline stops at it instead.
   std::string dead_letter;

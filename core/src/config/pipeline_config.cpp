@@ -48,6 +48,10 @@ const sdk::OptionsSpec<EngineSettings>& engine_options() {
         .description("Minimum level of log lines, applied by `invalidator run` (a service embedding the engine keeps its own logging set-up).")
         .one_of({"trace", "debug", "info", "warn", "error"})
         .default_value("info");
+    s.option("log_format", &S::log_format)
+        .description("How `invalidator run` writes its log lines: \"text\" for people, \"json\" one object a line (time, level, component, message and fields) for a log collector. The command line's --log-format, when given, wins.")
+        .one_of({"text", "json"})
+        .default_value("text");
     s.option("stats_interval", &S::stats_interval)
         .description("How often `invalidator run` logs its stats line (messages, invalidations, deliveries, dead letters, and the keys routes could not render, by route and reason); 0: only when it stops.")
         .default_value(60s)

@@ -36,6 +36,7 @@ struct EngineSettings {
   std::size_t decode_threads{};  // 0: one per core, at most 4
   bool batch_scheduling{};       // the engine's threads under SCHED_BATCH
   std::string log_level;
+  std::string log_format;  // "text" or "json", applied by `invalidator run`
   OnError on_error{};
   std::string dead_letter;  // as written; relative to state_dir
   std::string state_dir;    // as written; relative to the configuration file's directory
