@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "admin/engine_metrics.hpp"
 #include "config/spec_validation.hpp"
 #include "configuration_state.hpp"
 #include "engine_setup.hpp"
@@ -350,6 +351,8 @@ EngineStats Engine::stats() const {
   }
   return stats;
 }
+
+std::string Engine::metrics_text() const { return admin::render_metrics(*impl_->pipeline); }
 
 std::size_t Engine::outstanding() const { return impl_->pipeline->outstanding(); }
 

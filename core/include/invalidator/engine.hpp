@@ -157,6 +157,9 @@ class Engine {
   // The in-process cache behind a sink (the memory sink), or null.
   sdk::Cache* cache(std::string_view sink_id);
   EngineStats stats() const;
+  // Every metric the engine keeps, in Prometheus's text exposition format (what the admin
+  // endpoint's /metrics serves); a service embedding the engine can serve it itself.
+  std::string metrics_text() const;
   std::size_t outstanding() const;
 
  private:

@@ -119,6 +119,13 @@ Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sour
   }
 }
 
+std::vector<const SinkMetrics*> Pipeline::sink_metrics(std::size_t index) const {
+  std::vector<const SinkMetrics*> out;
+  const LaneRange& range = sink_lanes_.at(index);
+  for (std::size_t i = 0; i < range.count; ++i) out.push_back(&lanes_[range.first + i]->metrics());
+  return out;
+}
+
 Pipeline::~Pipeline() {
   request_stop();
   if (started_) wait();

@@ -73,6 +73,8 @@ class Pipeline {
   // engine keeps them for the life of the process).
   bool abandoned_sources() const { return abandoned_sources_; }
   const std::vector<std::string>& sink_ids() const { return sink_ids_; }
+  // The metrics of each lane of sink `index` (in sink_ids() order), to be summed.
+  std::vector<const SinkMetrics*> sink_metrics(std::size_t index) const;
 
  private:
   // A message from a source: bytes to decode, or an event the source decoded itself (the

@@ -108,6 +108,15 @@ sdk::DeliveryResult SinkLane::deliver_guarded(std::span<const sdk::Invalidation>
                                               const sdk::DeliveryContext& context) {
   // The SDK forbids exceptions across the boundary; a sink that throws anyway must not take
   // the process down. Nothing is known to be applied, so the batch is retried.
+  metrics_.batch_size.observe(static_cast<double>(batch.size()));
+  const auto started = std::chrono::steady_clock::now();
+  struct TimeDelivery {
+    admin::Histogram& histogram;
+    std::chrono::steady_clock::time_point started;
+    ~TimeDelivery() {
+      histogram.observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
+  } timed{metrics_.delivery_seconds, started};
   try {
     return sink_.deliver(batch, context);
   } catch (const std::exception& error) {
@@ -128,6 +137,7 @@ void SinkLane::deliver(LaneBatch& batch) {
     if (!deliver_until_settled(batch, begin, end)) break;  // aborted: the rest stays unacknowledged
     begin = end;
   }
+  record_staleness(unique);
   if (log_invalidations_) {
     const auto now = std::chrono::system_clock::now();
     for (std::size_t u = 0; u < unique.size(); ++u) {
@@ -147,6 +157,26 @@ void SinkLane::deliver(LaneBatch& batch) {
     }
   }
   release_settled(batch);
+}
+
+void SinkLane::count_by_action(const LaneBatch& batch, const std::vector<std::size_t>& indices,
+                               std::array<std::atomic<std::uint64_t>, kActionCount>& counts) {
+  std::array<std::uint64_t, kActionCount> tally{};
+  for (std::size_t u : indices) ++tally[action_index(batch.invalidations[u].action)];
+  for (std::size_t a = 0; a < kActionCount; ++a) {
+    if (tally[a] != 0) counts[a].fetch_add(tally[a], std::memory_order_relaxed);
+  }
+}
+
+void SinkLane::record_staleness(const std::vector<sdk::Invalidation>& unique) {
+  // The database's clock against this one: meaningful on one machine or with synced clocks.
+  // A commit "in the future" by clock skew counts as no staleness.
+  const auto now = std::chrono::system_clock::now();
+  for (std::size_t u = 0; u < unique.size(); ++u) {
+    if (!done_[u] || unique[u].commit_time == std::chrono::system_clock::time_point{}) continue;
+    staleness_tally_.observe(std::max(0.0, std::chrono::duration<double>(now - unique[u].commit_time).count()));
+  }
+  staleness_tally_.add_to(metrics_.staleness_seconds);
 }
 
 std::size_t SinkLane::chunk_end(const std::vector<sdk::Invalidation>& unique, std::size_t begin) const {
@@ -197,6 +227,7 @@ bool SinkLane::deliver_until_settled(const LaneBatch& batch, std::size_t begin, 
     // Part of it was applied: what is tried again is another batch, under another id.
     if (remaining_.size() != sent) context = sdk::DeliveryContext{next_batch_id(), 0};
     counters_.retries.fetch_add(1, std::memory_order_relaxed);
+    metrics_.retries.fetch_add(1, std::memory_order_relaxed);
     // A sink's own hint (a server's Retry-After) is a floor: waiting less would be refused again.
     auto delay = std::max(backoff_.delay(attempt), result.retry_after());
     if (attempt == 1 || attempt % 10 == 0) {
@@ -213,6 +244,7 @@ std::string SinkLane::settle(const LaneBatch& batch, const sdk::DeliveryResult& 
     case sdk::DeliveryResult::Kind::ok:
       for (std::size_t u : remaining_) done_[u] = true;
       counters_.delivered.fetch_add(remaining_.size(), std::memory_order_relaxed);
+      count_by_action(batch, remaining_, metrics_.delivered);
       remaining_.clear();
       return {};
     case sdk::DeliveryResult::Kind::retry:
@@ -241,6 +273,7 @@ std::string SinkLane::settle(const LaneBatch& batch, const sdk::DeliveryResult& 
   retried_keys_.clear();
   still_.clear();
   std::uint64_t applied = 0;
+  counted_.clear();
   for (std::size_t k = 0; k < remaining_.size(); ++k) {
     const std::size_t u = remaining_[k];
     if (outcome_[k] == Outcome::retry) {
@@ -252,10 +285,12 @@ std::string SinkLane::settle(const LaneBatch& batch, const sdk::DeliveryResult& 
       } else {
         done_[u] = true;
         ++applied;
+        counted_.push_back(u);
       }
     }
   }
   counters_.delivered.fetch_add(applied, std::memory_order_relaxed);
+  count_by_action(batch, counted_, metrics_.delivered);
   remaining_.swap(still_);  // in batch order
   return reason;
 }
@@ -301,6 +336,9 @@ bool SinkLane::write_dead_letters(const LaneBatch& batch) {
     logger_->warn("[sink {}] dead-lettered '{}': {}", name_, batch.invalidations[u].key, reason);
   }
   counters_.dead_lettered.fetch_add(dead_lettering_.size(), std::memory_order_relaxed);
+  counted_.clear();
+  for (const auto& entry : dead_lettering_) counted_.push_back(entry.first);
+  count_by_action(batch, counted_, metrics_.dead_lettered);
   dead_letter_lines_.clear();
   dead_lettering_.clear();
   return true;

@@ -22,6 +22,7 @@
 #include "pipeline/coalescer.hpp"
 #include "pipeline/lane_batch.hpp"
 #include "pipeline/lane_queue.hpp"
+#include "pipeline/sink_metrics.hpp"
 #include "pipeline/stats.hpp"
 
 namespace invalidator::pipeline {
@@ -52,6 +53,8 @@ class SinkLane {
   // Give up on what is not delivered yet (shutdown deadline): it stays unacknowledged.
   void abort();
   void join();
+  // What this lane did, for /metrics (read from any thread).
+  const SinkMetrics& metrics() const { return metrics_; }
 
  private:
   void run();
@@ -78,6 +81,11 @@ class SinkLane {
   // Releases the acknowledgement holds of what was settled, scheduling second deletes.
   void release_settled(LaneBatch& batch);
   sdk::DeliveryResult deliver_guarded(std::span<const sdk::Invalidation> batch, const sdk::DeliveryContext& context);
+  // Counts, by action, the invalidations of `batch` at `indices` as delivered or dead-lettered.
+  void count_by_action(const LaneBatch& batch, const std::vector<std::size_t>& indices,
+                       std::array<std::atomic<std::uint64_t>, kActionCount>& counts);
+  // How long after its commit each settled invalidation of the batch was settled.
+  void record_staleness(const std::vector<sdk::Invalidation>& unique);
   bool wait_unless_aborted(std::chrono::milliseconds delay);
   std::uint64_t next_batch_id();
 
@@ -92,6 +100,9 @@ class SinkLane {
   DeadLetterFile& dead_letter_;
   const std::vector<std::string>& source_ids_;
   Counters& counters_;
+  SinkMetrics metrics_;
+  admin::Histogram::Tally staleness_tally_{kStalenessSecondsBuckets};
+  std::vector<std::size_t> counted_;  // scratch of count_by_action's callers
   bool batch_scheduling_;
   std::shared_ptr<spdlog::logger> logger_;
   StopPipeline stop_pipeline_;
