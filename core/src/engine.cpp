@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "admin/admin_server.hpp"
 #include "admin/engine_metrics.hpp"
 #include "config/spec_validation.hpp"
 #include "configuration_state.hpp"
@@ -165,6 +166,10 @@ struct Engine::Impl {
   std::unique_ptr<plugin_host::Registry> registry;
   std::vector<std::unique_ptr<plugin_host::PluginLogger>> loggers;
   std::unique_ptr<pipeline::Pipeline> pipeline;
+  std::optional<admin::ListenAddress> admin_address;
+  std::shared_ptr<spdlog::logger> logger;
+  // Destroyed before the pipeline it reads.
+  std::unique_ptr<admin::AdminServer> admin;
 };
 
 // The configuration of a file or text, with what was added in code.
@@ -238,7 +243,13 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
 
   auto impl = std::make_unique<Engine::Impl>();
   impl->registry = std::move(loaded.registry);
+  impl->logger = logger;
   const auto& pipeline_config = loaded.pipeline;
+  if (!pipeline_config.engine.admin.empty()) {
+    auto address = admin::parse_listen_address(pipeline_config.engine.admin);
+    if (!address) return sdk::Status::error("engine.admin: " + address.error());
+    impl->admin_address = *address;
+  }
 
   std::vector<pipeline::SourceSlot> sources;
   std::vector<pipeline::SinkSlot> sinks;
@@ -308,7 +319,38 @@ Engine::~Engine() {
   impl_->pipeline.reset();  // joins threads before the registry goes
 }
 
-sdk::Status Engine::start() { return impl_->pipeline->start(); }
+namespace {
+
+admin::HttpAnswer answer_admin(const Engine& engine, std::string_view path) {
+  if (path == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", engine.metrics_text()};
+  if (path == "/healthz") return {200, "application/json", "{\"status\":\"alive\"}\n"};
+  return {404, "text/plain; charset=utf-8", "not found; try /metrics, /healthz or /readyz\n"};
+}
+
+}  // namespace
+
+sdk::Status Engine::start() {
+  // Listening first: /healthz answers while the sources connect.
+  if (impl_->admin_address && !impl_->admin) {
+    const admin::ListenAddress& address = *impl_->admin_address;
+    if (!address.loopback) {
+      impl_->logger->warn("engine.admin listens on {}, not a loopback address: anyone who reaches it reads the "
+                          "pipeline's metrics",
+                          address.host);
+    }
+    auto server = admin::AdminServer::start(address, [this](std::string_view path) { return answer_admin(*this, path); });
+    if (!server) return server.status();
+    impl_->admin = std::move(server).value();
+    impl_->logger->info("admin endpoint on {}:{} (/metrics, /healthz, /readyz)", address.host, impl_->admin->port());
+  }
+  return impl_->pipeline->start();
+}
+
+std::optional<std::uint16_t> Engine::admin_port() const {
+  if (!impl_->admin) return std::nullopt;
+  return impl_->admin->port();
+}
+
 void Engine::request_stop() { impl_->pipeline->request_stop(); }
 sdk::Status Engine::wait() { return impl_->pipeline->wait(); }
 sdk::Status Engine::stop() {

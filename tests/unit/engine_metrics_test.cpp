@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <set>
 #include <sstream>
@@ -112,6 +113,55 @@ TEST(EngineMetrics, PrometheusClientParserReadsTheWholeExposition) {
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_EQ(result.output.substr(0, result.output.find(' ')), std::to_string(admin::metric_families().size()))
       << result.output;
+}
+
+// The admin endpoint, scraped while a pipeline runs: /metrics counts what was delivered so far,
+// /healthz answers, an unknown path is a 404, and a bad address fails the build.
+TEST(AdminEndpoint, ServesTheMetricsOfARunningPipeline) {
+  std::vector<std::string> values;
+  for (int i = 0; i < 50; ++i) values.push_back(testing::customer_update(i, "a", "b", static_cast<std::uint64_t>(i + 1)));
+  auto source = std::make_unique<ScriptedSource>(values, /*wait_for_stop=*/true);
+  auto sink = std::make_unique<ControlledSink>();
+  auto engine = testing::customers_engine(std::move(source), std::move(sink), "[engine]\nadmin = \"127.0.0.1:0\"\n");
+  ASSERT_NE(engine, nullptr);
+  EXPECT_FALSE(engine->admin_port()) << "listening before start";
+  ASSERT_TRUE(engine->start().ok());
+  ASSERT_TRUE(engine->admin_port());
+  httplib::Client client("127.0.0.1", *engine->admin_port());
+  ASSERT_TRUE(testing::eventually([&] { return engine->stats().acknowledged == 50; }));
+  auto metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_EQ(metrics->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(sample(metrics->body, R"(invalidator_invalidations_total{sink="sink",action="delete",result="delivered"})"),
+            static_cast<double>(engine->stats().delivered))
+      << metrics->body;
+  EXPECT_GT(engine->stats().delivered, 0u);
+  auto health = client.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body, "{\"status\":\"alive\"}\n");
+  auto missing = client.Get("/nothing");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  auto posted = client.Post("/metrics", "x", "text/plain");
+  ASSERT_TRUE(posted);
+  EXPECT_EQ(posted->status, 405);
+  ASSERT_TRUE(engine->stop().ok());
+}
+
+TEST(AdminEndpoint, ABadAddressIsAConfigurationError) {
+  for (const std::string address : {"localhost:9464", "127.0.0.1", "127.0.0.1:70000", "[::1:9464"}) {
+    auto built = EngineBuilder()
+                     .without_plugin_files()
+                     .config_string("[engine]\nadmin = \"" + address + "\"\n")
+                     .add_source("source", std::make_unique<ScriptedSource>(std::vector<std::string>{}))
+                     .add_sink("sink", std::make_unique<ControlledSink>())
+                     .add_route(testing::customers_route())
+                     .build();
+    ASSERT_FALSE(built) << address;
+    EXPECT_NE(built.error().find("engine.admin"), std::string::npos) << built.error();
+  }
 }
 
 }  // namespace

@@ -160,6 +160,8 @@ class Engine {
   // Every metric the engine keeps, in Prometheus's text exposition format (what the admin
   // endpoint's /metrics serves); a service embedding the engine can serve it itself.
   std::string metrics_text() const;
+  // The port of the admin endpoint (engine.admin) once started; none without one.
+  std::optional<std::uint16_t> admin_port() const;
   std::size_t outstanding() const;
 
  private:

@@ -48,6 +48,10 @@ const sdk::OptionsSpec<EngineSettings>& engine_options() {
         .description("Minimum level of log lines, applied by `invalidator run` (a service embedding the engine keeps its own logging set-up).")
         .one_of({"trace", "debug", "info", "warn", "error"})
         .default_value("info");
+    s.option("admin", &S::admin)
+        .description("Where the admin endpoint listens (host:port; port 0 picks a free one): /metrics in Prometheus's text format, /healthz, /readyz. Empty: no endpoint. An address other than loopback is allowed and logged as a warning: the metrics name the pipeline's tables and servers.")
+        .default_value("")
+        .example("\"127.0.0.1:9464\"");
     s.option("log_format", &S::log_format)
         .description("How `invalidator run` writes its log lines: \"text\" for people, \"json\" one object a line (time, level, component, message and fields) for a log collector. The command line's --log-format, when given, wins.")
         .one_of({"text", "json"})
