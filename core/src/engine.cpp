@@ -324,7 +324,7 @@ namespace {
 admin::HttpAnswer answer_admin(const Engine& engine, std::string_view path) {
   if (path == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", engine.metrics_text()};
   if (path == "/healthz") return {200, "application/json", "{\"status\":\"alive\"}\n"};
-  return {404, "text/plain; charset=utf-8", "not found; try /metrics, /healthz or /readyz\n"};
+  return {404, "text/plain; charset=utf-8", "not found; try /metrics or /healthz\n"};
 }
 
 }  // namespace
@@ -341,7 +341,7 @@ sdk::Status Engine::start() {
     auto server = admin::AdminServer::start(address, [this](std::string_view path) { return answer_admin(*this, path); });
     if (!server) return server.status();
     impl_->admin = std::move(server).value();
-    impl_->logger->info("admin endpoint on {}:{} (/metrics, /healthz, /readyz)", address.host, impl_->admin->port());
+    impl_->logger->info("admin endpoint on {}:{} (/metrics, /healthz)", address.host, impl_->admin->port());
   }
   return impl_->pipeline->start();
 }

@@ -49,7 +49,7 @@ const sdk::OptionsSpec<EngineSettings>& engine_options() {
         .one_of({"trace", "debug", "info", "warn", "error"})
         .default_value("info");
     s.option("admin", &S::admin)
-        .description("Where the admin endpoint listens (host:port; port 0 picks a free one): /metrics in Prometheus's text format, /healthz, /readyz. Empty: no endpoint. An address other than loopback is allowed and logged as a warning: the metrics name the pipeline's tables and servers.")
+        .description("Where the admin endpoint listens (host:port; port 0 picks a free one): /metrics in Prometheus's text format and /healthz. Empty: no endpoint. An address other than loopback is allowed and logged as a warning: the metrics name the pipeline's tables and servers.")
         .default_value("")
         .example("\"127.0.0.1:9464\"");
     s.option("log_format", &S::log_format)

@@ -43,7 +43,7 @@ struct EngineSettings {
   std::chrono::milliseconds source_restart_backoff{};
   std::chrono::milliseconds source_restart_max_backoff{};
   std::chrono::milliseconds stats_interval{};  // applied by `invalidator run`
-  std::string admin;  // host:port of /metrics, /healthz, /readyz; empty: none
+  std::string admin;  // host:port of /metrics and /healthz; empty: none
 };
 
 struct BatchSettings {
