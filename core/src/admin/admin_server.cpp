@@ -23,9 +23,9 @@ namespace {
 constexpr auto kIdleTimeout = std::chrono::seconds(30);
 constexpr std::size_t kLargestRequest = 16 * 1024;
 
-class Session : public std::enable_shared_from_this<Session> {
+class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Session(tcp::socket socket, const AdminServer::Handler& handler) : stream_(std::move(socket)), handler_(handler) {}
+  Connection(tcp::socket socket, const AdminServer::Handler& handler) : stream_(std::move(socket)), handler_(handler) {}
 
   void read() {
     request_ = {};
@@ -94,7 +94,7 @@ struct AdminServer::Impl {
   void accept() {
     acceptor.async_accept(asio::make_strand(io), [this](beast::error_code error, tcp::socket socket) {
       if (error == asio::error::operation_aborted) return;
-      if (!error) std::make_shared<Session>(std::move(socket), handler)->read();
+      if (!error) std::make_shared<Connection>(std::move(socket), handler)->read();
       accept();
     });
   }
