@@ -219,6 +219,9 @@ int main(int argc, char** argv) {
               settings.secret.empty() ? "unsigned" : "signed");
   invalidator::plugins::webhook::HttpSettings transport_settings;
   transport_settings.url = url;
+  transport_settings.method = invalidator::plugins::webhook::HttpMethod::post;
+  transport_settings.timeout = std::chrono::seconds(10);
+  transport_settings.connect_timeout = std::chrono::seconds(5);
   transport_settings.max_connections = settings.in_flight;
   invalidator::plugins::webhook::HttpTransport transport(transport_settings);
   std::printf("%-6s %14s %11s | %14s %11s %6s | %14s %16s %11s %6s\n", "round", "ceiling req/s", "cpu us/req",

@@ -1,9 +1,9 @@
 #include "http_transport.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <memory>
 #include <optional>
-#include <cctype>
 #include <string_view>
 
 namespace invalidator::plugins::webhook {
@@ -103,7 +103,7 @@ void HttpTransport::prepare(CURL* handle) {
 
 HttpExchange HttpTransport::send(const std::string& body, const std::vector<std::string>& headers) {
   HttpExchange exchange;  // `stopped` until it ends otherwise
-  if (stopped_.load(std::memory_order_acquire)) return exchange;
+  if (stopped()) return exchange;
   std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> header_list(nullptr, curl_slist_free_all);
   auto add_header = [&](const char* header) {
     curl_slist* appended = curl_slist_append(header_list.get(), header);
@@ -128,7 +128,7 @@ HttpExchange HttpTransport::send(const std::string& body, const std::vector<std:
   curl_multi_add_handle(slot->multi, handle);
 
   std::optional<CURLcode> result;
-  while (!result && !stopped_.load(std::memory_order_acquire)) {
+  while (!result && !stopped()) {
     int running = 0;
     curl_multi_perform(slot->multi, &running);
     int left = 0;

@@ -22,14 +22,15 @@ namespace invalidator::plugins::webhook {
 
 enum class HttpMethod { post, put, patch };
 
+// Filled from the sink's options, whose declaration (WebhookSink::options()) holds the defaults.
 struct HttpSettings {
   std::string url;
-  HttpMethod method = HttpMethod::post;
-  std::chrono::milliseconds timeout{10'000};          // the whole exchange
-  std::chrono::milliseconds connect_timeout{5'000};
-  std::size_t max_connections = 4;                    // requests at once, each on its connection
-  std::string ca_file;                                 // empty: the system's authorities
-  bool insecure_skip_verify = false;
+  HttpMethod method{};
+  std::chrono::milliseconds timeout{};          // the whole exchange; 0: none
+  std::chrono::milliseconds connect_timeout{};  // 0: libcurl's own
+  std::size_t max_connections{};                // requests at once, each on its connection
+  std::string ca_file;                          // empty: the system's authorities
+  bool insecure_skip_verify{};
 };
 
 // How one request ended.
@@ -62,6 +63,7 @@ class HttpTransport {
   // Ends the requests in flight (as `stopped`) and refuses new ones until resume().
   void stop();
   void resume();
+  bool stopped() const { return stopped_.load(std::memory_order_acquire); }
 
  private:
   // A multi handle with its one transfer handle: one request at a time.

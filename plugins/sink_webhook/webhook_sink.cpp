@@ -166,7 +166,6 @@ WebhookSink::WebhookSink(WebhookSinkOptions options, std::string shown_url, sdk:
 }
 
 sdk::Status WebhookSink::start() {
-  stopped_.store(false, std::memory_order_release);
   transport_.resume();
   if (options_.insecure_skip_verify && logger_ != nullptr) {
     logger_->warn("insecure_skip_verify = true: the certificate of " + shown_url_ +
@@ -176,13 +175,11 @@ sdk::Status WebhookSink::start() {
   return sdk::Status::success();
 }
 
-void WebhookSink::stop() {
-  stopped_.store(true, std::memory_order_release);
-  transport_.stop();
-}
+void WebhookSink::stop() { transport_.stop(); }
 
 std::vector<std::string> WebhookSink::headers_for(const Attempt& attempt, std::size_t begin, std::size_t end,
-                                                  const std::string& body) const {
+                                                  const std::string& body,
+                                                  std::chrono::system_clock::time_point sent_at) const {
   std::vector<std::string> headers = fixed_headers_;
   // Batch id 0 is a delivery from code that gave no context: no id to keep stable.
   if (attempt.context.batch_id != 0) {
@@ -193,7 +190,7 @@ std::vector<std::string> WebhookSink::headers_for(const Attempt& attempt, std::s
   }
   if (!options_.secret.empty()) {
     headers.push_back("Invalidator-Signature: " +
-                      webhook::signature(options_.secret, unix_seconds(std::chrono::system_clock::now()), body));
+                      webhook::signature(options_.secret, unix_seconds(sent_at), body));
   }
   return headers;
 }
@@ -213,7 +210,7 @@ void WebhookSink::note_reachable(bool reachable, const std::string& reason) {
 std::optional<WebhookSink::Interruption> WebhookSink::send_range(Attempt& attempt, std::size_t begin, std::size_t end) {
   const auto sent_at = std::chrono::system_clock::now();
   const std::string body = webhook::request_body(attempt.batch.subspan(begin, end - begin), sent_at);
-  const webhook::HttpExchange exchange = transport_.send(body, headers_for(attempt, begin, end, body));
+  const webhook::HttpExchange exchange = transport_.send(body, headers_for(attempt, begin, end, body, sent_at));
   switch (exchange.ending) {
     case webhook::HttpExchange::Ending::stopped:
       return Interruption{begin, "the webhook sink is stopped"};
@@ -250,12 +247,12 @@ std::optional<WebhookSink::Interruption> WebhookSink::send_range(Attempt& attemp
 }
 
 sdk::DeliveryResult WebhookSink::deliver(std::span<const sdk::Invalidation> batch, const sdk::DeliveryContext& context) {
-  if (stopped_.load(std::memory_order_acquire)) return sdk::DeliveryResult::retry("the webhook sink is stopped");
+  if (transport_.stopped()) return sdk::DeliveryResult::retry("the webhook sink is stopped");
   if (batch.empty()) return sdk::DeliveryResult::ok();
   Attempt attempt{batch, context, {}, false};
   auto interruption = send_range(attempt, 0, batch.size());
   // Stopping is not the receiver's verdict on any item: the whole batch is kept for later.
-  if (stopped_.load(std::memory_order_acquire)) return sdk::DeliveryResult::retry("the webhook sink is stopped");
+  if (transport_.stopped()) return sdk::DeliveryResult::retry("the webhook sink is stopped");
   if (!interruption) {
     if (attempt.failures.empty()) return sdk::DeliveryResult::ok();
     if (!attempt.split) return sdk::DeliveryResult::failed(std::move(attempt.failures.front().reason));

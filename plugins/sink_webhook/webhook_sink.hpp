@@ -62,7 +62,7 @@ class WebhookSink final : public sdk::Sink {
   // Sends batch[begin, end) as one request, halving it while the receiver answers 413.
   std::optional<Interruption> send_range(Attempt& attempt, std::size_t begin, std::size_t end);
   std::vector<std::string> headers_for(const Attempt& attempt, std::size_t begin, std::size_t end,
-                                       const std::string& body) const;
+                                       const std::string& body, std::chrono::system_clock::time_point sent_at) const;
   // "webhook http://host/path answered 400 Bad Request: <start of the body>"
   std::string describe_answer(const webhook::HttpExchange& exchange) const;
   void note_reachable(bool reachable, const std::string& reason);
@@ -72,7 +72,6 @@ class WebhookSink final : public sdk::Sink {
   sdk::Logger* logger_;
   std::vector<std::string> fixed_headers_;
   webhook::HttpTransport transport_;
-  std::atomic<bool> stopped_{false};
   std::atomic<bool> reported_unreachable_{false};
 };
 

@@ -81,6 +81,23 @@ TEST(Histogram, CountsEveryObservationFromManyThreads) {
   EXPECT_NEAR(histogram.snapshot().sum, 200.0, 1e-6);
 }
 
+// Values on the bounds and hopping between buckets, as a tally's check of the last bucket meets them.
+TEST(Histogram, ATallyAddsWhatObservingEachValueWould) {
+  Histogram direct(kBounds);
+  Histogram tallied(kBounds);
+  Histogram::Tally tally(kBounds);
+  for (double value : {0.5, 0.0005, 0.0005, 0.001, 0.005, 0.01, 0.0100001, 0.05, 0.1, 0.2, 0.002, 0.0009, 0.1}) {
+    direct.observe(value);
+    tally.observe(value);
+  }
+  tally.add_to(tallied);
+  EXPECT_EQ(tallied.snapshot().bucket_counts, direct.snapshot().bucket_counts);
+  EXPECT_EQ(tallied.snapshot().above, direct.snapshot().above);
+  EXPECT_DOUBLE_EQ(tallied.snapshot().sum, direct.snapshot().sum);
+  tally.add_to(tallied);
+  EXPECT_EQ(tallied.count(), direct.count()) << "a tally starts again from zero once added";
+}
+
 TEST(Histogram, QuantilesInterpolateWithinABucketAsPrometheusDoes) {
   Histogram histogram(kBounds);
   EXPECT_EQ(histogram.quantile(0.5), 0);
