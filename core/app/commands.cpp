@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -79,16 +80,72 @@ std::string stats_line(const EngineStats& stats) {
   return line + " (" + detail + ")";
 }
 
-// Logs the stats line every `interval` until destroyed.
+std::string per_second(std::uint64_t now, std::uint64_t before, std::chrono::milliseconds interval) {
+  const double rate = static_cast<double>(now - std::min(now, before)) * 1000.0 / static_cast<double>(interval.count());
+  char text[32];
+  std::snprintf(text, sizeof text, "%.0f/s", rate);
+  return text;
+}
+
+std::string seconds_text(double seconds) {
+  char text[32];
+  if (seconds < 1) {
+    std::snprintf(text, sizeof text, "%.1f ms", seconds * 1000);
+  } else {
+    std::snprintf(text, sizeof text, "%.2f s", seconds);
+  }
+  return text;
+}
+
+// One line per source: its state, what it handed over (and how fast since the last line),
+// what was skipped or undecodable, and its lag as it last reported it.
+std::string source_line(const SourceStats& source, const SourceStats& before, std::chrono::milliseconds interval) {
+  std::uint64_t skipped = 0;
+  for (const auto& [reason, count] : source.skipped) skipped += count;
+  std::string line = "source " + source.id + ": " + source.state + ", " + std::to_string(source.received) +
+                     " received (" + per_second(source.received, before.received, interval) + "), " +
+                     std::to_string(skipped) + " skipped, " + std::to_string(source.undecodable) + " undecodable";
+  std::map<std::string, std::uint64_t> lag;  // by unit, summed over streams
+  for (const auto& stream : source.lag) lag[stream.unit] += stream.lag;
+  for (const auto& [unit, total] : lag) line += ", lag " + std::to_string(total) + " " + unit;
+  if (!source.ready) line += "; not ready: " + source.not_ready_reason;
+  return line;
+}
+
+// One line per sink: what it settled (and how fast), its retries and queue, and the staleness
+// quantiles since the start.
+std::string sink_line(const SinkStats& sink, const SinkStats& before, std::chrono::milliseconds interval) {
+  std::string line = "sink " + sink.id + ": " + std::to_string(sink.delivered) + " delivered (" +
+                     per_second(sink.delivered, before.delivered, interval) + "), " +
+                     std::to_string(sink.dead_lettered) + " dead-lettered, " + std::to_string(sink.retries) +
+                     " retries, " + std::to_string(sink.queued) + " queued";
+  if (sink.staleness_observations > 0) {
+    line += ", staleness p50 " + seconds_text(sink.staleness_p50_seconds) + " p99 " +
+            seconds_text(sink.staleness_p99_seconds);
+  }
+  if (!sink.ready) line += "; not ready: " + sink.not_ready_reason;
+  return line;
+}
+
+// Logs the stats line, then a line per source and per sink, every `interval` until destroyed.
 class PeriodicStats {
  public:
   PeriodicStats(const Engine& engine, std::chrono::milliseconds interval) {
     if (interval.count() <= 0) return;
     thread_ = std::jthread([&engine, interval, this](std::stop_token stop) {
       std::unique_lock lock(mutex_);
+      EngineStats before = engine.stats();
       while (!wake_.wait_for(lock, stop, interval, [] { return false; })) {
         if (stop.stop_requested()) return;
-        log(sdk::LogLevel::info, "stats: " + stats_line(engine.stats()));
+        EngineStats now = engine.stats();
+        log(sdk::LogLevel::info, "stats: " + stats_line(now));
+        for (std::size_t i = 0; i < now.sources.size() && i < before.sources.size(); ++i) {
+          log(sdk::LogLevel::info, "stats: " + source_line(now.sources[i], before.sources[i], interval));
+        }
+        for (std::size_t i = 0; i < now.sinks.size() && i < before.sinks.size(); ++i) {
+          log(sdk::LogLevel::info, "stats: " + sink_line(now.sinks[i], before.sinks[i], interval));
+        }
+        before = std::move(now);
       }
     });
   }

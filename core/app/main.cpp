@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
   plugins->add_option("--options", options_of, "Print the options table of one plugin (as in its README)");
   plugins->add_option("-c,--config", config_file, "Also search this configuration's engine.plugin_path");
 
+  auto* metrics = app.add_subcommand("metrics", "Print the admin endpoint's paths and every metric it exposes, as Markdown");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -52,5 +54,9 @@ int main(int argc, char** argv) {
   if (*validate) return validate_command(config_file);
   if (*explain) return explain_command(explain_options);
   if (*plugins) return plugins_command(config_file, docs, options_of);
+  if (*metrics) {
+    std::cout << invalidator::metrics_reference();
+    return kExitOk;
+  }
   return kExitUsage;
 }

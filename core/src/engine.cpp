@@ -7,6 +7,9 @@
 
 #include "admin/admin_server.hpp"
 #include "admin/engine_metrics.hpp"
+#include "admin/engine_status.hpp"
+#include "admin/recent_errors.hpp"
+#include "admin/status_page.hpp"
 #include "config/spec_validation.hpp"
 #include "configuration_state.hpp"
 #include "engine_setup.hpp"
@@ -21,6 +24,8 @@
 namespace invalidator {
 
 std::string_view version() { return INVALIDATOR_VERSION; }
+
+std::string metrics_reference() { return admin::metrics_reference_markdown(); }
 
 LoadedConfiguration load_configuration(const toml::table& root, const std::string& file, const LoadOptions& options) {
   LoadedConfiguration loaded;
@@ -161,6 +166,11 @@ toml::table to_table(const SinkSettings& settings) {
 }
 }  // namespace
 
+namespace {
+// Enough to see what went wrong lately on a status page, and few enough to read.
+constexpr std::size_t kRecentErrors = 20;
+}  // namespace
+
 struct Engine::Impl {
   // Declared first, destroyed last: instances and descriptors live in its libraries.
   std::unique_ptr<plugin_host::Registry> registry;
@@ -168,6 +178,8 @@ struct Engine::Impl {
   std::unique_ptr<pipeline::Pipeline> pipeline;
   std::optional<admin::ListenAddress> admin_address;
   std::shared_ptr<spdlog::logger> logger;
+  std::shared_ptr<admin::RecentErrors> recent_errors;  // a sink of `logger`, for the status page
+  std::chrono::steady_clock::time_point built = std::chrono::steady_clock::now();
   // Destroyed before the pipeline it reads.
   std::unique_ptr<admin::AdminServer> admin;
 };
@@ -236,12 +248,18 @@ sdk::Result<std::unique_ptr<Engine>> EngineBuilder::build() {
     state_->diagnostics = public_diagnostics(loaded.diagnostics);
     return sdk::Status::error(loaded.diagnostics.to_string());
   }
-  const auto logger = state_->logger ? state_->logger : spdlog::default_logger();
+  auto impl = std::make_unique<Engine::Impl>();
+  // The engine logs where it was told, and keeps its last warnings and errors beside.
+  const auto base_logger = state_->logger ? state_->logger : spdlog::default_logger();
+  impl->recent_errors = std::make_shared<admin::RecentErrors>(kRecentErrors);
+  std::vector<spdlog::sink_ptr> log_sinks = base_logger->sinks();
+  log_sinks.push_back(impl->recent_errors);
+  const auto logger = std::make_shared<spdlog::logger>(base_logger->name(), log_sinks.begin(), log_sinks.end());
+  logger->set_level(base_logger->level());
+  logger->flush_on(base_logger->flush_level());
   for (const auto& refusal : loaded.registry->refusals()) {
     logger->warn("plugin refused: {}: {}", refusal.file, refusal.message);
   }
-
-  auto impl = std::make_unique<Engine::Impl>();
   impl->registry = std::move(loaded.registry);
   impl->logger = logger;
   const auto& pipeline_config = loaded.pipeline;
@@ -321,10 +339,57 @@ Engine::~Engine() {
 
 namespace {
 
-admin::HttpAnswer answer_admin(const Engine& engine, std::string_view path) {
-  if (path == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", engine.metrics_text()};
-  if (path == "/healthz") return {200, "application/json", "{\"status\":\"alive\"}\n"};
-  return {404, "text/plain; charset=utf-8", "not found; try /metrics or /healthz\n"};
+SourceStats source_stats(const pipeline::Pipeline& pipeline, std::size_t index) {
+  const pipeline::SourceMetrics& metrics = pipeline.source_metrics(index);
+  SourceStats out;
+  out.id = pipeline.source_ids()[index];
+  out.received = metrics.received.load(std::memory_order_relaxed);
+  for (std::size_t reason = 0; reason < codec::kSkipReasons; ++reason) {
+    if (auto count = metrics.skipped[reason].load(std::memory_order_relaxed)) {
+      out.skipped[std::string(codec::to_string(static_cast<codec::SkipReason>(reason)))] = count;
+    }
+  }
+  out.undecodable = metrics.undecodable.load(std::memory_order_relaxed);
+  const pipeline::SourceHealth health = metrics.health();
+  out.state = std::string(pipeline::to_string(health.state));
+  out.ready = health.ready();
+  out.not_ready_reason = health.not_ready_reason();
+  for (const auto& [stream, lag] : health.lag) {
+    out.lag.push_back({stream, lag.lag, lag.unit == sdk::LagUnit::bytes ? "bytes" : "messages"});
+  }
+  return out;
+}
+
+SinkStats sink_stats(const pipeline::Pipeline& pipeline, std::size_t index) {
+  SinkStats out;
+  out.id = pipeline.sink_ids()[index];
+  std::optional<admin::HistogramSnapshot> staleness;
+  for (const pipeline::SinkMetrics* lane : pipeline.sink_metrics(index)) {
+    for (std::size_t a = 0; a < pipeline::kActionCount; ++a) {
+      out.delivered += lane->delivered[a].load(std::memory_order_relaxed);
+      out.dead_lettered += lane->dead_lettered[a].load(std::memory_order_relaxed);
+    }
+    out.retries += lane->retries.load(std::memory_order_relaxed);
+    if (staleness) {
+      staleness->add(lane->staleness_seconds.snapshot());
+    } else {
+      staleness = lane->staleness_seconds.snapshot();
+    }
+    if (out.ready && lane->unreachable.load(std::memory_order_relaxed)) {
+      // Read apart from the flag: empty if the lane was answered again in between.
+      if (std::string reason = lane->unreachable_reason(); !reason.empty()) {
+        out.ready = false;
+        out.not_ready_reason = "deliveries are being retried: " + reason;
+      }
+    }
+  }
+  out.queued = pipeline.sink_queue_depth(index);
+  if (staleness) {
+    out.staleness_observations = staleness->count();
+    out.staleness_p50_seconds = staleness->quantile(0.5);
+    out.staleness_p99_seconds = staleness->quantile(0.99);
+  }
+  return out;
 }
 
 }  // namespace
@@ -338,10 +403,25 @@ sdk::Status Engine::start() {
                           "pipeline's metrics",
                           address.host);
     }
-    auto server = admin::AdminServer::start(address, [this](std::string_view path) { return answer_admin(*this, path); });
+    auto server = admin::AdminServer::start(address, [this](std::string_view path) -> admin::HttpAnswer {
+      if (path == "/metrics") return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_text()};
+      if (path == "/healthz") return {200, "application/json", "{\"status\":\"alive\"}\n"};
+      if (path == "/readyz") return admin::readiness(stats());
+      if (path == "/status") {
+        const admin::StatusContext context{version(), std::chrono::system_clock::now(),
+                                           std::chrono::steady_clock::now() - impl_->built,
+                                           impl_->recent_errors->entries()};
+        return {200, "application/json", admin::status_json(stats(), context)};
+      }
+      if (path == "/" || path == "/index.html") return {200, "text/html; charset=utf-8", std::string(admin::status_page())};
+      // Browsers ask for it on their own; "none" keeps their consoles free of a failed load.
+      if (path == "/favicon.ico") return {204, "image/x-icon", ""};
+      return {404, "text/plain; charset=utf-8", "not found; try /, /status, /metrics, /healthz or /readyz\n"};
+    });
     if (!server) return server.status();
     impl_->admin = std::move(server).value();
-    impl_->logger->info("admin endpoint on {}:{} (/metrics, /healthz)", address.host, impl_->admin->port());
+    impl_->logger->info("admin endpoint on {}:{}: status page at /, /status, /metrics, /healthz, /readyz",
+                        address.host, impl_->admin->port());
   }
   return impl_->pipeline->start();
 }
@@ -379,10 +459,21 @@ EngineStats Engine::stats() const {
   stats.redeliveries = counters.redeliveries.load();
   stats.source_restarts = counters.source_restarts.load();
   stats.acknowledged = impl_->pipeline->acknowledged();
-  const route::Router& router = impl_->pipeline->router();
+  const pipeline::Pipeline& pipeline = *impl_->pipeline;
+  const auto& source_ids = pipeline.source_ids();
+  const auto& sink_ids = pipeline.sink_ids();
+  const route::Router& router = pipeline.router();
   for (std::size_t r = 0; r < router.route_count(); ++r) {
     const route::RouteCounters& route_counters = router.counters(r);
-    RouteStats route{"routes[" + std::to_string(r) + "]", route_counters.matched.load(), route_counters.unchanged.load(), {}};
+    RouteStats route;
+    route.route = "routes[" + std::to_string(r) + "]";
+    route.matched = route_counters.matched.load();
+    route.unchanged = route_counters.unchanged.load();
+    const route::Router::Outline outline = router.outline(r);
+    route.table = outline.table;
+    for (std::size_t source : outline.from) route.from.push_back(source_ids.at(source));
+    for (std::size_t sink : outline.to) route.to.push_back(sink_ids.at(sink));
+    route.action = std::string(sdk::to_string(outline.action));
     for (std::size_t reason = 0; reason < route::kUnrenderedReasons; ++reason) {
       if (auto count = route_counters.unrendered_by_reason[reason].load()) {
         route.unrendered[std::string(route::to_string(static_cast<route::Unrendered>(reason)))] = count;
@@ -391,6 +482,9 @@ EngineStats Engine::stats() const {
     stats.unrendered_keys += route.unrendered_total();
     stats.routes.push_back(std::move(route));
   }
+  stats.decode_queue_depth = pipeline.decode_queue_depth();
+  for (std::size_t i = 0; i < source_ids.size(); ++i) stats.sources.push_back(source_stats(pipeline, i));
+  for (std::size_t i = 0; i < sink_ids.size(); ++i) stats.sinks.push_back(sink_stats(pipeline, i));
   return stats;
 }
 

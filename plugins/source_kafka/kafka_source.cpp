@@ -21,6 +21,11 @@ using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, Partition
 constexpr std::array kOwnedSettings = {"bootstrap.servers", "group.id", "enable.auto.commit",
                                        "enable.auto.offset.store", "auto.offset.reset", "enable.partition.eof"};
 
+// Lag and reachability go to the engine this often: a scrape every few seconds sees them fresh.
+constexpr std::chrono::seconds kStatusInterval{1};
+// How long a probe of brokers said to be down may hold run()'s thread, once a second.
+constexpr int kReachabilityProbeTimeoutMs = 200;
+
 // Errors after which retrying cannot help: the process exits with the reason.
 bool is_fatal(rd_kafka_resp_err_t error) {
   switch (error) {
@@ -181,6 +186,11 @@ void KafkaSource::on_error(rd_kafka_t* consumer, int error, const char* reason, 
     source->fatal_reason_ = std::string("Kafka: ") + rd_kafka_err2str(code) + ": " + reason;
     source->failed_.store(true, std::memory_order_release);
     return;
+  }
+  if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+    std::lock_guard lock(source->mutex_);
+    source->brokers_down_reason_ = std::string(rd_kafka_err2str(code)) + ": " + reason;
+    source->brokers_down_.store(true, std::memory_order_relaxed);
   }
   // Brokers down or unreachable: librdkafka reconnects by itself; one line every 10 s is enough.
   if (!source->logger_) return;
@@ -453,6 +463,7 @@ KafkaSource::Message KafkaSource::next_message() {
 
 bool KafkaSource::prepare(const rd_kafka_message_t& message) {
   const char* topic = rd_kafka_topic_name(message.rkt);
+  if (brokers_down_.load(std::memory_order_relaxed)) brokers_down_.store(false, std::memory_order_relaxed);
   if (!missing_topics_.empty() && missing_topics_.erase(topic) > 0 && logger_) {
     logger_->info(std::string("Kafka: topic '") + topic + "' exists now");
   }
@@ -494,6 +505,48 @@ bool KafkaSource::serve_while_paused(sdk::Status& outcome) {
   return true;
 }
 
+void KafkaSource::report_status(sdk::Emitter& emitter) {
+  if (brokers_down_.load(std::memory_order_relaxed)) {
+    // librdkafka says when every broker is down, not when one is back: a metadata request
+    // answered says it, bounded so that the group is still served meanwhile.
+    const rd_kafka_metadata_t* metadata = nullptr;
+    if (rd_kafka_metadata(consumer_, 0, nullptr, &metadata, kReachabilityProbeTimeoutMs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_metadata_destroy(metadata);
+      brokers_down_.store(false, std::memory_order_relaxed);
+    } else {
+      std::lock_guard lock(mutex_);
+      emitter.report_connection(false, brokers_down_reason_);
+      return;
+    }
+  }
+  emitter.report_connection(true, "");
+  struct Lagging {
+    std::string topic;
+    std::int32_t partition;
+    std::int64_t next;  // the next offset to commit
+  };
+  std::vector<Lagging> lagging;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, stream] : streams_) {
+      const std::int64_t next = stream.acked_next >= 0 ? stream.acked_next : stream.committed_next;
+      if (stream.active && next >= 0) lagging.push_back({stream.topic, stream.partition, next});
+    }
+  }
+  for (const auto& stream : lagging) {
+    std::int64_t low = 0;
+    std::int64_t high = 0;
+    // The watermarks of the last fetch response, cached: no request is sent.
+    if (rd_kafka_get_watermark_offsets(consumer_, stream.topic.c_str(), stream.partition, &low, &high) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR ||
+        high < 0) {
+      continue;
+    }
+    emitter.report_lag(stream.topic + "/" + std::to_string(stream.partition),
+                       static_cast<std::uint64_t>(std::max<std::int64_t>(0, high - stream.next)), sdk::LagUnit::messages);
+  }
+}
+
 sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
   PartitionList subscription(rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size())));
   for (const auto& topic : options_.topics) {
@@ -504,6 +557,7 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
   }
 
   auto last_commit = coarse_now();
+  auto last_report = coarse_now();
   sdk::Status outcome = sdk::Status::success();
   while (!stop.stop_requested()) {
     if (failed_.load(std::memory_order_acquire)) {
@@ -514,6 +568,10 @@ sdk::Status KafkaSource::run(sdk::Emitter& emitter, std::stop_token stop) {
     if (coarse_now() - last_commit >= options_.commit_interval) {
       commit(false);
       last_commit = coarse_now();
+    }
+    if (coarse_now() - last_report >= kStatusInterval) {
+      report_status(emitter);
+      last_report = coarse_now();
     }
     if (!pending_) {
       Message message = next_message();

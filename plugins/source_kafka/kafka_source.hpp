@@ -96,6 +96,9 @@ class KafkaSource final : public sdk::Source {
   // partitions that have delivered a message (their fetch has started), resumes only those it
   // paused, and resumes them before they are revoked so that none comes back paused.
   void pause_partitions(const std::vector<std::pair<std::string, std::int32_t>>& partitions, bool pause);
+  // Tells the engine each assigned partition's lag (its cached high watermark minus the next
+  // offset to commit) and whether the brokers are reachable; run()'s thread, once a second.
+  void report_status(sdk::Emitter& emitter);
 
   struct MessageDeleter {
     void operator()(rd_kafka_message_t* message) const { rd_kafka_message_destroy(message); }
@@ -136,6 +139,11 @@ class KafkaSource final : public sdk::Source {
   std::optional<Pending> pending_;
   // What this source paused and has not resumed. Only run()'s thread touches it.
   std::set<std::pair<std::string, std::int32_t>> paused_partitions_;
+
+  // Set by on_error when librdkafka says every broker is down; cleared once a metadata
+  // request is answered or a message arrives. The reason under mutex_.
+  std::atomic<bool> brokers_down_{false};
+  std::string brokers_down_reason_;
 
   std::mutex mutex_;
   std::condition_variable acknowledged_;

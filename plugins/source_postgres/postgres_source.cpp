@@ -316,6 +316,7 @@ class PostgresSource::Session {
         if (frame.size() < 18) return sdk::Status::error("a keepalive frame of " + std::to_string(frame.size()) + " bytes");
         const Lsn wal_end = read_u64(frame, 1);
         received_ = std::max(received_, wal_end);
+        report_lag();
         // Between transactions, everything before wal_end was sent: an idle slot (or one
         // whose changes are all of unpublished tables) moves on with it.
         if (!in_transaction_ && !stream_xid_ && wal_end > last_marked_) {
@@ -499,7 +500,17 @@ class PostgresSource::Session {
     last_status_ = Clock::now();
     if (auto sent = connection_.send_frame(frame); !sent) return sent;
     if (flushed > source_.confirmed_.load()) source_.confirmed_.store(flushed);
+    report_lag();
     return sdk::Status::success();
+  }
+
+  // Bytes of WAL between what was acknowledged and the server's end as it last told (each
+  // keepalive and each change carry it). Nothing before a first acknowledgement: where the
+  // slot stood is not known until then.
+  void report_lag() {
+    const Lsn acknowledged = source_.acknowledged_.load();
+    if (acknowledged == 0) return;
+    emitter_.report_lag("", received_ > acknowledged ? received_ - acknowledged : 0, sdk::LagUnit::bytes);
   }
 
   PostgresSource& source_;

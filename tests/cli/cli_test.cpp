@@ -122,6 +122,8 @@ TEST(Cli, SigtermDrainsAndExitsCleanly) {
   ASSERT_GE(child, 0);
   wait_for_log(log, "delete t:1");  // the event went through; now ask the process to stop
   wait_for_log(log, "stats: 1 messages");  // the periodic stats line
+  wait_for_log(log, "stats: source s: running, 1 received");  // and one per component
+  wait_for_log(log, "stats: sink c: 1 delivered");
   ::kill(child, SIGTERM);
   int status = 0;
   ::waitpid(child, &status, 0);
@@ -382,6 +384,15 @@ TEST(Cli, TheConfigurationReferenceIsCurrent) {
   ASSERT_EQ(docs.exit_code, 0);
   EXPECT_EQ(docs.output, read_file(INVALIDATOR_SOURCE_DIR "/docs/configuration.md"))
       << "docs/configuration.md is stale: run scripts/update-plugin-docs";
+}
+
+TEST(Cli, TheMetricsReferenceIsCurrent) {
+  auto docs = run_command(in_repository("metrics 2>/dev/null"));
+  ASSERT_EQ(docs.exit_code, 0);
+  EXPECT_NE(docs.output.find("| `invalidator_events_received_total` | counter | `source` |"), std::string::npos)
+      << docs.output;
+  EXPECT_EQ(docs.output, read_file(INVALIDATOR_SOURCE_DIR "/docs/metrics.md"))
+      << "docs/metrics.md is stale: run scripts/update-plugin-docs";
 }
 
 // Every line of `output` one JSON object; how many there were.

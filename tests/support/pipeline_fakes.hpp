@@ -8,10 +8,13 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "invalidator/engine.hpp"
@@ -67,6 +70,56 @@ class ScriptedSource final : public sdk::Source {
   bool wait_for_stop_;
   std::mutex mutex_;
   std::uint64_t last_acknowledged_ = 0;
+};
+
+// A source the test feeds while the pipeline runs: each value pushed is emitted in order on
+// stream 0, and each action posted runs on the source's thread with its emitter (to report lag
+// or a lost connection). Runs until stopped, or returns a transient failure when told to.
+class FedSource final : public sdk::Source {
+ public:
+  void push(std::string value) {
+    std::lock_guard guard(mutex_);
+    queue_.push_back([this, value = std::move(value)](sdk::Emitter& emitter) {
+      sdk::RawMessage message;
+      message.topic = "shop.public.customers";
+      message.value = value;
+      message.position = sdk::Position{0, ++offset_};
+      emitter.emit(std::move(message));
+    });
+    changed_.notify_all();
+  }
+  void post(std::function<void(sdk::Emitter&)> action) {
+    std::lock_guard guard(mutex_);
+    queue_.push_back(std::move(action));
+    changed_.notify_all();
+  }
+  // run() returns `reason` as a transient failure once what was queued before is emitted.
+  void fail_transiently(std::string reason) {
+    std::lock_guard guard(mutex_);
+    queue_.push_back([this, reason = std::move(reason)](sdk::Emitter&) { failure_ = reason; });
+    changed_.notify_all();
+  }
+  sdk::Status run(sdk::Emitter& emitter, std::stop_token stop) override {
+    runs.fetch_add(1);
+    std::unique_lock lock(mutex_);
+    while (changed_.wait(lock, stop, [&] { return !queue_.empty(); })) {
+      auto action = std::move(queue_.front());
+      queue_.pop_front();
+      lock.unlock();
+      action(emitter);
+      lock.lock();
+      if (!failure_.empty()) return sdk::Status::transient_error(std::exchange(failure_, {}));
+    }
+    return sdk::Status::success();
+  }
+  std::atomic<int> runs{0};
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable_any changed_;
+  std::deque<std::function<void(sdk::Emitter&)>> queue_;
+  std::uint64_t offset_ = 0;  // only the source's thread
+  std::string failure_;
 };
 
 // A sink whose behaviour the test controls: records what it applied, can refuse (retry),

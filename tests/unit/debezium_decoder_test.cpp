@@ -126,6 +126,7 @@ TEST_F(DecoderTest, TombstonesAreSkipped) {
   auto json_null = decode(message(fixture("debezium/pg_tombstone.value.json")));
   EXPECT_EQ(json_null.status, DecodeStatus::skipped);
   EXPECT_EQ(json_null.reason, "tombstone");
+  EXPECT_EQ(json_null.skip_reason, SkipReason::tombstone);
   EXPECT_EQ(decode(message(std::string(R"({"schema":null,"payload":null})"))).status, DecodeStatus::skipped);
 }
 
@@ -133,10 +134,12 @@ TEST_F(DecoderTest, TransactionMarkersAndHeartbeatsAreSkipped) {
   auto begin = decode(message(fixture("debezium/pg_txn_begin_docs.json"), "fulfillment.transaction"));
   EXPECT_EQ(begin.status, DecodeStatus::skipped);
   EXPECT_EQ(begin.reason, "transaction marker");
+  EXPECT_EQ(begin.skip_reason, SkipReason::transaction_marker);
   EXPECT_EQ(decode(message(fixture("debezium/pg_txn_end_docs.json"))).reason, "transaction marker");
   auto heartbeat = decode(message(fixture("debezium/heartbeat.value.no_schema.json"), "__debezium-heartbeat.fulfillment"));
   EXPECT_EQ(heartbeat.status, DecodeStatus::skipped);
   EXPECT_EQ(heartbeat.reason, "heartbeat");
+  EXPECT_EQ(heartbeat.skip_reason, SkipReason::heartbeat);
   EXPECT_EQ(decode(message(fixture("debezium/heartbeat.value.no_schema.json"), "other")).reason, "heartbeat");
 }
 
@@ -241,14 +244,17 @@ TEST_F(DecoderTest, MalformedInputFailsWithAReason) {
   auto bad_op = decode(message(std::string(R"({"before":null,"after":{"id":1},"source":{},"op":"x"})")));
   EXPECT_EQ(bad_op.status, DecodeStatus::failed);
   EXPECT_EQ(bad_op.reason, "unknown op");
-  EXPECT_EQ(decode(message(std::string(R"({"before":null,"after":{"id":1},"source":{},"op":"m"})"))).status,
-            DecodeStatus::skipped);
+  auto message_event = decode(message(std::string(R"({"before":null,"after":{"id":1},"source":{},"op":"m"})")));
+  EXPECT_EQ(message_event.status, DecodeStatus::skipped);
+  EXPECT_EQ(message_event.skip_reason, SkipReason::message_event);
 }
 
 TEST_F(DecoderTest, SchemaChangeRecordsAreSkipped) {
   auto result = decode(message(std::string(R"({"source":{"server":"s"},"ddl":"ALTER TABLE t ADD c int","tableChanges":[]})")));
   EXPECT_EQ(result.status, DecodeStatus::skipped);
   EXPECT_EQ(result.reason, "schema change");
+  EXPECT_EQ(result.skip_reason, SkipReason::schema_change);
+  EXPECT_EQ(to_string(SkipReason::schema_change), "schema_change");
 }
 
 TEST_F(DecoderTest, UnwrapsTopicKeyValueRecords) {

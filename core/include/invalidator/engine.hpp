@@ -35,6 +35,10 @@ namespace invalidator {
 // The version of this build of Invalidator.
 std::string_view version();
 
+// The reference of the admin endpoint and of every metric /metrics exposes, as Markdown
+// (docs/metrics.md).
+std::string metrics_reference();
+
 // A [[routes]] entry built in code; same fields, same validation as in TOML.
 struct RouteDefinition {
   std::vector<std::string> from;
@@ -67,6 +71,10 @@ struct SinkSettings {
 // What one [[routes]] entry did.
 struct RouteStats {
   std::string route;  // "routes[0]"
+  std::string table;  // as configured: "public.customers", "*.orders"
+  std::vector<std::string> from;  // source ids
+  std::vector<std::string> to;    // sink ids
+  std::string action;             // "delete", "set", "expire", "delete_pattern"
   std::uint64_t matched = 0;
   std::uint64_t unchanged = 0;  // updates its `changed` list filtered out
   // Keys its templates could not render, so that a cache entry may stay stale, by reason:
@@ -78,6 +86,41 @@ struct RouteStats {
     for (const auto& [reason, count] : unrendered) total += count;
     return total;
   }
+};
+
+// What one source handed over, and how it stands.
+struct SourceStats {
+  std::string id;
+  std::uint64_t received = 0;  // messages (or decoded events) handed to the pipeline
+  // Records that are not row changes, by reason: "tombstone", "heartbeat", "message_event",
+  // "transaction_marker", "schema_change". Reasons never seen are left out.
+  std::map<std::string, std::uint64_t> skipped;
+  std::uint64_t undecodable = 0;  // dead-lettered as malformed
+  // "starting", "running", "reconnecting" (after a transient failure), "finished", "failed".
+  std::string state;
+  bool ready = false;  // running and connected, or finished
+  std::string not_ready_reason;
+  struct Lag {
+    std::string stream;  // "orders/3"; empty for a source with one stream
+    std::uint64_t lag = 0;
+    std::string unit;  // "messages" or "bytes"
+  };
+  std::vector<Lag> lag;  // as the source last reported it; empty when it does not
+};
+
+// What one sink settled, and whether its server answers.
+struct SinkStats {
+  std::string id;
+  std::uint64_t delivered = 0;
+  std::uint64_t dead_lettered = 0;
+  std::uint64_t retries = 0;
+  std::size_t queued = 0;  // invalidations waiting for the sink
+  // From a change's commit to its invalidation settled by this sink; 0 before any.
+  std::uint64_t staleness_observations = 0;
+  double staleness_p50_seconds = 0;
+  double staleness_p99_seconds = 0;
+  bool ready = true;  // false while its last delivery is being retried
+  std::string not_ready_reason;
 };
 
 struct EngineStats {
@@ -96,7 +139,10 @@ struct EngineStats {
   std::uint64_t source_restarts = 0;  // sources started again after a transient failure
   std::uint64_t acknowledged = 0;  // source positions acknowledged
   std::uint64_t unrendered_keys = 0;  // keys routes could not render (routes has them by reason)
+  std::size_t decode_queue_depth = 0;  // messages taken from sources, not yet decoded
   std::vector<RouteStats> routes;
+  std::vector<SourceStats> sources;
+  std::vector<SinkStats> sinks;
 };
 
 class Engine;

@@ -23,12 +23,7 @@ void begin(PrometheusText& out, std::string_view name) {
 HistogramSnapshot sum_of(const std::vector<const pipeline::SinkMetrics*>& lanes,
                          const Histogram pipeline::SinkMetrics::*histogram) {
   HistogramSnapshot total = (lanes.front()->*histogram).snapshot();
-  for (std::size_t i = 1; i < lanes.size(); ++i) {
-    const HistogramSnapshot lane = (lanes[i]->*histogram).snapshot();
-    for (std::size_t b = 0; b < total.bucket_counts.size(); ++b) total.bucket_counts[b] += lane.bucket_counts[b];
-    total.above += lane.above;
-    total.sum += lane.sum;
-  }
+  for (std::size_t i = 1; i < lanes.size(); ++i) total.add((lanes[i]->*histogram).snapshot());
   return total;
 }
 
@@ -36,10 +31,39 @@ HistogramSnapshot sum_of(const std::vector<const pipeline::SinkMetrics*>& lanes,
 
 const std::vector<MetricFamily>& metric_families() {
   static const std::vector<MetricFamily> families = {
+      {"invalidator_events_received_total", MetricType::counter,
+       "Messages (or row changes a source decoded itself) a source handed to the pipeline.", {"source"}},
+      {"invalidator_events_skipped_total", MetricType::counter,
+       "Records that are not row changes, passed over: reason \"tombstone\", \"heartbeat\", \"message_event\", "
+       "\"transaction_marker\" or \"schema_change\".",
+       {"source", "reason"}},
+      {"invalidator_events_undecodable_total", MetricType::counter,
+       "Messages that could not be decoded, written to the dead-letter file.", {"source"}},
+      {"invalidator_source_restarts_total", MetricType::counter,
+       "Times a source was started again after a transient failure (a lost connection).", {"source"}},
+      {"invalidator_source_lag_messages", MetricType::gauge,
+       "Messages between a stream's acknowledged position and the end of its input, as the source last reported it "
+       "(Kafka: the partition's high watermark minus the next offset to commit).",
+       {"source", "stream"}},
+      {"invalidator_source_lag_bytes", MetricType::gauge,
+       "Bytes between a stream's acknowledged position and the end of its input, as the source last reported it "
+       "(PostgreSQL: the server's WAL end minus the slot's confirmed position).",
+       {"source", "stream"}},
+      {"invalidator_source_up", MetricType::gauge,
+       "1 while a source runs connected to its input (or has read a bounded input to its end), else 0.", {"source"}},
+      {"invalidator_decode_queue_depth", MetricType::gauge,
+       "Messages taken from the sources and not yet decoded and routed.", {}},
       {"invalidator_invalidations_total", MetricType::counter,
        "Invalidations a sink settled: result \"delivered\" (applied by the sink) or \"dead_lettered\" (refused for "
        "good, or out of attempts, and written to the dead-letter file).",
        {"sink", "action", "result"}},
+      {"invalidator_sink_queue_depth", MetricType::gauge, "Invalidations queued for a sink, not yet handed to it.",
+       {"sink"}},
+      {"invalidator_sink_up", MetricType::gauge,
+       "1 while a sink's last delivery was answered (applied or refused for good), 0 while it is being retried.",
+       {"sink"}},
+      {"invalidator_dead_letter_write_failures_total", MetricType::counter,
+       "Writes of the dead-letter file that failed (a full disk): retried, the source positions held meanwhile.", {}},
       {"invalidator_retries_total", MetricType::counter,
        "Deliveries a sink asked to be tried again (its server unreachable, busy or refusing for now).", {"sink"}},
       {"invalidator_batch_size", MetricType::histogram, "Invalidations handed to a sink in one delivery.", {"sink"}},
@@ -61,6 +85,40 @@ const std::vector<MetricFamily>& metric_families() {
 
 std::string render_metrics(const pipeline::Pipeline& pipeline) {
   PrometheusText out;
+  const auto& sources = pipeline.source_ids();
+  std::vector<pipeline::SourceHealth> health;
+  for (std::size_t i = 0; i < sources.size(); ++i) health.push_back(pipeline.source_metrics(i).health());
+  const auto per_source = [&](const char* name, const std::atomic<std::uint64_t> pipeline::SourceMetrics::*counter) {
+    begin(out, name);
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+      out.sample({{"source", sources[i]}},
+                 static_cast<double>((pipeline.source_metrics(i).*counter).load(std::memory_order_relaxed)));
+    }
+  };
+  per_source("invalidator_events_received_total", &pipeline::SourceMetrics::received);
+  begin(out, "invalidator_events_skipped_total");
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    for (std::size_t reason = 0; reason < codec::kSkipReasons; ++reason) {
+      out.sample({{"source", sources[i]}, {"reason", std::string(codec::to_string(static_cast<codec::SkipReason>(reason)))}},
+                 static_cast<double>(pipeline.source_metrics(i).skipped[reason].load(std::memory_order_relaxed)));
+    }
+  }
+  per_source("invalidator_events_undecodable_total", &pipeline::SourceMetrics::undecodable);
+  per_source("invalidator_source_restarts_total", &pipeline::SourceMetrics::restarts);
+  for (const auto& [name, unit] : {std::pair{"invalidator_source_lag_messages", sdk::LagUnit::messages},
+                                   std::pair{"invalidator_source_lag_bytes", sdk::LagUnit::bytes}}) {
+    begin(out, name);
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+      for (const auto& [stream, lag] : health[i].lag) {
+        if (lag.unit == unit) out.sample({{"source", sources[i]}, {"stream", stream}}, static_cast<double>(lag.lag));
+      }
+    }
+  }
+  begin(out, "invalidator_source_up");
+  for (std::size_t i = 0; i < sources.size(); ++i) out.sample({{"source", sources[i]}}, health[i].ready() ? 1 : 0);
+  begin(out, "invalidator_decode_queue_depth");
+  out.sample({}, static_cast<double>(pipeline.decode_queue_depth()));
+
   const auto& sinks = pipeline.sink_ids();
   std::vector<std::vector<const pipeline::SinkMetrics*>> lanes;
   for (std::size_t s = 0; s < sinks.size(); ++s) lanes.push_back(pipeline.sink_metrics(s));
@@ -80,6 +138,18 @@ std::string render_metrics(const pipeline::Pipeline& pipeline) {
                  static_cast<double>(dead_lettered));
     }
   }
+  begin(out, "invalidator_sink_queue_depth");
+  for (std::size_t s = 0; s < sinks.size(); ++s) {
+    out.sample({{"sink", sinks[s]}}, static_cast<double>(pipeline.sink_queue_depth(s)));
+  }
+  begin(out, "invalidator_sink_up");
+  for (std::size_t s = 0; s < sinks.size(); ++s) {
+    bool up = true;
+    for (const auto* lane : lanes[s]) up = up && !lane->unreachable.load(std::memory_order_relaxed);
+    out.sample({{"sink", sinks[s]}}, up ? 1 : 0);
+  }
+  begin(out, "invalidator_dead_letter_write_failures_total");
+  out.sample({}, static_cast<double>(pipeline.counters().dead_letter_failures.load(std::memory_order_relaxed)));
   begin(out, "invalidator_retries_total");
   for (std::size_t s = 0; s < sinks.size(); ++s) {
     std::uint64_t retries = 0;
@@ -107,6 +177,40 @@ std::string render_metrics(const pipeline::Pipeline& pipeline) {
     }
   }
   return out.text();
+}
+
+std::string metrics_reference_markdown() {
+  std::string out =
+      "# Metrics and the admin endpoint\n\n"
+      "<!-- Generated by `invalidator metrics` from the families the engine declares; "
+      "scripts/update-plugin-docs rewrites it, and a test fails when it is stale. -->\n\n"
+      "With `engine.admin = \"127.0.0.1:9464\"` the engine serves, from a thread of its own:\n\n"
+      "| Path | Answer |\n|---|---|\n"
+      "| `/` | The status page: the pipeline as sources → routes → sinks with events/s, lag, dead letters, retries and "
+      "staleness p50/p99 per sink, and the last warnings and errors. One HTML document, nothing fetched from "
+      "elsewhere; it polls `/status` once a second (`/?interval=500` for another period, in ms). |\n"
+      "| `/status` | The page's data as JSON: `version`, `time`, `uptime_seconds`, `ready`, `totals`, `sources`, "
+      "`routes`, `sinks`, `errors`. |\n"
+      "| `/metrics` | The families below, in Prometheus's text exposition format 0.0.4. |\n"
+      "| `/healthz` | `200 {\"status\":\"alive\"}` while the process serves. |\n"
+      "| `/readyz` | `200 {\"status\":\"ready\"}` when every source is running connected to its input (or has read a "
+      "bounded input to its end) and every sink's last delivery was answered; else `503` with "
+      "`{\"status\":\"not ready\",\"not_ready\":[{\"component\":\"source\",\"id\":\"kafka\",\"reason\":\"...\"}]}`. |\n\n"
+      "A service embedding the engine reads the same through `Engine::metrics_text()` and `Engine::stats()`.\n\n"
+      "## Families\n\n"
+      "| Metric | Type | Labels | Meaning |\n|---|---|---|---|\n";
+  for (const auto& declared : metric_families()) {
+    std::string labels;
+    for (const char* label : declared.labels) labels += std::string(labels.empty() ? "" : ", ") + "`" + label + "`";
+    const char* type = declared.type == MetricType::counter ? "counter"
+                       : declared.type == MetricType::gauge ? "gauge"
+                                                            : "histogram";
+    out += "| `" + std::string(declared.name) + "` | " + type + " | " + (labels.empty() ? "—" : labels) + " | " +
+           declared.help + " |\n";
+  }
+  out += "\nHistograms have the `_bucket{le=...}`, `_sum` and `_count` series of Prometheus histograms; their "
+         "buckets are fixed (batch size 1 to 10 000; delivery 100 µs to 10 s; staleness 1 ms to 1 h).\n";
+  return out;
 }
 
 }  // namespace invalidator::admin

@@ -24,4 +24,7 @@ const std::vector<MetricFamily>& metric_families();
 
 std::string render_metrics(const pipeline::Pipeline& pipeline);
 
+// docs/metrics.md: the admin endpoint's paths and every family above, as Markdown.
+std::string metrics_reference_markdown();
+
 }  // namespace invalidator::admin

@@ -83,26 +83,8 @@ class Histogram {
     return total;
   }
 
-  // The value below which `quantile` (0..1) of the observations fall, interpolated within its
-  // bucket as Prometheus's histogram_quantile() does; 0 with no observations. For the status
-  // page's p50 and p99.
-  double quantile(double quantile) const {
-    const HistogramSnapshot state = snapshot();
-    std::uint64_t total = state.above;
-    for (auto count : state.bucket_counts) total += count;
-    if (total == 0) return 0;
-    const double rank = quantile * static_cast<double>(total);
-    double below = 0;
-    for (std::size_t i = 0; i < state.bucket_counts.size(); ++i) {
-      const double in_bucket = static_cast<double>(state.bucket_counts[i]);
-      if (below + in_bucket >= rank && in_bucket > 0) {
-        const double lower = i == 0 ? 0 : upper_bounds_[i - 1];
-        return lower + (upper_bounds_[i] - lower) * (rank - below) / in_bucket;
-      }
-      below += in_bucket;
-    }
-    return upper_bounds_.empty() ? 0 : upper_bounds_.back();  // above the last bound: its bound, as Prometheus says
-  }
+  // See HistogramSnapshot::quantile.
+  double quantile(double quantile) const { return snapshot().quantile(quantile); }
 
  private:
   std::span<const double> upper_bounds_;

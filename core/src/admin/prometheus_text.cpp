@@ -115,4 +115,34 @@ void PrometheusText::histogram(const Labels& labels, const HistogramSnapshot& sn
   write_sample("_count", labels, nullptr, static_cast<double>(cumulative));
 }
 
+std::uint64_t HistogramSnapshot::count() const {
+  std::uint64_t total = above;
+  for (auto bucket : bucket_counts) total += bucket;
+  return total;
+}
+
+void HistogramSnapshot::add(const HistogramSnapshot& other) {
+  for (std::size_t b = 0; b < bucket_counts.size() && b < other.bucket_counts.size(); ++b) {
+    bucket_counts[b] += other.bucket_counts[b];
+  }
+  above += other.above;
+  sum += other.sum;
+}
+
+double HistogramSnapshot::quantile(double quantile) const {
+  const std::uint64_t total = count();
+  if (total == 0) return 0;
+  const double rank = quantile * static_cast<double>(total);
+  double below = 0;
+  for (std::size_t i = 0; i < bucket_counts.size(); ++i) {
+    const double in_bucket = static_cast<double>(bucket_counts[i]);
+    if (below + in_bucket >= rank && in_bucket > 0) {
+      const double lower = i == 0 ? 0 : upper_bounds[i - 1];
+      return lower + (upper_bounds[i] - lower) * (rank - below) / in_bucket;
+    }
+    below += in_bucket;
+  }
+  return upper_bounds.empty() ? 0 : upper_bounds.back();  // above the last bound: its bound, as Prometheus says
+}
+
 }  // namespace invalidator::admin

@@ -24,6 +24,14 @@ struct HistogramSnapshot {
   std::vector<std::uint64_t> bucket_counts;  // one per upper bound
   std::uint64_t above = 0;                   // observations over the last bound
   double sum = 0;
+
+  std::uint64_t count() const;
+  // Adds another snapshot of the same bounds (a sink's lanes are summed).
+  void add(const HistogramSnapshot& other);
+  // The value below which `quantile` (0..1) of the observations fall, interpolated within its
+  // bucket as Prometheus's histogram_quantile() does; 0 with no observations. For the status
+  // page's p50 and p99.
+  double quantile(double quantile) const;
 };
 
 // Prometheus's naming rules: [a-zA-Z_:][a-zA-Z0-9_:]* for metric names, [a-zA-Z_][a-zA-Z0-9_]*

@@ -61,6 +61,17 @@ struct DecodedFields {
 
 using Fields = detail::DecodedFields;
 
+std::string_view to_string(SkipReason reason) {
+  switch (reason) {
+    case SkipReason::tombstone: return "tombstone";
+    case SkipReason::heartbeat: return "heartbeat";
+    case SkipReason::message_event: return "message_event";
+    case SkipReason::transaction_marker: return "transaction_marker";
+    case SkipReason::schema_change: return "schema_change";
+  }
+  return "unknown";
+}
+
 namespace {
 
 constexpr std::string_view kUnavailable = "__debezium_unavailable_value";
@@ -359,7 +370,11 @@ DecodeResult with_status(DecodeStatus status, std::string_view reason = {}, std:
   result.detail = std::move(detail);
   return result;
 }
-DecodeResult skipped(std::string_view reason) { return with_status(DecodeStatus::skipped, reason); }
+DecodeResult skipped(SkipReason why, std::string_view reason) {
+  DecodeResult result = with_status(DecodeStatus::skipped, reason);
+  result.skip_reason = why;
+  return result;
+}
 DecodeResult failed(std::string_view reason, std::string detail = {}) {
   return with_status(DecodeStatus::failed, reason, std::move(detail));
 }
@@ -481,8 +496,8 @@ DecodeResult DebeziumDecoder::decode(const sdk::RawMessage& message, sdk::Change
 }
 
 std::optional<DecodeResult> DebeziumDecoder::read_fields_of(const sdk::RawMessage& message) {
-  if (!message.value) return skipped("tombstone");
-  if (message.topic.rfind("__debezium-heartbeat", 0) == 0) return skipped("heartbeat");
+  if (!message.value) return skipped(SkipReason::tombstone, "tombstone");
+  if (message.topic.rfind("__debezium-heartbeat", 0) == 0) return skipped(SkipReason::heartbeat, "heartbeat");
 
   ondemand::document document;
   if (auto error = iterate(parser_, *message.value, padded_).get(document)) {
@@ -490,7 +505,7 @@ std::optional<DecodeResult> DebeziumDecoder::read_fields_of(const sdk::RawMessag
   }
   ondemand::json_type top_type;
   if (auto error = document.type().get(top_type)) return failed("malformed JSON", simdjson::error_message(error));
-  if (top_type == ondemand::json_type::null) return skipped("tombstone");
+  if (top_type == ondemand::json_type::null) return skipped(SkipReason::tombstone, "tombstone");
   if (top_type != ondemand::json_type::object) return failed("not a JSON object");
 
   Fields& fields = *fields_;
@@ -501,7 +516,7 @@ std::optional<DecodeResult> DebeziumDecoder::read_fields_of(const sdk::RawMessag
   if (auto error = read_fields(object, fields, payload_fields_.get(), columns)) {
     return failed("malformed JSON", simdjson::error_message(error));
   }
-  if (fields.payload_null && fields.flat.empty()) return skipped("tombstone");  // {"schema":...,"payload":null}
+  if (fields.payload_null && fields.flat.empty()) return skipped(SkipReason::tombstone, "tombstone");  // {"schema":...,"payload":null}
   return std::nullopt;
 }
 
@@ -510,7 +525,7 @@ DecodeResult DebeziumDecoder::decode_envelope(const sdk::RawMessage& message, bo
   Fields& fields = *fields_;
   auto op = op_from_code(fields.op);
   if (!op) {
-    if (fields.op == "m") return skipped("message event (op m)");
+    if (fields.op == "m") return skipped(SkipReason::message_event, "message event (op m)");
     return failed("unknown op", "op '" + fields.op + "' is not c, u, d, r, t or m");
   }
   out.op = *op;
@@ -553,12 +568,12 @@ DecodeResult DebeziumDecoder::decode_other(const sdk::RawMessage& message, sdk::
   // Records that are not row changes.
   if (const auto* status = fields.flat.find("status"); status && fields.flat.find("id") &&
       (as_text(*status) == "BEGIN" || as_text(*status) == "END")) {
-    return skipped("transaction marker");
+    return skipped(SkipReason::transaction_marker, "transaction marker");
   }
   if (fields.flat.find("ddl") || fields.flat.find("tableChanges") || fields.flat.find("historyRecord")) {
-    return skipped("schema change");
+    return skipped(SkipReason::schema_change, "schema change");
   }
-  if (fields.field_count == 1 && fields.flat.find("ts_ms")) return skipped("heartbeat");
+  if (fields.field_count == 1 && fields.flat.find("ts_ms")) return skipped(SkipReason::heartbeat, "heartbeat");
   if (fields.has_op) return failed("unknown envelope", "an op without before, after or source");
   if (fields.flat.empty()) return failed("unknown envelope", "an empty object");
   return decode_flattened(message, out);

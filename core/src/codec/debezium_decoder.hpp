@@ -21,8 +21,14 @@ enum class DecodeStatus {
   failed,        // malformed or unrecognised: dead-letter it
 };
 
+// Why a record that is not a row change was skipped: a label of the skipped-events metric.
+enum class SkipReason : std::uint8_t { tombstone, heartbeat, message_event, transaction_marker, schema_change };
+inline constexpr std::size_t kSkipReasons = 5;
+std::string_view to_string(SkipReason reason);
+
 struct DecodeResult {
   DecodeStatus status = DecodeStatus::failed;
+  SkipReason skip_reason = SkipReason::tombstone;  // for `skipped`
   std::string_view reason;  // static text: why skipped or failed
   std::string detail;       // parser message, for failures
 };

@@ -9,21 +9,35 @@ namespace invalidator::pipeline {
 
 class Pipeline::SourceEmitter final : public sdk::Emitter {
  public:
-  SourceEmitter(Pipeline& pipeline, std::uint32_t source)
-      : pipeline_(pipeline), source_(source), stop_(pipeline.stop_.get_token()) {}
+  SourceEmitter(Pipeline& pipeline, std::uint32_t source, SourceMetrics& metrics)
+      : pipeline_(pipeline), source_(source), metrics_(metrics), stop_(pipeline.stop_.get_token()) {}
 
   sdk::EmitResult try_emit(sdk::RawMessage& message, Deadline deadline) override {
     WorkItem item{source_, false, std::move(message), nullptr};
     auto result = push(item, deadline);
-    if (result != sdk::EmitResult::accepted) message = std::move(item.raw);
+    if (result != sdk::EmitResult::accepted) {
+      message = std::move(item.raw);
+    } else {
+      metrics_.received.fetch_add(1, std::memory_order_relaxed);
+    }
     return result;
   }
   sdk::EmitResult try_emit(sdk::ChangeEvent& event, Deadline deadline) override {
     WorkItem item{source_, false, {}, std::make_unique<sdk::ChangeEvent>(std::move(event))};
     item.raw.position = item.event->position;
     auto result = push(item, deadline);
-    if (result != sdk::EmitResult::accepted) event = std::move(*item.event);
+    if (result != sdk::EmitResult::accepted) {
+      event = std::move(*item.event);
+    } else {
+      metrics_.received.fetch_add(1, std::memory_order_relaxed);
+    }
     return result;
+  }
+  void report_lag(std::string_view stream, std::uint64_t lag, sdk::LagUnit unit) override {
+    metrics_.report_lag(stream, lag, unit);
+  }
+  void report_connection(bool connected, std::string_view reason) override {
+    metrics_.report_connection(connected, reason);
   }
   sdk::EmitResult try_emit_position(const sdk::Position& position, Deadline deadline) override {
     WorkItem item{source_, true, {}, nullptr};
@@ -47,6 +61,7 @@ class Pipeline::SourceEmitter final : public sdk::Emitter {
   }
   Pipeline& pipeline_;
   std::uint32_t source_;
+  SourceMetrics& metrics_;
   // Kept, and passed on by reference: a copy of a token is an atomic increment and decrement
   // of the stop state every thread shares, a cache line fetched from another core per push.
   std::stop_token stop_;
@@ -100,7 +115,8 @@ Pipeline::Pipeline(config::EngineSettings settings, std::vector<SourceSlot> sour
           }
         },
         completion, settings_.max_unacknowledged));
-    emitters_.push_back(std::make_unique<SourceEmitter>(*this, static_cast<std::uint32_t>(i)));
+    source_metrics_.push_back(std::make_unique<SourceMetrics>());
+    emitters_.push_back(std::make_unique<SourceEmitter>(*this, static_cast<std::uint32_t>(i), *source_metrics_.back()));
   }
   for (auto& slot : sinks_) {
     std::size_t count = std::max<std::size_t>(1, std::min(slot.settings.lanes, slot.sink->concurrency()));
@@ -124,6 +140,19 @@ std::vector<const SinkMetrics*> Pipeline::sink_metrics(std::size_t index) const 
   const LaneRange& range = sink_lanes_.at(index);
   for (std::size_t i = 0; i < range.count; ++i) out.push_back(&lanes_[range.first + i]->metrics());
   return out;
+}
+
+std::size_t Pipeline::sink_queue_depth(std::size_t index) const {
+  std::size_t depth = 0;
+  const LaneRange& range = sink_lanes_.at(index);
+  for (std::size_t i = 0; i < range.count; ++i) depth += lanes_[range.first + i]->queued();
+  return depth;
+}
+
+std::size_t Pipeline::decode_queue_depth() const {
+  std::size_t depth = 0;
+  for (const auto& worker : workers_) depth += worker->input.size();
+  return depth;
 }
 
 Pipeline::~Pipeline() {
@@ -167,13 +196,17 @@ void Pipeline::run_source(std::size_t index, std::stop_token stop) {
   const std::string& id = sources_[index].id;
   sdk::Backoff backoff(settings_.source_restart_backoff, settings_.source_restart_max_backoff, index + 1);
   sdk::Status status = sdk::Status::success();
+  SourceMetrics& metrics = *source_metrics_[index];
   for (;;) {
+    metrics.set_state(SourceState::running);
     status = run_source_once(index, stop);
     if (status.ok() || stop.stop_requested() || !status.is_transient()) break;
+    metrics.set_state(SourceState::reconnecting, status.message());
     // Transient: the source resumes from what its transport committed, which only moves
     // behind acknowledgements, so nothing in between is lost.
     const auto delay = backoff.next();
     counters_.source_restarts.fetch_add(1, std::memory_order_relaxed);
+    metrics.restarts.fetch_add(1, std::memory_order_relaxed);
     logger_->warn("[source {}] failed: {}; starting it again in {} ms (restart {})", id, status.message(), delay.count(),
                  backoff.failures());
     std::mutex mutex;
@@ -181,7 +214,9 @@ void Pipeline::run_source(std::size_t index, std::stop_token stop) {
     std::unique_lock lock(mutex);
     if (wake.wait_for(lock, stop, delay, [] { return false; }) || stop.stop_requested()) break;
   }
-  if (!status.ok() && !(status.is_transient() && stop.stop_requested())) {
+  const bool failed = !status.ok() && !(status.is_transient() && stop.stop_requested());
+  metrics.set_state(failed ? SourceState::failed : SourceState::finished, failed ? status.message() : std::string());
+  if (failed) {
     fail("source '" + id + "' failed: " + status.message());
   } else if (status.ok() && !stop.stop_requested()) {
     logger_->info("[source {}] finished", id);
@@ -276,6 +311,8 @@ void Pipeline::process(RouterWorker& worker, WorkItem& item, AckTracker::Entry& 
     auto result = worker.decoder.decode(*raw, decoded);
     if (result.status == codec::DecodeStatus::skipped) {
       counters_.skipped.fetch_add(1, std::memory_order_relaxed);
+      source_metrics_[item.source]->skipped[static_cast<std::size_t>(result.skip_reason)].fetch_add(
+          1, std::memory_order_relaxed);
       logger_->debug("[source {}] skipped {} at {}/{}", source_id, result.reason, raw->position.stream,
                      raw->position.offset);
       tracker.release(*entry);
@@ -365,6 +402,7 @@ void Pipeline::keep_undecodable(RouterWorker& worker, const WorkItem& item, cons
                                 const std::string& error, AckTracker::Entry& entry) {
   const std::string& source_id = source_ids_[item.source];
   counters_.malformed.fetch_add(1, std::memory_order_relaxed);
+  source_metrics_[item.source]->undecodable.fetch_add(1, std::memory_order_relaxed);
   if (dead_letter_->enabled()) {
     logger_->warn("[source {}] message at {}/{} (topic '{}') cannot be decoded, dead-lettered: {}", source_id,
                   raw.position.stream, raw.position.offset, raw.topic, error);

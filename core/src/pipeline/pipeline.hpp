@@ -22,6 +22,7 @@
 #include "pipeline/bounded_queue.hpp"
 #include "pipeline/dead_letter.hpp"
 #include "pipeline/sink_lane.hpp"
+#include "pipeline/source_metrics.hpp"
 #include "pipeline/stats.hpp"
 #include "pipeline/threads.hpp"
 #include "route/router.hpp"
@@ -75,6 +76,12 @@ class Pipeline {
   const std::vector<std::string>& sink_ids() const { return sink_ids_; }
   // The metrics of each lane of sink `index` (in sink_ids() order), to be summed.
   std::vector<const SinkMetrics*> sink_metrics(std::size_t index) const;
+  // Invalidations queued for sink `index`'s lanes, not yet handed to the sink.
+  std::size_t sink_queue_depth(std::size_t index) const;
+  // Messages taken from the sources, not yet decoded.
+  std::size_t decode_queue_depth() const;
+  // What source `index` (in source_ids() order) handed over and how it stands.
+  const SourceMetrics& source_metrics(std::size_t index) const { return *source_metrics_.at(index); }
 
  private:
   // A message from a source: bytes to decode, or an event the source decoded itself (the
@@ -163,6 +170,7 @@ class Pipeline {
   std::atomic<std::size_t> workers_running_{0};
   std::vector<std::unique_ptr<AckTracker>> trackers_;
   std::vector<std::unique_ptr<SourceEmitter>> emitters_;
+  std::vector<std::unique_ptr<SourceMetrics>> source_metrics_;  // by source index
   std::vector<std::unique_ptr<SinkLane>> lanes_;
   struct LaneRange {
     std::size_t first = 0;

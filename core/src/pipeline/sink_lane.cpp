@@ -211,6 +211,11 @@ bool SinkLane::deliver_until_settled(const LaneBatch& batch, std::size_t begin, 
     const std::size_t sent = remaining_.size();
     sdk::DeliveryResult result = deliver_guarded(sending, context);
     std::string reason = settle(batch, result);
+    if (result.kind() == sdk::DeliveryResult::Kind::retry) {
+      metrics_.mark_unreachable(reason);
+    } else if (metrics_.unreachable.load(std::memory_order_relaxed)) {
+      metrics_.mark_reachable();
+    }
     if (!remaining_.empty() && retry_.max_attempts > 0 && attempt >= retry_.max_attempts) {
       const std::string why = "gave up after " + std::to_string(attempt) + " attempts: " + reason;
       for (std::size_t u : remaining_) give_up(batch, u, why);

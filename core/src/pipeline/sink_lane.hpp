@@ -55,6 +55,8 @@ class SinkLane {
   void join();
   // What this lane did, for /metrics (read from any thread).
   const SinkMetrics& metrics() const { return metrics_; }
+  // Invalidations queued, not yet handed to the sink.
+  std::size_t queued() const { return queue_.size(); }
 
  private:
   void run();

@@ -6,6 +6,8 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <string>
 
 #include "admin/histogram.hpp"
 #include "invalidator/sdk/invalidation.hpp"
@@ -25,7 +27,8 @@ constexpr std::size_t action_index(sdk::Action action) { return static_cast<std:
 inline constexpr std::array<sdk::Action, kActionCount> kActions{sdk::Action::delete_key, sdk::Action::set_value,
                                                                  sdk::Action::expire, sdk::Action::delete_pattern};
 
-struct SinkMetrics {
+class SinkMetrics {
+ public:
   std::array<std::atomic<std::uint64_t>, kActionCount> delivered{};      // by action
   std::array<std::atomic<std::uint64_t>, kActionCount> dead_lettered{};  // by action
   std::atomic<std::uint64_t> retries{0};                                  // deliveries the sink asked to retry
@@ -35,6 +38,30 @@ struct SinkMetrics {
   // dead-lettered): how long a cache could serve the old value. Changes whose commit time is
   // not known are left out.
   admin::Histogram staleness_seconds{kStalenessSecondsBuckets};
+
+  // Whether the sink's last delivery was answered (applied, or refused for good) or is being
+  // retried, for /readyz and the status page. Changed only when it changes: the lane reads
+  // the flag of a line it owns before each delivery.
+  std::atomic<bool> unreachable{false};
+  void mark_unreachable(std::string reason) {
+    std::lock_guard guard(mutex_);
+    unreachable_reason_ = reason.empty() ? "(no reason given)" : std::move(reason);
+    unreachable.store(true, std::memory_order_relaxed);
+  }
+  void mark_reachable() {
+    std::lock_guard guard(mutex_);
+    unreachable_reason_.clear();
+    unreachable.store(false, std::memory_order_relaxed);
+  }
+  // Empty while reachable.
+  std::string unreachable_reason() const {
+    std::lock_guard guard(mutex_);
+    return unreachable_reason_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::string unreachable_reason_;
 };
 
 }  // namespace invalidator::pipeline

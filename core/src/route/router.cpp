@@ -396,4 +396,13 @@ std::size_t Router::route(std::size_t source, const sdk::ChangeEvent& event, std
   return produced;
 }
 
+Router::Outline Router::outline(std::size_t route) const {
+  const CompiledRoute& compiled = routes_.at(route);
+  Outline out{compiled.table_pattern, {}, compiled.to, compiled.action};
+  for (std::size_t source = 0; source < compiled.from.size(); ++source) {
+    if (compiled.from[source]) out.from.push_back(source);
+  }
+  return out;
+}
+
 }  // namespace invalidator::route

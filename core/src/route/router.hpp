@@ -67,6 +67,15 @@ class Router {
   std::vector<std::string> explain(std::size_t source, const sdk::ChangeEvent& event) const;
   const RouteCounters& counters(std::size_t route) const { return *counters_[route]; }
 
+  // What a route joins, for the status page's graph.
+  struct Outline {
+    std::string table;              // as written: exact or a glob
+    std::vector<std::size_t> from;  // source indices
+    std::vector<std::size_t> to;    // sink indices
+    sdk::Action action = sdk::Action::delete_key;
+  };
+  Outline outline(std::size_t route) const;
+
   // Event templates a route could not render, reported once per route, template, column
   // and reason.
   struct RenderProblem {

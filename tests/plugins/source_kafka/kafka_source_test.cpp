@@ -130,9 +130,45 @@ TEST(KafkaSource, OffsetsDoNotMovePastUndeliveredEvents) {
   // Absence is watched for a while, not waited for: five commit intervals.
   std::this_thread::sleep_for(500ms);
   EXPECT_EQ(cluster.committed(group, topic, 0), 3) << "committed past undelivered events";
+  // The stall as an operator sees it: three messages of lag on the partition, the sink not ready.
+  const std::string stream = topic + "/0";
+  auto lag_of_partition = [&]() -> std::int64_t {
+    for (const auto& lag : (*engine)->stats().sources.at(0).lag) {
+      if (lag.stream == stream && lag.unit == "messages") return static_cast<std::int64_t>(lag.lag);
+    }
+    return -1;
+  };
+  EXPECT_TRUE(eventually([&] { return lag_of_partition() == 3; })) << lag_of_partition();
+  EXPECT_FALSE((*engine)->stats().sinks.at(0).ready);
+  EXPECT_NE((*engine)->stats().sinks.at(0).not_ready_reason.find("the cache is down"), std::string::npos);
 
   healthy = true;
   EXPECT_TRUE(cluster.wait_committed(group, topic, 0, 6)) << cluster.committed(group, topic, 0);
+  EXPECT_TRUE(eventually([&] { return lag_of_partition() == 0; })) << lag_of_partition();
+  EXPECT_TRUE((*engine)->stats().sinks.at(0).ready);
+  ASSERT_TRUE((*engine)->stop().ok());
+}
+
+// Every broker down: the source says so (not ready, with librdkafka's reason) while it waits,
+// and is ready again once a broker answers, without being restarted.
+TEST(KafkaSource, BrokersDownMakeTheSourceNotReadyUntilOneAnswers) {
+  KafkaCluster cluster;
+  if (!cluster.is_mock()) GTEST_SKIP() << "takes brokers down: the mock cluster only";
+  const std::string topic = cluster.unique_topic("shop.public.customers");
+  const std::string group = cluster.unique("reachability");
+  cluster.create_topic(topic, 1);
+  auto engine = kafka_to_memory(source_table(cluster, topic, group),
+                                "table = \"public.customers\"\nkeys = [\"customer:{id}\"]\n");
+  ASSERT_TRUE(engine) << engine.error();
+  ASSERT_TRUE((*engine)->start().ok());
+  auto source = [&] { return (*engine)->stats().sources.at(0); };
+  ASSERT_TRUE(eventually([&] { return source().ready; })) << source().not_ready_reason;
+  for (std::int32_t broker = 1; broker <= cluster.brokers(); ++broker) ASSERT_TRUE(cluster.set_broker_up(broker, false));
+  EXPECT_TRUE(eventually([&] { return !source().ready; }));
+  EXPECT_NE(source().not_ready_reason.find("disconnected"), std::string::npos) << source().not_ready_reason;
+  EXPECT_EQ(source().state, "running");
+  for (std::int32_t broker = 1; broker <= cluster.brokers(); ++broker) ASSERT_TRUE(cluster.set_broker_up(broker, true));
+  EXPECT_TRUE(eventually([&] { return source().ready; })) << source().not_ready_reason;
   ASSERT_TRUE((*engine)->stop().ok());
 }
 

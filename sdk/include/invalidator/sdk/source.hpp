@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <stop_token>
 #include <string_view>
 
@@ -14,6 +15,8 @@ enum class EmitResult {
   full,      // no room before the deadline: the argument is untouched, still the source's
   stopping,  // the pipeline is stopping: the source should return from run()
 };
+
+enum class LagUnit : std::uint8_t { messages, bytes };
 
 // Hands messages to the pipeline. Flow control is the pipeline's: while it is full, an emit
 // waits for room up to its deadline and then answers `full`, so that a source whose transport
@@ -33,6 +36,29 @@ class Emitter {
   // no invalidation, once everything before it on its stream is, so that the source's
   // committed position moves past messages that invalidated nothing.
   virtual EmitResult try_emit_position(const Position& position, Deadline deadline) = 0;
+
+  // For the metrics, /readyz and the status page (SDK ABI 2.1); a source that never reports
+  // is shown connected while it runs, with no lag. Cheap: call them whenever the transport
+  // tells, from any thread of the source.
+  //
+  // How far the source's acknowledged position is behind the end of its input: a Kafka
+  // partition's high watermark minus its next offset to commit, in messages; the PostgreSQL
+  // server's WAL end minus the slot's confirmed position, in bytes. `stream` names the part
+  // of the input ("orders/3" for a partition, empty for a source with one stream); the last
+  // report of a stream stands until the next one.
+  virtual void report_lag(std::string_view stream, std::uint64_t lag, LagUnit unit) {
+    (void)stream;
+    (void)lag;
+    (void)unit;
+  }
+  // Whether the source reaches its input: false with a reason while its transport is
+  // reconnecting inside run() (librdkafka with every broker down). A run() that returns a
+  // transient error needs no report: the engine shows the source reconnecting until run()
+  // is called again.
+  virtual void report_connection(bool connected, std::string_view reason) {
+    (void)connected;
+    (void)reason;
+  }
 
   // Without a deadline, for a source with nothing else to serve: waits as long as the
   // pipeline is full. False once the pipeline is stopping.
