@@ -133,18 +133,27 @@ TEST(KafkaSource, OffsetsDoNotMovePastUndeliveredEvents) {
   // The stall as an operator sees it: three messages of lag on the partition, the sink not ready.
   const std::string stream = topic + "/0";
   auto lag_of_partition = [&]() -> std::int64_t {
-    for (const auto& lag : (*engine)->stats().sources.at(0).lag) {
+    const EngineStats stats = (*engine)->stats();  // kept: the loop reads into it
+    for (const auto& lag : stats.sources.at(0).lag) {
       if (lag.stream == stream && lag.unit == "messages") return static_cast<std::int64_t>(lag.lag);
     }
     return -1;
   };
-  EXPECT_TRUE(eventually([&] { return lag_of_partition() == 3; })) << lag_of_partition();
+  auto lag_text = [&] {
+    std::string text;
+    const EngineStats stats = (*engine)->stats();
+    for (const auto& lag : stats.sources.at(0).lag) {
+      text += lag.stream + "=" + std::to_string(lag.lag) + " " + lag.unit + "; ";
+    }
+    return text;
+  };
+  EXPECT_TRUE(eventually([&] { return lag_of_partition() == 3; })) << lag_text();
   EXPECT_FALSE((*engine)->stats().sinks.at(0).ready);
   EXPECT_NE((*engine)->stats().sinks.at(0).not_ready_reason.find("the cache is down"), std::string::npos);
 
   healthy = true;
   EXPECT_TRUE(cluster.wait_committed(group, topic, 0, 6)) << cluster.committed(group, topic, 0);
-  EXPECT_TRUE(eventually([&] { return lag_of_partition() == 0; })) << lag_of_partition();
+  EXPECT_TRUE(eventually([&] { return lag_of_partition() == 0; })) << lag_text();
   EXPECT_TRUE((*engine)->stats().sinks.at(0).ready);
   ASSERT_TRUE((*engine)->stop().ok());
 }

@@ -112,6 +112,15 @@ class EventRecorder final : public sdk::Emitter {
   sdk::EmitResult try_emit_position(const sdk::Position& position, Deadline) override {
     return take(Item{std::nullopt, position});
   }
+  void report_lag(std::string_view stream, std::uint64_t lag, sdk::LagUnit unit) override {
+    std::lock_guard lock(mutex_);
+    if (stream.empty() && unit == sdk::LagUnit::bytes) lag_bytes_ = lag;
+  }
+  // The last lag reported, in bytes of WAL; none before a report.
+  std::optional<std::uint64_t> lag_bytes() const {
+    std::lock_guard lock(mutex_);
+    return lag_bytes_;
+  }
 
   std::vector<Item> items() const {
     std::lock_guard lock(mutex_);
@@ -146,6 +155,7 @@ class EventRecorder final : public sdk::Emitter {
   mutable std::condition_variable changed_;
   std::vector<Item> items_;
   std::size_t event_count_ = 0;
+  std::optional<std::uint64_t> lag_bytes_;
   sdk::Source* source_ = nullptr;
 };
 
@@ -301,9 +311,15 @@ TEST(PostgresSource, OnlyTheLastEventOfATransactionMovesTheSlot) {
   EXPECT_GT(first_end, start);
   EXPECT_TRUE(invalidator::testing::eventually([&] { return sql.lsn_value(slot_flush_lsn_query(setup.slot)) == first_end; }, 10s));
   EXPECT_LT(first_end, recorder.events().back().version) << "the second transaction's commit lies beyond";
+  // The lag is what the server has beyond the acknowledged end: the second transaction at least.
+  const std::uint64_t behind = recorder.events().back().version - first_end;
+  EXPECT_TRUE(invalidator::testing::eventually([&] { return recorder.lag_bytes().value_or(0) >= behind; }, 10s))
+      << recorder.lag_bytes().value_or(0) << " bytes reported, " << behind << " behind";
   source->acknowledge(event_positions[10000]);
   EXPECT_TRUE(invalidator::testing::eventually(
       [&] { return sql.lsn_value(slot_flush_lsn_query(setup.slot)) > recorder.events().back().version; }, 10s));
+  EXPECT_TRUE(invalidator::testing::eventually([&] { return recorder.lag_bytes().value_or(behind) < behind; }, 10s))
+      << "the lag shrinks once the rest is acknowledged: " << recorder.lag_bytes().value_or(0);
 }
 
 TEST(PostgresSource, ARestartReadsAgainTheTransactionsNotAcknowledged) {
