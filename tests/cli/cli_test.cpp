@@ -416,6 +416,11 @@ TEST(Cli, JsonLogsAreOneObjectPerLine) {
                                           "INVALIDATOR_DEAD_LETTER='" + (dir / "dead.jsonl").string() + "'"));
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_GT(expect_json_lines(result.output), 5u);
+  // A component's tag becomes its component and a field; the engine's own lines are "engine".
+  EXPECT_NE(result.output.find(R"("component":"source changes","message":"finished","fields":{"source":"changes"}})"),
+            std::string::npos)
+      << result.output;
+  EXPECT_NE(result.output.find(R"("component":"engine","message":"stopped: )"), std::string::npos) << result.output;
 }
 
 // engine.log_format = "json" in the configuration, the command line saying nothing; and the

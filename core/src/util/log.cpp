@@ -10,18 +10,43 @@
 namespace invalidator::util {
 
 namespace {
-// One JSON object a line, with the message escaped (a pattern cannot escape quotes).
+// One JSON object a line, with the message escaped (a pattern cannot escape quotes). The core
+// and plugins open a component's lines with its tag, "[source kafka] ..." or "[sink redis]
+// ...": the tag becomes "component" ("engine" without one), and its kind and id a field.
 class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    std::string_view message(msg.payload.data(), msg.payload.size());
+    std::string_view component = "engine";
+    std::string_view kind;
+    std::string_view id;
+    if (message.starts_with('[')) {
+      const auto close = message.find("] ");
+      const std::string_view tag = close == std::string_view::npos ? std::string_view{} : message.substr(1, close - 1);
+      const auto space = tag.find(' ');
+      if (space != std::string_view::npos && tag.find(' ', space + 1) == std::string_view::npos) {
+        component = tag;
+        kind = tag.substr(0, space);
+        id = tag.substr(space + 1);
+        message.remove_prefix(close + 2);
+      }
+    }
     std::string line = "{\"time\":\"";
     line += utc_timestamp(msg.time);
     line += "\",\"level\":\"";
     auto level = spdlog::level::to_string_view(msg.level);
     line.append(level.data(), level.size());
-    line += "\",\"message\":";
-    append_json_string(line, std::string_view(msg.payload.data(), msg.payload.size()));
-    line += "}\n";
+    line += "\",\"component\":";
+    append_json_string(line, component);
+    line += ",\"message\":";
+    append_json_string(line, message);
+    line += ",\"fields\":{";
+    if (!kind.empty()) {
+      append_json_string(line, kind);
+      line += ':';
+      append_json_string(line, id);
+    }
+    line += "}}\n";
     dest.append(line.data(), line.data() + line.size());
   }
   std::unique_ptr<spdlog::formatter> clone() const override { return std::make_unique<JsonFormatter>(); }
