@@ -134,6 +134,11 @@ std::string_view status_page() {
       if (!ids.includes(stale.dataset.id)) stale.remove();
     }
   }
+  function byId(items) {
+    const found = {};
+    for (const item of items) found[item.id] = item;
+    return found;
+  }
   function rate(now, before, seconds) {
     return before === undefined || seconds <= 0 ? 0 : Math.max(0, (now - before) / seconds);
   }
@@ -173,8 +178,7 @@ std::string_view status_page() {
     }
 
     const sources = document.getElementById("sources");
-    const lastSources = {};
-    for (const source of last ? last.sources : []) lastSources[source.id] = source;
+    const lastSources = byId(last ? last.sources : []);
     for (const source of status.sources) {
       const box = node(sources, "source", source.id);
       box.classList.toggle("not-ready", !source.ready);
@@ -201,8 +205,7 @@ std::string_view status_page() {
     keepOnly(routes, status.routes.map(function (r) { return r.name; }));
 
     const sinks = document.getElementById("sinks");
-    const lastSinks = {};
-    for (const sink of last ? last.sinks : []) lastSinks[sink.id] = sink;
+    const lastSinks = byId(last ? last.sinks : []);
     for (const sink of status.sinks) {
       const box = node(sinks, "sink", sink.id);
       box.classList.toggle("not-ready", !sink.ready);
