@@ -18,8 +18,9 @@ struct PartitionListDeleter {
 using PartitionList = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
 
 // Settings the source decides itself; the passthrough table must not change them.
-constexpr std::array kOwnedSettings = {"bootstrap.servers", "group.id", "enable.auto.commit",
-                                       "enable.auto.offset.store", "auto.offset.reset", "enable.partition.eof"};
+constexpr std::array kOwnedSettings = {"bootstrap.servers",        "group.id",          "group.instance.id",
+                                       "enable.auto.commit",       "enable.auto.offset.store",
+                                       "auto.offset.reset",        "enable.partition.eof"};
 
 // Lag and reachability go to the engine this often: a scrape every few seconds sees them fresh.
 constexpr std::chrono::seconds kStatusInterval{1};
@@ -62,6 +63,14 @@ sdk::OptionsSpec<KafkaSourceOptions> KafkaSource::options() {
   spec.option("group_id", &O::group_id)
       .description("Consumer group: processes with the same group share the partitions.")
       .default_value("invalidator");
+  spec.option("instance_id", &O::instance_id)
+      .description("Static group membership (group.instance.id): this process's stable name in the group, e.g. "
+                   "\"${HOSTNAME}\". Restarted under the same name, it gets its partitions back at once instead of "
+                   "after the group's session timeout; but while it is down its partitions wait, unread, for that "
+                   "timeout (librdkafka.\"session.timeout.ms\", 45 s by default), and two processes given one name "
+                   "fence each other. Empty: dynamic membership.")
+      .default_value("")
+      .example("\"${HOSTNAME}\"");
   spec.option("start", &O::start)
       .description("Where a group without committed offsets starts.")
       .choices({{"earliest", KafkaStart::earliest}, {"latest", KafkaStart::latest}})
@@ -119,7 +128,7 @@ sdk::Result<std::unique_ptr<sdk::Source>> KafkaSource::create(KafkaSourceOptions
     if (std::find(kOwnedSettings.begin(), kOwnedSettings.end(), name) != kOwnedSettings.end()) {
       rd_kafka_conf_destroy(conf);
       return sdk::Status::error("librdkafka." + name + ": set by the source itself (use its own options: brokers, "
-                                "group_id, start); offsets are committed from acknowledgements only");
+                                "group_id, instance_id, start); offsets are committed from acknowledgements only");
     }
     if (auto status = set(name, value, "librdkafka." + name); !status.ok()) {
       rd_kafka_conf_destroy(conf);
@@ -134,6 +143,12 @@ sdk::Result<std::unique_ptr<sdk::Source>> KafkaSource::create(KafkaSourceOptions
            {"auto.offset.reset", o.start == KafkaStart::latest ? "latest" : "earliest"},
            {"enable.partition.eof", "false"}}) {
     if (auto status = set(name, value, name); !status.ok()) {
+      rd_kafka_conf_destroy(conf);
+      return status;
+    }
+  }
+  if (!o.instance_id.empty()) {
+    if (auto status = set("group.instance.id", o.instance_id, "instance_id"); !status.ok()) {
       rd_kafka_conf_destroy(conf);
       return status;
     }

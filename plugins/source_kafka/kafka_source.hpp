@@ -30,6 +30,7 @@ struct KafkaSourceOptions {
   std::string brokers;
   std::vector<std::string> topics;  // "^..." entries are regular expressions
   std::string group_id;
+  std::string instance_id;  // empty: dynamic membership
   KafkaStart start{};
   std::string format;
   std::chrono::milliseconds commit_interval{};

@@ -529,6 +529,10 @@ TEST(KafkaSource, ABadLibrdkafkaSettingIsRefusedWithLibrdkafkasMessage) {
   auto owned = invalidator_static_plugin_kafka().create_source(config, sdk::PluginContext{});
   ASSERT_FALSE(owned);
   EXPECT_NE(owned.error().find("set by the source itself"), std::string::npos) << owned.error();
+  config.set("librdkafka", std::map<std::string, std::string>{{"group.instance.id", "a"}});
+  auto instance = invalidator_static_plugin_kafka().create_source(config, sdk::PluginContext{});
+  ASSERT_FALSE(instance);
+  EXPECT_NE(instance.error().find("instance_id"), std::string::npos) << "names the option to use: " << instance.error();
 
   if (rd_kafka_version() < 0x020300ff) {
     config.set("librdkafka", std::map<std::string, std::string>{{"partition.assignment.strategy", "cooperative-sticky"}});
