@@ -1,7 +1,10 @@
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
 #include "plugin_host/registry.hpp"
@@ -198,6 +201,26 @@ TEST(Loader, RefusesADirectoryWritableByOthers) {
   EXPECT_NE(loaded.message().find("its directory " + dir.path().string() + " is writable by other users"),
             std::string::npos)
       << loaded.message();
+}
+
+// A library owned by another user (neither root nor the one running) is refused: that user
+// could change the code it runs.
+TEST(Loader, RefusesAFileOwnedByAnotherUser) {
+  if (::geteuid() != 0) GTEST_SKIP() << "giving a file to another user needs root";
+  TempDir dir;
+  auto copy = dir / "libinvalidator_sink_memory.so";
+  fs::copy_file(kPlugins / "libinvalidator_sink_memory.so", copy);
+  ::chmod(copy.c_str(), 0755);
+  ASSERT_EQ(::chown(copy.c_str(), 65534, 65534), 0) << std::strerror(errno);  // nobody
+  Registry registry;
+  auto loaded = registry.load_file(copy);
+  ASSERT_FALSE(loaded);
+  EXPECT_NE(loaded.message().find("the file is owned by uid 65534, neither root nor the user invalidator runs as"),
+            std::string::npos)
+      << loaded.message();
+  EXPECT_NE(loaded.message().find("chown root " + copy.string()), std::string::npos) << loaded.message();
+  ASSERT_EQ(::chown(copy.c_str(), 0, 0), 0);
+  EXPECT_TRUE(Registry().load_file(copy)) << "the same file, owned by root, loads";
 }
 
 TEST(Loader, ScanningADirectoryRecordsEveryRefusalAndKeepsTheGoodPlugins) {

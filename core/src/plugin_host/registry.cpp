@@ -1,6 +1,7 @@
 #include "plugin_host/registry.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -47,6 +48,12 @@ std::string check_permissions(const fs::path& file) {
   if ((file_status.st_mode & S_IWOTH) != 0) {
     return "refused: the file is writable by other users (mode " + mode_text(file_status.st_mode) +
            "), so anyone could replace the code it runs; fix with: chmod o-w " + file.string();
+  }
+  // Whoever owns the file can change the code it runs: root, or the user running invalidator.
+  if (file_status.st_uid != 0 && file_status.st_uid != ::geteuid()) {
+    return "refused: the file is owned by uid " + std::to_string(file_status.st_uid) +
+           ", neither root nor the user invalidator runs as (uid " + std::to_string(::geteuid()) +
+           "), so that user could change the code it runs; fix with: chown root " + file.string();
   }
   fs::path directory = file.parent_path().empty() ? fs::path(".") : file.parent_path();
   struct stat directory_status {};
