@@ -44,7 +44,7 @@ TEST(Cli, PrintsItsVersion) {
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* subcommand : {"run", "validate", "explain", "plugins"}) {
+  for (const char* subcommand : {"run", "validate", "explain", "plugins", "metrics"}) {
     auto result = run_command(kBinary + " " + subcommand + " --help");
     EXPECT_EQ(result.exit_code, 0) << subcommand;
     EXPECT_NE(result.output.find("Usage"), std::string::npos) << result.output;
@@ -439,6 +439,66 @@ TEST(Cli, TheConfigurationCanAskForJsonLogs) {
   auto text = run_command(in_repository("--log-format text run -c " + (dir / "json.toml").string(), environment));
   ASSERT_EQ(text.exit_code, 0) << text.output;
   EXPECT_EQ(text.output.find("{\"time\""), std::string::npos) << text.output;
+}
+
+// Secrets (a password in a DSN or a URL, a declared secret option) appear in no output: not
+// validate's, not explain's, not the log of a run whose servers cannot be reached, not its
+// admin endpoint's /status, /metrics or /readyz, and not a refused configuration's message.
+TEST(Cli, SecretsAppearInNoOutput) {
+  TempDir dir;
+  const std::vector<std::string> secrets{"hunter2pg", "s3cr3tredis", "hmac-secret-9", "bearer-tok-7"};
+  const std::string tables =
+      "[sources.pg]\ntype = \"postgres\"\ndsn = \"postgresql://app:hunter2pg@127.0.0.1:1/shop\"\n"
+      "slot = \"s\"\npublication = \"p\"\n"
+      "[sinks.cache]\ntype = \"redis\"\nurl = \"REDIS_URL\"\n"
+      "[sinks.hook]\ntype = \"webhook\"\nurl = \"http://127.0.0.1:1/hook\"\nsecret = \"hmac-secret-9\"\n"
+      "bearer_token = \"bearer-tok-7\"\n"
+      "[[routes]]\nfrom = [\"pg\"]\ntable = \"public.customers\"\nkeys = [\"customer:{id}\"]\nto = [\"cache\", \"hook\"]\n";
+  auto with_redis_url = [&](const std::string& url) {
+    std::string text = tables;
+    text.replace(text.find("REDIS_URL"), 9, url);
+    return text;
+  };
+  write_file(dir / "good.toml", "[engine]\nadmin = \"127.0.0.1:0\"\nstate_dir = \"" + (dir / "state").string() + "\"\n" +
+                                    with_redis_url("redis://:s3cr3tredis@127.0.0.1:1/0"));
+  write_file(dir / "bad.toml", "[engine]\nstate_dir = \"" + (dir / "state").string() + "\"\n" +
+                                   with_redis_url("rediz://:s3cr3tredis@127.0.0.1:1/0"));
+  write_file(dir / "change.json",
+             R"({"before":null,"after":{"id":7},"source":{"schema":"public","table":"customers"},"op":"c"})");
+  auto expect_no_secret = [&](const std::string& where, const std::string& output) {
+    for (const auto& secret : secrets) EXPECT_EQ(output.find(secret), std::string::npos) << where << ":\n" << output;
+  };
+
+  auto validate = run_command(kBinary + " validate -c " + (dir / "good.toml").string());
+  EXPECT_EQ(validate.exit_code, 0) << validate.output;
+  expect_no_secret("validate", validate.output);
+  auto refused = run_command(kBinary + " run -c " + (dir / "bad.toml").string());
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("redis://"), std::string::npos) << "says what is wrong: " << refused.output;
+  expect_no_secret("a refused configuration", refused.output);
+  auto explained = run_command(kBinary + " explain -c " + (dir / "good.toml").string() + " " + (dir / "change.json").string());
+  expect_no_secret("explain", explained.output);
+
+  auto log = dir / "run.log";
+  pid_t child = spawn_run((dir / "good.toml").string(), log);
+  ASSERT_GE(child, 0);
+  wait_for_log(log, "admin endpoint on 127.0.0.1:");
+  wait_for_log(log, "[source pg] failed");  // connections were tried and failed
+  const std::string text = read_file(log);
+  const auto at = text.find("admin endpoint on 127.0.0.1:") + std::string("admin endpoint on 127.0.0.1:").size();
+  const std::string port = text.substr(at, text.find(':', at) - at);
+  for (const char* path : {"/status", "/metrics", "/readyz"}) {
+    auto page = run_command("/usr/bin/python3 -c \"import urllib.request, urllib.error\n"
+                            "try: print(urllib.request.urlopen('http://127.0.0.1:" + port + std::string(path) +
+                            "').read().decode())\nexcept urllib.error.HTTPError as e: print(e.read().decode())\"");
+    EXPECT_EQ(page.exit_code, 0) << path << ": " << page.output;
+    EXPECT_FALSE(page.output.empty()) << path;
+    expect_no_secret(path, page.output);
+  }
+  ::kill(child, SIGTERM);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  expect_no_secret("the run's log", read_file(log));
 }
 
 }  // namespace
