@@ -89,43 +89,30 @@ std::string_view status_page() {
     if (!found) { found = make(); parent.appendChild(found); }
     return found;
   }
-  function node(column, kind, id) {
-    const existing = column.querySelector('.node[data-id="' + CSS.escape(id) + '"]');
-    if (existing) return existing;
-    const made = document.createElement("div");
-    made.className = "node " + kind;
-    made.dataset.kind = kind;
-    made.dataset.id = id;
-    const title = document.createElement("div");
-    title.className = "title";
-    title.textContent = id;
-    made.appendChild(title);
-    column.appendChild(made);
+  // A new element: its tag, class, data attributes, text and children.
+  function element(tag, className, data, text, children) {
+    const made = document.createElement(tag);
+    made.className = className;
+    Object.assign(made.dataset, data || {});
+    if (text !== undefined) made.textContent = text;
+    for (const item of children || []) made.appendChild(item);
     return made;
+  }
+  function node(column, kind, id) {
+    return child(column, '.node[data-id="' + CSS.escape(id) + '"]', function () {
+      return element("div", "node " + kind, { kind: kind, id: id }, undefined, [element("div", "title", {}, id)]);
+    });
   }
   function setField(parent, name, label, text, alarm) {
     const field = child(parent, '.field[data-field="' + name + '"]', function () {
-      const made = document.createElement("div");
-      made.className = "field";
-      made.dataset.field = name;
-      const labelSpan = document.createElement("span");
-      labelSpan.className = "label muted";
-      labelSpan.textContent = label;
-      const valueSpan = document.createElement("span");
-      valueSpan.className = "value";
-      made.appendChild(labelSpan);
-      made.appendChild(valueSpan);
-      return made;
+      return element("div", "field", { field: name }, undefined,
+                     [element("span", "label muted", {}, label), element("span", "value")]);
     });
     field.querySelector(".value").textContent = text;
     field.classList.toggle("alarm", Boolean(alarm));
   }
   function setReason(parent, reason) {
-    const line = child(parent, ".reason", function () {
-      const made = document.createElement("div");
-      made.className = "reason";
-      return made;
-    });
+    const line = child(parent, ".reason", function () { return element("div", "reason"); });
     line.textContent = reason;
     line.hidden = reason === "";
   }
@@ -162,17 +149,8 @@ std::string_view status_page() {
     ];
     for (const [name, label, text] of figures) {
       const box = child(totals, '.total[data-total="' + name + '"]', function () {
-        const made = document.createElement("div");
-        made.className = "total";
-        made.dataset.total = name;
-        const value = document.createElement("div");
-        value.className = "value";
-        const caption = document.createElement("div");
-        caption.className = "muted";
-        caption.textContent = label;
-        made.appendChild(value);
-        made.appendChild(caption);
-        return made;
+        return element("div", "total", { total: name }, undefined,
+                       [element("div", "value"), element("div", "muted", {}, label)]);
       });
       box.querySelector(".value").textContent = text;
     }
