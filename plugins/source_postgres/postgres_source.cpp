@@ -23,7 +23,6 @@ constexpr std::chrono::milliseconds kConfirmDelay{1000};
 // SQLSTATEs this source acts on.
 constexpr std::string_view kObjectInUse = "55006";  // the slot is active for another connection
 constexpr std::string_view kDuplicateObject = "42710";
-constexpr std::string_view kUndefinedObject = "42704";
 
 std::uint64_t read_u64(std::string_view bytes, std::size_t at) {
   std::uint64_t value = 0;

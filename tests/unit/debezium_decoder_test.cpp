@@ -120,6 +120,17 @@ TEST_F(DecoderTest, TruncateHasNoRows) {
   EXPECT_FALSE(event_.after);
 }
 
+// Found by fuzzing: a ts_ms beyond what the clock holds overflowed its conversion. The event
+// is decoded, its commit time unknown.
+TEST_F(DecoderTest, ACommitTimeTheClockCannotHoldIsLeftUnknown) {
+  for (const char* ts : {"9223372036854775807", "-9223372036854775807", "9300000000000000"}) {
+    auto result = decode(message(std::string(R"({"before":null,"after":{"id":1},"source":{"table":"t","ts_ms":)") + ts +
+                                 R"(},"op":"c"})"));
+    EXPECT_EQ(result.status, DecodeStatus::event) << ts;
+    EXPECT_EQ(event_.commit_time, std::chrono::system_clock::time_point{}) << ts;
+  }
+}
+
 TEST_F(DecoderTest, TombstonesAreSkipped) {
   EXPECT_EQ(decode(message(std::nullopt, "t", fixture("debezium/pg_tombstone.key.no_schema.json"))).status,
             DecodeStatus::skipped);

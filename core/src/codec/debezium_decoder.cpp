@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <limits>
 #include <optional>
 
 namespace invalidator::codec {
@@ -541,7 +542,12 @@ DecodeResult DebeziumDecoder::decode_envelope(const sdk::RawMessage& message, bo
   if (!millis) {
     if (const sdk::Value* ts = fields.flat.find("ts_ms")) millis = as_integer(*ts);
   }
-  if (millis) out.commit_time = std::chrono::system_clock::time_point(std::chrono::milliseconds(*millis));
+  // A commit time the clock cannot hold (beyond ±292 years of nanoseconds) is not a commit
+  // time: it is left unknown rather than overflowing (found by fuzzing).
+  constexpr std::int64_t kMaxMillis = std::numeric_limits<std::int64_t>::max() / 1'000'000;
+  if (millis && *millis > -kMaxMillis && *millis < kMaxMillis) {
+    out.commit_time = std::chrono::system_clock::time_point(std::chrono::milliseconds(*millis));
+  }
   place_row(out.before, fields.before, fields.has_before && fields.before_is_row);
   place_row(out.after, fields.after, fields.has_after && fields.after_is_row);
   if (key_after_rows && !out.before) decode_key(*message.key, out.key);
