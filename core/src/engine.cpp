@@ -375,13 +375,10 @@ SinkStats sink_stats(const pipeline::Pipeline& pipeline, std::size_t index) {
     } else {
       staleness = lane->staleness_seconds.snapshot();
     }
-    if (out.ready && lane->unreachable.load(std::memory_order_relaxed)) {
-      // Read apart from the flag: empty if the lane was answered again in between.
-      if (std::string reason = lane->unreachable_reason(); !reason.empty()) {
-        out.ready = false;
-        out.not_ready_reason = "deliveries are being retried: " + reason;
-      }
-    }
+  }
+  if (auto reason = pipeline::unreachable_reason(pipeline.sink_metrics(index))) {
+    out.ready = false;
+    out.not_ready_reason = "deliveries are being retried: " + *reason;
   }
   out.queued = pipeline.sink_queue_depth(index);
   if (staleness) {

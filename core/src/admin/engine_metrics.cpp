@@ -144,9 +144,7 @@ std::string render_metrics(const pipeline::Pipeline& pipeline) {
   }
   begin(out, "invalidator_sink_up");
   for (std::size_t s = 0; s < sinks.size(); ++s) {
-    bool up = true;
-    for (const auto* lane : lanes[s]) up = up && !lane->unreachable.load(std::memory_order_relaxed);
-    out.sample({{"sink", sinks[s]}}, up ? 1 : 0);
+    out.sample({{"sink", sinks[s]}}, pipeline::unreachable_reason(lanes[s]) ? 0 : 1);
   }
   begin(out, "invalidator_dead_letter_write_failures_total");
   out.sample({}, static_cast<double>(pipeline.counters().dead_letter_failures.load(std::memory_order_relaxed)));

@@ -7,7 +7,9 @@
 #include <atomic>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "admin/histogram.hpp"
 #include "invalidator/sdk/invalidation.hpp"
@@ -63,5 +65,16 @@ class SinkMetrics {
   mutable std::mutex mutex_;
   std::string unreachable_reason_;
 };
+
+// A sink is reachable while none of its lanes is retrying; else the reason of the first that
+// is. The one rule for /readyz, /status and invalidator_sink_up.
+inline std::optional<std::string> unreachable_reason(const std::vector<const SinkMetrics*>& lanes) {
+  for (const SinkMetrics* lane : lanes) {
+    if (!lane->unreachable.load(std::memory_order_relaxed)) continue;
+    // Read apart from the flag: empty if the lane was answered again in between.
+    if (std::string reason = lane->unreachable_reason(); !reason.empty()) return reason;
+  }
+  return std::nullopt;
+}
 
 }  // namespace invalidator::pipeline
