@@ -1,4 +1,10 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include "invalidator/sdk/plugin.hpp"
 #include "invalidator/sdk/testing/sink_conformance.hpp"
@@ -88,6 +94,59 @@ TEST(MemorySink, AnOlderSetDoesNotOverwriteANewerOne) {
   ASSERT_TRUE(sink.deliver(newer, {}).is_ok());
   ASSERT_TRUE(sink.deliver(older, {}).is_ok());
   EXPECT_EQ(sink.cache()->get("k"), "new");
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST(MemorySink, TheJournalKeepsEveryAppliedInvalidationBeyondTheSink) {
+  const auto directory = std::filesystem::temp_directory_path() / ("memory-journal-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(directory);
+  sdk::Config config;
+  config.set("journal", std::string("audit/invalidations.log"));
+  sdk::PluginContext context;
+  context.state_directory = directory;
+  std::vector<sdk::Invalidation> first{{sdk::Action::delete_key, "customer:1", std::nullopt, 1, {}},
+                                       {sdk::Action::set_value, "customer:2", std::string("v"), 2, {}}};
+  std::vector<sdk::Invalidation> second{{sdk::Action::delete_pattern, "order:*", std::nullopt, 3, {}}};
+  {
+    auto sink = std::move(invalidator_static_plugin_memory().create_sink(config, context).value());
+    ASSERT_TRUE(sink->start());
+    ASSERT_TRUE(sink->deliver(first, {}).is_ok());
+  }
+  {  // a sink made again appends; it does not start the file over
+    auto sink = std::move(invalidator_static_plugin_memory().create_sink(config, context).value());
+    ASSERT_TRUE(sink->start());
+    ASSERT_TRUE(sink->deliver(second, {}).is_ok());
+  }
+  EXPECT_EQ(read_file(directory / "audit/invalidations.log"),
+            "delete customer:1\nset customer:2\ndelete_pattern order:*\n");
+  std::filesystem::remove_all(directory);
+}
+
+TEST(MemorySink, AJournalThatCannotBeWrittenHoldsTheBatchForARetry) {
+  // /dev/full takes the open and refuses every write with ENOSPC, as a full disk does.
+  sdk::Config config;
+  config.set("journal", std::string("/dev/full"));
+  auto sink = std::move(invalidator_static_plugin_memory().create_sink(config, sdk::PluginContext{}).value());
+  ASSERT_TRUE(sink->start());
+  std::vector<sdk::Invalidation> batch{{sdk::Action::delete_key, "customer:1", std::nullopt, 1, {}}};
+  const auto result = sink->deliver(batch, {});
+  EXPECT_EQ(result.kind(), sdk::DeliveryResult::Kind::retry);
+  EXPECT_NE(result.reason().find("/dev/full"), std::string::npos) << result.reason();
+}
+
+TEST(MemorySink, AJournalThatCannotBeOpenedRefusesTheSinkAndSaysWhy) {
+  sdk::Config config;
+  config.set("journal", std::string("/proc/no-such-directory/invalidations.log"));
+  auto created = invalidator_static_plugin_memory().create_sink(config, sdk::PluginContext{});
+  ASSERT_FALSE(created);
+  EXPECT_NE(created.error().find("cannot open the journal /proc/no-such-directory/invalidations.log"), std::string::npos)
+      << created.error();
 }
 
 }  // namespace
