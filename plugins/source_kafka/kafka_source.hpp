@@ -172,7 +172,6 @@ class KafkaSource final : public sdk::Source {
   std::chrono::steady_clock::time_point last_error_log_{};
   std::uint64_t commit_failures_ = 0;  // only run()'s thread (its polls) counts
   std::set<std::string> missing_topics_;  // reported as not there yet; only run()'s thread
-  bool connected_once_ = false;
 };
 
 }  // namespace invalidator::plugins
