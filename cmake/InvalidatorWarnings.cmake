@@ -7,10 +7,4 @@ function(invalidator_set_warnings target)
     # inlined at -O2 (GCC bug 105562 and relatives); the warning is noise there.
     target_compile_options(${target} PRIVATE -Wno-maybe-uninitialized)
   endif()
-  if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
-    # Clang 14 reports a member template of a class local to a .cpp, called from a lambda
-    # before its definition, as an undefined inline function (the PostgreSQL source's
-    # Session::change_events); it is defined, and GCC links it.
-    target_compile_options(${target} PRIVATE -Wno-undefined-inline)
-  endif()
 endfunction()

@@ -372,6 +372,23 @@ class PostgresSource::Session {
   sdk::Status handle(pgoutput::Type&, Lsn) { return sdk::Status::success(); }  // values are read as text
   sdk::Status handle(pgoutput::Origin&, Lsn) { return sdk::Status::success(); }
   sdk::Status handle(pgoutput::LogicalMessage&, Lsn) { return sdk::Status::success(); }  // not asked for
+  // Defined before the handlers that call it: clang 14 does not instantiate a member template
+  // first named in a generic lambda ahead of its definition, and the link fails.
+  template <typename Change>
+  sdk::Status change_events(const Change& change, const pgoutput::RelationCache& relations, Lsn at) {
+    events_.clear();
+    if (auto built = builder_.build(change, relations, transaction_, events_); !built) return undecodable(built, at);
+    for (auto& event : events_) {
+      // The last event of a transaction carries its end: held back until the next message
+      // says whether another change follows.
+      if (pending_) {
+        if (auto emitted = emit_event(*pending_, std::nullopt); !emitted || stopped()) return emitted;
+      }
+      pending_ = std::move(event);
+    }
+    return sdk::Status::success();
+  }
+
   template <typename Change>
     requires std::is_same_v<Change, pgoutput::Insert> || std::is_same_v<Change, pgoutput::Update> ||
              std::is_same_v<Change, pgoutput::Delete> || std::is_same_v<Change, pgoutput::Truncate>
@@ -414,21 +431,6 @@ class PostgresSource::Session {
     });
     if (!replayed) return replayed;
     return finish_transaction(commit.end_lsn);
-  }
-
-  template <typename Change>
-  sdk::Status change_events(const Change& change, const pgoutput::RelationCache& relations, Lsn at) {
-    events_.clear();
-    if (auto built = builder_.build(change, relations, transaction_, events_); !built) return undecodable(built, at);
-    for (auto& event : events_) {
-      // The last event of a transaction carries its end: held back until the next message
-      // says whether another change follows.
-      if (pending_) {
-        if (auto emitted = emit_event(*pending_, std::nullopt); !emitted || stopped()) return emitted;
-      }
-      pending_ = std::move(event);
-    }
-    return sdk::Status::success();
   }
 
   sdk::Status finish_transaction(Lsn end) {
