@@ -19,16 +19,6 @@ Field MemorySinkOptions::*limit(Field MemoryCacheLimits::*member) {
   return member;
 }
 
-const char* action_name(sdk::Action action) {
-  switch (action) {
-    case sdk::Action::delete_key: return "delete";
-    case sdk::Action::set_value: return "set";
-    case sdk::Action::expire: return "expire";
-    case sdk::Action::delete_pattern: return "delete_pattern";
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 sdk::Result<std::unique_ptr<InvalidationJournal>> InvalidationJournal::open(const std::filesystem::path& path) {
@@ -37,7 +27,7 @@ sdk::Result<std::unique_ptr<InvalidationJournal>> InvalidationJournal::open(cons
   const int descriptor = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (descriptor < 0) {
     return sdk::Status::error("cannot open the journal " + path.string() + ": " + std::strerror(errno) +
-                                        "; check that its directory exists and is writable, or leave journal empty");
+                              "; check that its directory can be made and written to, or leave journal empty");
   }
   return std::unique_ptr<InvalidationJournal>(new InvalidationJournal(descriptor, path));
 }
@@ -47,7 +37,7 @@ InvalidationJournal::~InvalidationJournal() { ::close(descriptor_); }
 sdk::Status InvalidationJournal::append(std::span<const sdk::Invalidation> batch) {
   std::string lines;
   for (const auto& invalidation : batch) {
-    lines.append(action_name(invalidation.action)).append(" ").append(invalidation.key).append("\n");
+    lines.append(sdk::to_string(invalidation.action)).append(" ").append(invalidation.key).append("\n");
   }
   std::lock_guard guard(mutex_);
   std::string_view rest = lines;
