@@ -7,8 +7,11 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
 cmake --install "$build_dir" --prefix "$work/prefix" >/dev/null
-# A plugin author needs the SDK alone: the core's libraries are kept out of sight.
+# A plugin author needs the SDK alone: the core's libraries are kept out of sight. The plugin is
+# built with the compiler invalidator was built with, as the plugin host requires.
+compiler="$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build_dir/CMakeCache.txt")"
 cmake -S "$source_dir/examples/custom_sink" -B "$work/build" -G Ninja -DCMAKE_PREFIX_PATH="$work/prefix" \
+  ${compiler:+-DCMAKE_CXX_COMPILER="$compiler"} \
   -DCMAKE_DISABLE_FIND_PACKAGE_spdlog=TRUE -DCMAKE_DISABLE_FIND_PACKAGE_tomlplusplus=TRUE \
   -DCMAKE_DISABLE_FIND_PACKAGE_simdjson=TRUE >/dev/null
 cmake --build "$work/build"

@@ -1,5 +1,6 @@
 #include "plugin_host/registry.hpp"
 
+#include <dlfcn.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -205,7 +206,11 @@ sdk::Status Registry::load_file(const fs::path& file) {
   }
   auto library = std::make_shared<boost::dll::shared_library>();
   try {
-    library->load(canonical, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local);
+    // Never unmapped, even once nothing of the plugin is left: the libraries a plugin brings
+    // (librdkafka, OpenSSL, libcurl) keep global state, threads and exit handlers that assume
+    // they stay, and LeakSanitizer would report what only their unmapped globals pointed to.
+    library->load(canonical, boost::dll::load_mode::rtld_now | boost::dll::load_mode::rtld_local |
+                                 static_cast<boost::dll::load_mode::type>(RTLD_NODELETE));
   } catch (const std::exception& load_error) {
     return refuse(refusal_for_file(file, std::string("cannot be loaded: ") + load_error.what()));
   }
