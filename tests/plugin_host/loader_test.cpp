@@ -29,7 +29,7 @@ std::string refusal_text(const Registry& registry) {
   return text;
 }
 
-TEST(Loader, LoadsARealPluginAndCreatesInstancesThatKeepItLoaded) {
+TEST(Loader, LoadsARealPluginAndCreatesInstances) {
   Registry registry;
   auto loaded = registry.load_file(kPlugins / "libinvalidator_sink_memory.so");
   ASSERT_TRUE(loaded) << loaded.message();
@@ -38,13 +38,12 @@ TEST(Loader, LoadsARealPluginAndCreatesInstancesThatKeepItLoaded) {
   EXPECT_NE(entry->origin.find("libinvalidator_sink_memory.so"), std::string::npos);
   auto sink = registry.create_sink("memory", sdk::Config{}, sdk::PluginContext{"cache", nullptr});
   ASSERT_TRUE(sink) << sink.error();
-  EXPECT_EQ(entry->library.use_count(), 2) << "the instance holds the library";
   std::vector<sdk::Invalidation> batch{sdk::Invalidation{sdk::Action::delete_key, "k", std::nullopt, 1, {}}};
   EXPECT_TRUE(sink.value()->deliver(batch, {}).is_ok());
 }
 
-// A loaded source is wrapped to keep its library loaded; the wrapper passes on the whole
-// contract, individual completion included (the Pulsar source acknowledges message by message).
+// A loaded source keeps its whole contract, individual completion included (the Pulsar source
+// acknowledges message by message): nothing between the engine and the plugin may lose it.
 TEST(Loader, ALoadedSourceKeepsItsWayOfCompleting) {
   Registry registry;
   auto loaded = registry.load_file(kPlugins / "libinvalidator_source_pulsar.so");
@@ -67,7 +66,8 @@ TEST(Loader, InstanceOutlivesTheRegistry) {
     ASSERT_TRUE(registry.load_file(kPlugins / "libinvalidator_sink_memory.so"));
     sink = std::move(registry.create_sink("memory", sdk::Config{}, sdk::PluginContext{}).value());
   }
-  // The library is still mapped: calling into the instance (its vtable lives there) is safe.
+  // The library is never unmapped: calling into the instance (its vtable lives there) stays safe
+  // after the registry that loaded it is gone.
   ASSERT_NE(sink->cache(), nullptr);
   sink->cache()->put("a", "b");
   EXPECT_EQ(sink->cache()->get("a"), "b");

@@ -82,39 +82,6 @@ Refusal refusal_for_file(const fs::path& file, std::string message) {
   return refusal;
 }
 
-// Keeps the library loaded until the instance it made is destroyed.
-class LibraryBoundSource final : public sdk::Source {
- public:
-  LibraryBoundSource(std::shared_ptr<boost::dll::shared_library> library, std::unique_ptr<sdk::Source> inner)
-      : library_(std::move(library)), inner_(std::move(inner)) {}
-  sdk::Status run(sdk::Emitter& emitter, std::stop_token stop) override { return inner_->run(emitter, stop); }
-  sdk::Completion completion() const override { return inner_->completion(); }
-  void acknowledge(const sdk::Position& position) override { inner_->acknowledge(position); }
-  void complete(const sdk::Position& position) override { inner_->complete(position); }
-  void reject(const sdk::Position& position, std::string_view reason) override { inner_->reject(position, reason); }
-
- private:
-  std::shared_ptr<boost::dll::shared_library> library_;  // declared first: destroyed last
-  std::unique_ptr<sdk::Source> inner_;
-};
-
-class LibraryBoundSink final : public sdk::Sink {
- public:
-  LibraryBoundSink(std::shared_ptr<boost::dll::shared_library> library, std::unique_ptr<sdk::Sink> inner)
-      : library_(std::move(library)), inner_(std::move(inner)) {}
-  sdk::Status start() override { return inner_->start(); }
-  sdk::DeliveryResult deliver(std::span<const sdk::Invalidation> batch, const sdk::DeliveryContext& context) override {
-    return inner_->deliver(batch, context);
-  }
-  void stop() override { inner_->stop(); }
-  sdk::Cache* cache() override { return inner_->cache(); }
-  std::size_t concurrency() const override { return inner_->concurrency(); }
-
- private:
-  std::shared_ptr<boost::dll::shared_library> library_;
-  std::unique_ptr<sdk::Sink> inner_;
-};
-
 }  // namespace
 
 std::string check_compatibility(const sdk::PluginDescriptor& descriptor) {
@@ -303,34 +270,30 @@ std::string Registry::refusal(sdk::PluginKind kind, std::string_view name) const
 }
 
 namespace {
-// Calls the entry's factory and, for a loaded library, ties the instance to it.
-template <typename Product, typename Bound, typename Factory>
-sdk::Result<std::unique_ptr<Product>> create_from(const PluginEntry* found, Factory factory, std::string_view kind,
-                                                  std::string_view type, const sdk::Config& config,
-                                                  const sdk::PluginContext& context) {
+// The instance is the plugin's own object, with no wrapper to outlive: a loaded library is
+// never unmapped (see load_file), so its code stays callable after the registry is gone.
+template <typename Factory>
+auto create_from(const PluginEntry* found, Factory factory, std::string_view kind, std::string_view type,
+                 const sdk::Config& config, const sdk::PluginContext& context) -> decltype(factory(config, context)) {
   if (found == nullptr) {
     return sdk::Status::error("no " + std::string(kind) + " plugin named '" + std::string(type) + "'");
   }
   auto created = factory(config, context);
-  if (!created) return created;
-  if (!created.value()) return sdk::Status::error("the plugin's factory returned nothing");
-  if (!found->library) return created;
-  return std::unique_ptr<Product>(std::make_unique<Bound>(found->library, std::move(created).value()));
+  if (created && !created.value()) return sdk::Status::error("the plugin's factory returned nothing");
+  return created;
 }
 }  // namespace
 
 sdk::Result<std::unique_ptr<sdk::Source>> Registry::create_source(std::string_view type, const sdk::Config& config,
                                                                   const sdk::PluginContext& context) const {
   const PluginEntry* found = entry(sdk::PluginKind::source, type);
-  return create_from<sdk::Source, LibraryBoundSource>(found, found ? found->descriptor->create_source : nullptr,
-                                                      "source", type, config, context);
+  return create_from(found, found ? found->descriptor->create_source : nullptr, "source", type, config, context);
 }
 
 sdk::Result<std::unique_ptr<sdk::Sink>> Registry::create_sink(std::string_view type, const sdk::Config& config,
                                                               const sdk::PluginContext& context) const {
   const PluginEntry* found = entry(sdk::PluginKind::sink, type);
-  return create_from<sdk::Sink, LibraryBoundSink>(found, found ? found->descriptor->create_sink : nullptr, "sink",
-                                                  type, config, context);
+  return create_from(found, found ? found->descriptor->create_sink : nullptr, "sink", type, config, context);
 }
 
 }  // namespace invalidator::plugin_host

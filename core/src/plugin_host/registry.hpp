@@ -31,7 +31,7 @@ struct Refusal {
 };
 
 // The plugins known to this process: registered in-process, or loaded from libraries.
-// Libraries stay loaded as long as the registry or any instance created from them lives.
+// A loaded library stays mapped until the process ends, so instances may outlive the registry.
 class Registry final : public config::PluginCatalog {
  public:
   Registry();
@@ -57,7 +57,7 @@ class Registry final : public config::PluginCatalog {
   std::vector<std::string> names(sdk::PluginKind kind) const override;
   std::string refusal(sdk::PluginKind kind, std::string_view name) const override;
 
-  // Instances keep the library they came from loaded.
+  // The plugin's own instances, unwrapped.
   sdk::Result<std::unique_ptr<sdk::Source>> create_source(std::string_view type, const sdk::Config& config,
                                                           const sdk::PluginContext& context) const;
   sdk::Result<std::unique_ptr<sdk::Sink>> create_sink(std::string_view type, const sdk::Config& config,
